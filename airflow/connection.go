@@ -1,0 +1,41 @@
+// Package airflow reads settings the way Apache Airflow exposes them to a
+// task: connections from AIRFLOW_CONN_<CONN_ID> environment variables (URI
+// or JSON form) and variables from AIRFLOW_VAR_<KEY>, so that an Airflow
+// deployment can run sfmigrate with the environment it already has.
+package airflow
+
+import "fmt"
+
+// Connection is one Airflow connection, with the fields Airflow's own
+// Connection model has. Parsing fills it exactly as Airflow would.
+type Connection struct {
+	// ID is the connection id (the <CONN_ID> of AIRFLOW_CONN_<CONN_ID>, lower case).
+	ID string
+	// Type is Airflow's conn_type, e.g. "oracle", "postgres", "sqlite", "http".
+	Type string
+	// Host, Schema, Login, Password and Port are Airflow's fields of the same
+	// names; empty / zero when not given.
+	Host     string
+	Schema   string
+	Login    string
+	Password string
+	Port     int
+	// Extra is Airflow's extra_dejson: the query parameters of a URI, or the
+	// "extra" object of the JSON form. Values are strings for URIs and any
+	// JSON value for the JSON form.
+	Extra map[string]any
+}
+
+// String describes the connection without its password, so a connection can
+// be printed in errors and logs.
+func (c Connection) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = ":***"
+	}
+	host := c.Host
+	if c.Port != 0 {
+		host = fmt.Sprintf("%s:%d", host, c.Port)
+	}
+	return fmt.Sprintf("%s (%s://%s%s@%s/%s)", c.ID, c.Type, c.Login, pw, host, c.Schema)
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Env is everything a command may touch outside its arguments. Tests build
+// their own, so commands never read os.Stdout or os.Getenv directly.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv looks up an environment variable (AIRFLOW_CONN_*, AIRFLOW_VAR_*,
+	// NO_COLOR, ...). Nil means "no variables set".
+	Getenv func(string) string
+}
+
+func (e Env) getenv(key string) string {
+	if e.Getenv == nil {
+		return ""
+	}
+	return e.Getenv(key)
+}
+
+// command is one subcommand of sfmigrate.
+type command struct {
+	name    string
+	summary string // one line for the top-level help
+	// run executes the command. args excludes the command name.
+	run func(ctx context.Context, env Env, args []string) error
+}
+
+// commands lists every subcommand; each registers itself from its own file's
+// init so that files stay independent.
+var commands = map[string]*command{}
+
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("sfmigrate: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// Main runs sfmigrate with args (without the program name) and returns the
+// process exit code. It never calls os.Exit, so tests can run it in-process.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if len(args) == 0 {
+		topUsage(env.Stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return exitCode(env.Stderr, c.run(ctx, env, []string{"--help"}))
+			}
+		}
+		topUsage(env.Stdout)
+		return exitOK
+	case "-version", "--version":
+		name = "version"
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %q\n\n", name)
+		topUsage(env.Stderr)
+		return exitUsage
+	}
+	return exitCode(env.Stderr, c.run(ctx, env, args[1:]))
+}
+
+func topUsage(w io.Writer) {
+	fmt.Fprintln(w, "sfmigrate moves rows from SQL databases into Salesforce through the Bulk API 2.0.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: sfmigrate COMMAND [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'sfmigrate COMMAND --help' for a command's flags, settings and examples.")
+	fmt.Fprintln(w)
+	fmt.Fprint(w, exitCodesHelp)
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting and
+// prints usage (synopsis, flags, then the long help text) on --help.
+func newFlagSet(env Env, name, synopsis, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: %s\n\n", synopsis)
+		fmt.Fprintln(out, "Flags:")
+		fs.PrintDefaults()
+		if help != "" {
+			fmt.Fprintln(out)
+			fmt.Fprint(out, strings.TrimLeft(help, "\n"))
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args into fs. --help prints usage to stdout and returns
+// errHelp; any other problem is a usage error (exit 2).
+func parseFlags(env Env, fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(env.Stdout)
+		fs.Usage()
+		return errHelp
+	}
+	if err != nil {
+		return usageErrorf("%s: %v (see 'sfmigrate %s --help')", fs.Name(), err, fs.Name())
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise the module version from the build info is used.
+var version = ""
+
+func init() {
+	register(&command{name: "version", summary: "print the version of sfmigrate", run: runVersion})
+}
+
+func runVersion(_ context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "version", "sfmigrate version", "")
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	v := version
+	if v == "" {
+		v = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+	}
+	fmt.Fprintf(env.Stdout, "sfmigrate %s\n", v)
+	return nil
+}

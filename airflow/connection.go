@@ -4,7 +4,10 @@
 // deployment can run sfmigrate with the environment it already has.
 package airflow
 
-import "fmt"
+import (
+	"fmt"
+	"log/slog"
+)
 
 // Connection is one Airflow connection, with the fields Airflow's own
 // Connection model has. Parsing fills it exactly as Airflow would.
@@ -39,3 +42,9 @@ func (c Connection) String() string {
 	}
 	return fmt.Sprintf("%s (%s://%s%s@%s/%s)", c.ID, c.Type, c.Login, pw, host, c.Schema)
 }
+
+// GoString keeps %#v from printing the password.
+func (c Connection) GoString() string { return "airflow.Connection{" + c.String() + "}" }
+
+// LogValue keeps log/slog from printing the password.
+func (c Connection) LogValue() slog.Value { return slog.StringValue(c.String()) }

@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ConfigError reports a missing or malformed setting. It names the setting,
+// the value (never a secret), where the value came from and how to fix it.
+// Every ConfigError is raised before any call to Salesforce, so a run that
+// fails with one has sent nothing. The command line maps it to exit code 2.
+type ConfigError struct {
+	Setting string // e.g. "batch_size", "tables.PRODUCT_PRICE.order_by", "connection salesforce_api"
+	Value   string // the offending value as given ("" when missing)
+	Source  string // where it came from: "run config (--conf)", "AIRFLOW_VAR_BATCH_SIZE", "tables.yaml", ...
+	Problem string // what is wrong with it
+	Fix     string // what to do about it
+	Err     error  // underlying error, if any
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Setting)
+	if e.Value != "" {
+		fmt.Fprintf(&b, " = %q", e.Value)
+	}
+	if e.Source != "" {
+		fmt.Fprintf(&b, " (from %s)", e.Source)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Problem)
+	if e.Err != nil && !strings.Contains(e.Problem, e.Err.Error()) {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if e.Fix != "" {
+		b.WriteString("; fix: ")
+		b.WriteString(e.Fix)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ConfigError marks the error as a configuration problem (exit code 2).
+func (e *ConfigError) ConfigError() bool { return true }
+
+// PartialError reports a run that finished but in which some records failed
+// or were never processed. The tracker status is then "In Progress". The
+// command line maps it to exit code 3.
+type PartialError struct {
+	Failed      int64 // records rejected by Salesforce
+	Unprocessed int64 // records never processed (failed or aborted jobs)
+	Missing     int64 // extracted records that no job accounts for
+	Failures    int   // batches whose job did not complete
+	Status      string
+}
+
+func (e *PartialError) Error() string {
+	parts := []string{}
+	if e.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d records failed", e.Failed))
+	}
+	if e.Unprocessed > 0 {
+		parts = append(parts, fmt.Sprintf("%d records unprocessed", e.Unprocessed))
+	}
+	if e.Missing > 0 {
+		parts = append(parts, fmt.Sprintf("%d records not accounted for by any job", e.Missing))
+	}
+	if e.Failures > 0 {
+		parts = append(parts, fmt.Sprintf("%d batch jobs did not complete", e.Failures))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "not every record succeeded")
+	}
+	return fmt.Sprintf("run finished with problems: %s; tracker status %q (see the failed and unprocessed result files)",
+		strings.Join(parts, ", "), e.Status)
+}
+
+// PartialFailure marks the error as "finished, but not every record
+// succeeded" (exit code 3).
+func (e *PartialError) PartialFailure() bool { return true }
+
+// ErrInterrupted is returned (wrapped) when a run stopped because its context
+// was cancelled (Ctrl-C, SIGTERM). The manifest is consistent; rerunning the
+// same run id resumes.
+var ErrInterrupted = errors.New("interrupted")

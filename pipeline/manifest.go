@@ -1,0 +1,410 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+)
+
+// ManifestVersion is the manifest format written by this version. Older
+// formats are read when they can be; newer ones are refused.
+const ManifestVersion = 1
+
+// Step names, as `sfmigrate task STEP` takes them.
+const (
+	StepAuthenticate   = "authenticate"
+	StepExtract        = "extract"
+	StepUpload         = "upload"
+	StepCollectResults = "collect-results"
+	StepUpdateStatus   = "update-status"
+)
+
+// Steps lists the steps in order.
+var Steps = []string{StepAuthenticate, StepExtract, StepUpload, StepCollectResults, StepUpdateStatus}
+
+// Step states.
+const (
+	StateRunning = "running"
+	StateDone    = "done"
+	StateFailed  = "failed"
+)
+
+// Result kinds as they appear in result file names.
+const (
+	ResultSuccessful  = "successful"
+	ResultFailed      = "failed"
+	ResultUnprocessed = "unprocessed"
+)
+
+// ResultKinds lists the three result sets in file-name form.
+var ResultKinds = []string{ResultSuccessful, ResultFailed, ResultUnprocessed}
+
+// Manifest is the durable state of one run: <work-dir>/runs/<run-id>/manifest.json.
+// It is rewritten atomically after every change of state, so that a crash at
+// any point leaves a manifest a rerun can continue from.
+type Manifest struct {
+	Version   int                   `json:"version"`
+	RunID     string                `json:"run_id"`
+	Table     string                `json:"table"`
+	CreatedAt time.Time             `json:"created_at"`
+	UpdatedAt time.Time             `json:"updated_at"`
+	Settings  map[string]Setting    `json:"settings"`   // resolved value and source of each setting
+	TableHash string                `json:"table_hash"` // Hash of the table definition the run started with
+	Steps     map[string]*StepState `json:"steps"`
+	Extract   ExtractState          `json:"extract"`
+	Batches   []*BatchState         `json:"batches"` // ordered by Index
+	Tracker   TrackerState          `json:"tracker"`
+}
+
+// StepState is the last known state of one step.
+type StepState struct {
+	State      string     `json:"state"` // running, done, failed
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	Attempts   int        `json:"attempts"`
+}
+
+// ExtractState says how far extraction got.
+type ExtractState struct {
+	Done bool  `json:"done"` // every batch of the query is written
+	Rows int64 `json:"rows"` // rows in all batch files
+}
+
+// BatchState is one batch file and its ingest job.
+type BatchState struct {
+	Index    int      `json:"index"`
+	File     string   `json:"file"` // path relative to the run directory
+	Rows     int64    `json:"rows"`
+	Bytes    int64    `json:"bytes"`
+	SHA256   string   `json:"sha256"`
+	FirstRow int64    `json:"first_row"`          // 0-based offset in the ordered query
+	LastKey  []string `json:"last_key,omitempty"` // order_by values of the last row
+
+	JobID        string   `json:"job_id,omitempty"`
+	JobState     string   `json:"job_state,omitempty"` // Bulk API state last seen; "" before a job exists
+	Processed    int64    `json:"processed"`
+	Failed       int64    `json:"failed"`
+	ErrorMessage string   `json:"error_message,omitempty"`
+	PreviousJobs []string `json:"previous_jobs,omitempty"` // jobs abandoned before any record was processed
+
+	Results     map[string]*ResultFile `json:"results,omitempty"` // by ResultKinds
+	FileRemoved bool                   `json:"file_removed,omitempty"`
+}
+
+// ResultFile is one downloaded result set.
+type ResultFile struct {
+	Path string `json:"path"`
+	Rows int64  `json:"rows"`
+}
+
+// Terminal reports whether the batch's job reached a final state.
+func (b *BatchState) Terminal() bool {
+	switch b.JobState {
+	case "JobComplete", "Failed", "Aborted":
+		return true
+	}
+	return false
+}
+
+// Unprocessed is the number of rows of the batch that no job processed.
+func (b *BatchState) Unprocessed() int64 {
+	if !b.Terminal() {
+		return 0
+	}
+	if r := b.Results[ResultUnprocessed]; r != nil && r.Rows > 0 {
+		return r.Rows
+	}
+	if u := b.Rows - b.Processed; b.JobState != "JobComplete" && u > 0 {
+		return u
+	}
+	return 0
+}
+
+// TrackerState is the status-tracker record as this run last wrote it.
+type TrackerState struct {
+	Object    string    `json:"object"`
+	Ref       string    `json:"ref"`
+	Status    string    `json:"status,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Totals adds up the batches.
+type Totals struct {
+	Batches     int   `json:"batches"`
+	Rows        int64 `json:"rows"`
+	Bytes       int64 `json:"bytes"`
+	Jobs        int   `json:"jobs"`
+	JobsDone    int   `json:"jobs_done"`
+	JobsFailed  int   `json:"jobs_failed"` // Failed or Aborted
+	Processed   int64 `json:"processed"`
+	Successful  int64 `json:"successful"`
+	Failed      int64 `json:"failed"`
+	Unprocessed int64 `json:"unprocessed"`
+}
+
+// Totals adds up rows, jobs and record counts over all batches.
+func (m *Manifest) Totals() Totals {
+	var t Totals
+	for _, b := range m.Batches {
+		t.Batches++
+		t.Rows += b.Rows
+		t.Bytes += b.Bytes
+		if b.JobID != "" {
+			t.Jobs++
+		}
+		if b.Terminal() {
+			t.JobsDone++
+			if b.JobState != "JobComplete" {
+				t.JobsFailed++
+			}
+		}
+		t.Processed += b.Processed
+		t.Failed += b.Failed
+		t.Successful += b.Processed - b.Failed
+		t.Unprocessed += b.Unprocessed()
+	}
+	return t
+}
+
+// Batch returns the batch with the given index, or nil.
+func (m *Manifest) Batch(index int) *BatchState {
+	for _, b := range m.Batches {
+		if b.Index == index {
+			return b
+		}
+	}
+	return nil
+}
+
+// Step returns the state of the named step, creating it.
+func (m *Manifest) Step(name string) *StepState {
+	if m.Steps == nil {
+		m.Steps = map[string]*StepState{}
+	}
+	s := m.Steps[name]
+	if s == nil {
+		s = &StepState{}
+		m.Steps[name] = s
+	}
+	return s
+}
+
+// StepDone reports whether the named step finished.
+func (m *Manifest) StepDone(name string) bool {
+	s := m.Steps[name]
+	return s != nil && s.State == StateDone
+}
+
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$`)
+
+// ValidateRunID checks a run id given by the user. Airflow's own run ids
+// ("manual__2026-11-25T19:38:31.123456+00:00") are accepted as they are,
+// so a DAG can pass --run-id {{ run_id }}.
+func ValidateRunID(id string) error {
+	if !runIDRE.MatchString(id) || id == "." || id == ".." || filepath.Base(id) != id {
+		return &ConfigError{Setting: "--run-id", Value: id, Source: "flag --run-id",
+			Problem: "a run id holds 1-200 letters, digits and . _ : + - and starts with a letter or digit",
+			Fix:     "pass a plain id such as PRODUCT_PRICE-2026-11-25, or leave --run-id out to get a new one"}
+	}
+	return nil
+}
+
+// NewRunID makes a run id from the table name and the time.
+func NewRunID(table string, now time.Time) string {
+	return table + "-" + now.UTC().Format("20060102T150405Z")
+}
+
+// RunStore owns one run's directory and manifest. It is the manifest's only
+// writer: every change goes through Update, which writes the file atomically
+// before returning. A RunStore holds an exclusive lock on the run directory
+// (where the platform supports it), so two processes never write one run.
+type RunStore struct {
+	dir  string
+	lock io.Closer
+
+	mu sync.Mutex
+	m  *Manifest // guarded by mu
+}
+
+// RunDir is <work-dir>/runs/<run-id>.
+func RunDir(workDir, runID string) string { return filepath.Join(workDir, "runs", runID) }
+
+// ManifestExists reports whether a run's manifest exists.
+func ManifestExists(workDir, runID string) bool {
+	_, err := os.Stat(filepath.Join(RunDir(workDir, runID), "manifest.json"))
+	return err == nil
+}
+
+// ReadManifest reads a run's manifest without locking it.
+func ReadManifest(workDir, runID string) (*Manifest, error) {
+	path := filepath.Join(RunDir(workDir, runID), "manifest.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest of run %s: %w", runID, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s is damaged: %w (it is only ever replaced whole; restore it or start a new run)", path, err)
+	}
+	if m.Version > ManifestVersion {
+		return nil, fmt.Errorf("manifest %s has format version %d; this sfmigrate reads up to %d: use a newer sfmigrate", path, m.Version, ManifestVersion)
+	}
+	if m.RunID != runID {
+		return nil, fmt.Errorf("manifest %s belongs to run %q, not %q", path, m.RunID, runID)
+	}
+	sort.Slice(m.Batches, func(i, j int) bool { return m.Batches[i].Index < m.Batches[j].Index })
+	return &m, nil
+}
+
+// OpenRun locks the run directory and loads its manifest, or creates a new
+// manifest with init when there is none.
+func OpenRun(workDir, runID string, init func(*Manifest)) (*RunStore, error) {
+	dir := RunDir(workDir, runID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &RunStore{dir: dir, lock: lock}
+	if ManifestExists(workDir, runID) {
+		m, err := ReadManifest(workDir, runID)
+		if err != nil {
+			lock.Close()
+			return nil, err
+		}
+		s.m = m
+		return s, nil
+	}
+	now := time.Now().UTC()
+	s.m = &Manifest{Version: ManifestVersion, RunID: runID, CreatedAt: now, Steps: map[string]*StepState{}}
+	if init != nil {
+		init(s.m)
+	}
+	if err := s.writeLocked(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dir is the run directory.
+func (s *RunStore) Dir() string { return s.dir }
+
+// Close releases the run's lock.
+func (s *RunStore) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close()
+	s.lock = nil
+	return err
+}
+
+// Update applies fn to the manifest and writes it. If fn returns an error
+// the manifest is still written (fn may have recorded the failure).
+func (s *RunStore) Update(fn func(m *Manifest) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ferr := fn(s.m)
+	if err := s.writeLocked(); err != nil {
+		return errors.Join(ferr, err)
+	}
+	return ferr
+}
+
+// View calls fn with the manifest under the lock; fn must not keep it.
+func (s *RunStore) View(fn func(m *Manifest)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s.m)
+}
+
+// Snapshot returns a deep copy of the manifest.
+func (s *RunStore) Snapshot() *Manifest {
+	s.mu.Lock()
+	data, err := json.Marshal(s.m)
+	s.mu.Unlock()
+	if err != nil {
+		panic(err) // a Manifest always marshals
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		panic(err)
+	}
+	return &m
+}
+
+func (s *RunStore) writeLocked() error {
+	s.m.UpdatedAt = time.Now().UTC()
+	data, err := json.MarshalIndent(s.m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(s.dir, "manifest.json"), append(data, '\n'))
+}
+
+// writeFileAtomic writes data to path.tmp, syncs it and renames it over
+// path, so readers (and a crash) see either the old or the new file whole.
+func writeFileAtomic(path string, data []byte) (err error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp) // best effort: the old file is intact
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err = f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
+		// Make the rename itself durable; not every platform supports it.
+		_ = d.Sync() // best effort, see above
+		d.Close()
+	}
+	return nil
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// fileSHA256 hashes a file by streaming it.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close() // read-only
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

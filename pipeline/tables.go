@@ -1,0 +1,295 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TablesConfig is the tables config file (design.md §2): where the status
+// tracker lives and, per source table, how its rows map to a Salesforce
+// object.
+type TablesConfig struct {
+	// Path is the file the config was read from ("" when parsed from a reader).
+	Path string `yaml:"-"`
+	// StatusTracker says which object and fields update-status writes.
+	StatusTracker TrackerConfig `yaml:"status_tracker"`
+	// Tables maps a table name (the --table value, the batch file prefix and
+	// the default tracker key) to its definition.
+	Tables map[string]*TableConfig `yaml:"tables"`
+}
+
+// TrackerConfig names the status-tracker object. Zero values take the
+// defaults of design.md §2.
+type TrackerConfig struct {
+	SFObject        string `yaml:"sf_object"`         // default Migration_Status__c
+	ExternalIDField string `yaml:"external_id_field"` // default External_Ref__c
+	StatusField     string `yaml:"status_field"`      // default Status__c
+	// Create says whether the authenticate step creates the tracker record
+	// (upsert with status "In Progress") when it does not exist yet. Default
+	// true. With false, the record must exist before the run: update-status
+	// only ever updates (updateOnly=true), as the original DAG did.
+	Create *bool `yaml:"create"`
+	// Optional fields filled alongside the status when set: the run id, the
+	// records extracted, the records that did not succeed and a one-line message.
+	RunIDField         string `yaml:"run_id_field"`
+	RecordsTotalField  string `yaml:"records_total_field"`
+	RecordsFailedField string `yaml:"records_failed_field"`
+	MessageField       string `yaml:"message_field"`
+}
+
+// CreateRecord reports whether the tracker record is created when missing.
+func (t TrackerConfig) CreateRecord() bool { return t.Create == nil || *t.Create }
+
+// TableConfig is one entry of the tables config.
+type TableConfig struct {
+	// Source is the Airflow connection id of the source database.
+	Source string `yaml:"source"`
+	// Query is the SELECT to extract; exactly one of Query and Table is set.
+	Query string `yaml:"query"`
+	// Table is a table (or view) name to extract whole.
+	Table string `yaml:"table"`
+	// OrderBy is the stable ordering key (one column or several) that makes
+	// start_batch select the same rows on every run.
+	OrderBy StringList `yaml:"order_by"`
+	// SFObject and ExternalIDField are the target object and its external id
+	// field; the run config may override both.
+	SFObject        string `yaml:"sf_object"`
+	ExternalIDField string `yaml:"external_id_field"`
+	// Operation is the Bulk API operation: upsert (default), insert, update,
+	// delete or hardDelete.
+	Operation string `yaml:"operation"`
+	// Fields maps source columns to Salesforce field API names, in the order
+	// of the file (the order of the CSV header).
+	Fields FieldList `yaml:"fields"`
+	// StatusRef is the tracker record's external id (default: the table name).
+	StatusRef string `yaml:"status_ref"`
+	// Nulls says what a NULL becomes: "keep" (empty value: the field is left
+	// unchanged, the default) or "clear" (#N/A: the field is set to null).
+	Nulls string `yaml:"nulls"`
+	// SourceTimeZone is the IANA zone of timestamps stored without a zone
+	// (default UTC), e.g. Europe/Berlin.
+	SourceTimeZone string `yaml:"source_time_zone"`
+}
+
+// StringList is a YAML value given either as one string (commas separate
+// items) or as a list of strings.
+type StringList []string
+
+// UnmarshalYAML accepts "A", "A, B" or [A, B].
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*l = nil
+		for _, p := range strings.Split(n.Value, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				*l = append(*l, p)
+			}
+		}
+		return nil
+	case yaml.SequenceNode:
+		var s []string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*l = s
+		return nil
+	}
+	return fmt.Errorf("line %d: want a column name or a list of column names", n.Line)
+}
+
+// Field maps one source column to one Salesforce field.
+type Field struct {
+	Column string // source column name as the query returns it
+	Name   string // Salesforce field API name, or Relationship__r.External_Field__c
+}
+
+// FieldList keeps the order of the fields mapping as written in the file:
+// it is the column order of every batch file.
+type FieldList []Field
+
+// UnmarshalYAML reads a mapping of column -> field, keeping its order.
+func (l *FieldList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: fields must be a mapping of source column to Salesforce field", n.Line)
+	}
+	*l = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: fields: each entry must be COLUMN: Field_Name__c", k.Line)
+		}
+		*l = append(*l, Field{Column: k.Value, Name: v.Value})
+	}
+	return nil
+}
+
+var (
+	// Salesforce API names: letters, digits, underscores; relationship
+	// columns add one "Rel__r." prefix (one level only, api doc 4.3).
+	fieldNameRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z][A-Za-z0-9_]*$`)
+	// Tracker keys and table names end up in URL paths and file names.
+	tableNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// Operations the tables config accepts, as the Bulk API spells them.
+var operations = []string{"insert", "update", "upsert", "delete", "hardDelete"}
+
+// ParseTablesConfig reads a tables config strictly: unknown keys, missing
+// required keys and malformed values are ConfigErrors naming the table and key.
+func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
+	src := path
+	if src == "" {
+		src = "tables config"
+	}
+	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read tables config %s: %w", src, err)
+	}
+	var cfg TablesConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the file is empty")
+		}
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "cannot be read", Err: err,
+			Fix: "keep to the keys of design.md §2 (status_tracker: sf_object, external_id_field, status_field, create, run_id_field, records_total_field, records_failed_field, message_field; tables.NAME: source, query | table, order_by, sf_object, external_id_field, operation, fields, status_ref, nulls, source_time_zone)"}
+	}
+	cfg.Path = path
+	t := &cfg.StatusTracker
+	if t.SFObject == "" {
+		t.SFObject = "Migration_Status__c"
+	}
+	if t.ExternalIDField == "" {
+		t.ExternalIDField = "External_Ref__c"
+	}
+	if t.StatusField == "" {
+		t.StatusField = "Status__c"
+	}
+	for key, name := range map[string]string{"sf_object": t.SFObject, "external_id_field": t.ExternalIDField,
+		"status_field": t.StatusField, "run_id_field": t.RunIDField, "records_total_field": t.RecordsTotalField,
+		"records_failed_field": t.RecordsFailedField, "message_field": t.MessageField} {
+		if name != "" && !fieldNameRE.MatchString(name) {
+			return nil, &ConfigError{Setting: "status_tracker." + key, Value: name, Source: src,
+				Problem: "not a Salesforce API name", Fix: "use the API name, e.g. Status__c"}
+		}
+	}
+	if len(cfg.Tables) == 0 {
+		return nil, &ConfigError{Setting: "tables", Source: src, Problem: "no tables are defined",
+			Fix: "add a tables: mapping with one entry per source table (see examples/tables.yaml)"}
+	}
+	for _, name := range cfg.TableNames() {
+		if err := cfg.Tables[name].validate(name, src); err != nil {
+			return nil, err
+		}
+	}
+	return &cfg, nil
+}
+
+// LoadTablesConfig reads the tables config file at path.
+func LoadTablesConfig(path string) (*TablesConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		fix := "pass --tables-config with the path of your tables config (see examples/tables.yaml)"
+		if !errors.Is(err, os.ErrNotExist) {
+			fix = "check the file's permissions"
+		}
+		return nil, &ConfigError{Setting: "tables config", Value: path, Source: "--tables-config",
+			Problem: "cannot be opened", Err: err, Fix: fix}
+	}
+	defer f.Close() // read-only: a Close error cannot lose data
+	return ParseTablesConfig(f, path)
+}
+
+// TableNames lists the configured tables in sorted order.
+func (c *TablesConfig) TableNames() []string {
+	names := make([]string, 0, len(c.Tables))
+	for n := range c.Tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (t *TableConfig) validate(name, src string) error {
+	bad := func(key, value, problem, fix string) error {
+		return &ConfigError{Setting: "tables." + name + "." + key, Value: value, Source: src, Problem: problem, Fix: fix}
+	}
+	if t == nil {
+		return bad("", "", "the entry is empty", "give at least source, query or table, order_by and fields")
+	}
+	if !tableNameRE.MatchString(name) {
+		return &ConfigError{Setting: "tables", Value: name, Source: src,
+			Problem: "a table name may only hold letters, digits, '_' and '-' (it names files and the tracker record)",
+			Fix:     "rename the entry, e.g. PRODUCT_PRICE"}
+	}
+	if t.Source == "" {
+		return bad("source", "", "is missing", "name the Airflow connection id of the source database, e.g. source: oracle_default")
+	}
+	switch {
+	case t.Query == "" && t.Table == "":
+		return bad("query", "", "neither query nor table is given", "set query: SELECT ... or table: NAME")
+	case t.Query != "" && t.Table != "":
+		return bad("query", "", "both query and table are given", "keep only one of them")
+	}
+	if len(t.OrderBy) == 0 {
+		return bad("order_by", "", "is missing: without a stable order start_batch and resume could select different rows on each run",
+			"name the key column(s), e.g. order_by: PRODUCT_ID")
+	}
+	if len(t.Fields) == 0 {
+		return bad("fields", "", "is missing", "map each source column to its Salesforce field, e.g. fields: {PRODUCT_ID: External_Id__c}")
+	}
+	seenCol, seenField := map[string]bool{}, map[string]bool{}
+	for _, f := range t.Fields {
+		if f.Column == "" {
+			return bad("fields", "", "a source column name is empty", "write COLUMN: Field__c")
+		}
+		if !fieldNameRE.MatchString(f.Name) {
+			return bad("fields."+f.Column, f.Name, "is not a Salesforce field API name (Field__c or Relationship__r.External_Id__c)",
+				"use the field's API name")
+		}
+		if seenCol[strings.ToUpper(f.Column)] {
+			return bad("fields."+f.Column, "", "the column is mapped twice", "map each column once")
+		}
+		if seenField[strings.ToLower(f.Name)] {
+			return bad("fields."+f.Column, f.Name, "two columns map to the same field", "map each field once")
+		}
+		seenCol[strings.ToUpper(f.Column)], seenField[strings.ToLower(f.Name)] = true, true
+	}
+	if t.Operation != "" && canonicalOperation(t.Operation) == "" {
+		return bad("operation", t.Operation, "unknown operation", "use one of "+strings.Join(operations, ", "))
+	}
+	switch t.Nulls {
+	case "", "keep", "clear":
+	default:
+		return bad("nulls", t.Nulls, "unknown null handling", `use "keep" (NULL leaves the field unchanged) or "clear" (NULL empties the field)`)
+	}
+	if t.SourceTimeZone != "" {
+		if _, err := time.LoadLocation(t.SourceTimeZone); err != nil {
+			return bad("source_time_zone", t.SourceTimeZone, "unknown time zone", "use an IANA zone name such as Europe/Berlin or UTC")
+		}
+	}
+	if t.StatusRef != "" && !tableNameRE.MatchString(t.StatusRef) {
+		return bad("status_ref", t.StatusRef, "a tracker key may only hold letters, digits, '_' and '-' (it goes into a URL path)",
+			"use a plain key such as PRODUCT_PRICE")
+	}
+	return nil
+}
+
+func canonicalOperation(op string) string {
+	for _, o := range operations {
+		if strings.EqualFold(o, op) {
+			return o
+		}
+	}
+	return ""
+}

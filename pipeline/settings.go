@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sfmigrate/sfmigrate/airflow"
 )
 
 // Defaults of the run settings that have one.
@@ -154,7 +156,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 			return v, nil
 		}
 		envName := "AIRFLOW_VAR_" + strings.ToUpper(name)
-		if raw, ok := lookupVariable(getenv, name); ok {
+		if raw, ok := airflow.LookupVariable(getenv, name); ok {
 			v, err := strconv.Atoi(strings.TrimSpace(raw))
 			if err != nil {
 				return 0, &ConfigError{Setting: name, Value: raw, Source: envName, Problem: "not a whole number", Fix: fix}
@@ -397,11 +399,4 @@ func (t *TableConfig) Location() *time.Location {
 		return time.UTC // validated when the config was parsed
 	}
 	return loc
-}
-
-// lookupVariable reads an Airflow Variable from AIRFLOW_VAR_<KEY>, as
-// Airflow's environment-variable secrets backend does.
-func lookupVariable(getenv func(string) string, key string) (string, bool) {
-	v := getenv("AIRFLOW_VAR_" + strings.ToUpper(key))
-	return v, v != ""
 }

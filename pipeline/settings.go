@@ -270,6 +270,12 @@ func (s *Settings) checkResume(m *Manifest) error {
 		if fmt.Sprint(old.Value) == fmt.Sprint(cur.Value) {
 			continue
 		}
+		if strings.HasPrefix(cur.Source, SourceDefault) {
+			// Not given this time: continue with what the run started with.
+			if err := s.adopt(name, old); err == nil {
+				continue
+			}
+		}
 		return &ConfigError{Setting: name, Value: fmt.Sprint(cur.Value), Source: cur.Source,
 			Problem: fmt.Sprintf("run %s was started with %s = %v (from %s); changing it would make its batches mean other rows",
 				m.RunID, name, old.Value, old.Source),
@@ -280,6 +286,34 @@ func (s *Settings) checkResume(m *Manifest) error {
 			Problem: fmt.Sprintf("the table's definition changed since run %s started (query, order, fields, nulls or time zone)", m.RunID),
 			Fix:     "restore the definition the run started with, or start a new run with another --run-id"}
 	}
+	return nil
+}
+
+// adopt sets a frozen setting to the value a resumed run recorded.
+func (s *Settings) adopt(name string, v Setting) error {
+	str := fmt.Sprint(v.Value)
+	num := func() (int, error) { return strconv.Atoi(str) }
+	var err error
+	switch name {
+	case "start_batch":
+		s.StartBatch, err = num()
+	case "batch_size":
+		s.BatchSize, err = num()
+	case "sf_object":
+		s.SFObject = str
+	case "external_id_field":
+		s.ExternalIDField = str
+	case "operation":
+		s.Operation = str
+	case "status_ref":
+		s.StatusRef = str
+	default:
+		return fmt.Errorf("setting %s cannot be adopted", name)
+	}
+	if err != nil {
+		return err
+	}
+	s.Sources[name] = v
 	return nil
 }
 

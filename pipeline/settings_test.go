@@ -220,7 +220,12 @@ func TestSettingsResumeMustMatch(t *testing.T) {
 	if _, err := ResolveSettings(Inputs{Tables: tables, Conf: `{"batch_size": 100, "parallel": 9}`, Resume: m}); err != nil {
 		t.Fatalf("resume with the same settings: %v", err)
 	}
-	_, err = ResolveSettings(Inputs{Tables: tables, Resume: m})
+	// Not given again: the run's own value is used.
+	s2, err := ResolveSettings(Inputs{Tables: tables, Resume: m})
+	if err != nil || s2.BatchSize != 100 || s2.Sources["batch_size"].Source != "run config" {
+		t.Fatalf("resume without settings: %v, batch size %v", err, s2)
+	}
+	_, err = ResolveSettings(Inputs{Tables: tables, Resume: m, Getenv: envOf("AIRFLOW_VAR_BATCH_SIZE", "7")})
 	if err == nil || !strings.Contains(err.Error(), "run r1 was started with batch_size = 100") {
 		t.Fatalf("resume with another batch size: err = %v", err)
 	}

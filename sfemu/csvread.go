@@ -1,0 +1,205 @@
+package sfemu
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// csvReader splits uploaded job data into records without copying: fields
+// point into the data, except quoted fields with doubled quotes, which are
+// unquoted into a scratch buffer that is reused for each record. It is
+// faster than encoding/csv because it works on the whole upload in memory
+// and splits quote-free lines with bytes.IndexByte.
+//
+// Rules (salesforce-api.md 4.1): the delimiter is the job's columnDelimiter,
+// records end with the job's lineEnding (checked beforehand by
+// checkLineEndings), quoted values may hold delimiters, quotes ("") and
+// line breaks, values are not trimmed. A quote inside an unquoted value or
+// text after a closing quote makes the record invalid [D: "makes the row
+// invalid"]; the record is still split so that it can be echoed back.
+type csvReader struct {
+	data    []byte
+	pos     int
+	delim   byte
+	crlf    bool
+	fields  [][]byte
+	scratch []byte
+	start   int    // offset of the current record
+	bad     string // why the current record is malformed, "" if fine
+}
+
+func newCSVReader(data []byte, delim byte, crlf bool) *csvReader {
+	return &csvReader{data: data, delim: delim, crlf: crlf}
+}
+
+// next reads the next record into r.fields; false at the end of the data.
+// Completely empty lines are skipped [I].
+func (r *csvReader) next() bool {
+	for {
+		if r.pos >= len(r.data) {
+			return false
+		}
+		r.start = r.pos
+		r.bad = ""
+		r.fields = r.fields[:0]
+		r.scratch = r.scratch[:0]
+		nl := bytes.IndexByte(r.data[r.pos:], '\n')
+		var line []byte
+		next := len(r.data)
+		if nl >= 0 {
+			line = r.data[r.pos : r.pos+nl]
+			next = r.pos + nl + 1
+		} else {
+			line = r.data[r.pos:]
+		}
+		if r.crlf && len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			r.pos = next
+			continue
+		}
+		if bytes.IndexByte(line, '"') < 0 {
+			// Fast path: no quotes, the record is this line.
+			for {
+				i := bytes.IndexByte(line, r.delim)
+				if i < 0 {
+					r.fields = append(r.fields, line)
+					break
+				}
+				r.fields = append(r.fields, line[:i])
+				line = line[i+1:]
+			}
+			r.pos = next
+			return true
+		}
+		r.slow()
+		return true
+	}
+}
+
+// slow parses a record that contains quotes, possibly over several lines.
+func (r *csvReader) slow() {
+	d := r.data
+	p := r.pos
+	atEOL := func(i int) (int, bool) { // returns the index after the line ending
+		if i >= len(d) {
+			return i, true
+		}
+		if d[i] == '\n' {
+			return i + 1, true
+		}
+		if r.crlf && d[i] == '\r' && i+1 < len(d) && d[i+1] == '\n' {
+			return i + 2, true
+		}
+		return i, false
+	}
+	for {
+		if p < len(d) && d[p] == '"' {
+			// Quoted field.
+			p++
+			s := len(r.scratch)
+			closed := false
+			for p < len(d) {
+				q := bytes.IndexByte(d[p:], '"')
+				if q < 0 {
+					r.scratch = append(r.scratch, d[p:]...)
+					p = len(d)
+					break
+				}
+				r.scratch = append(r.scratch, d[p:p+q]...)
+				p += q + 1
+				if p < len(d) && d[p] == '"' {
+					r.scratch = append(r.scratch, '"')
+					p++
+					continue
+				}
+				closed = true
+				break
+			}
+			if !closed {
+				r.setBad("missing closing quote in a quoted value starting at byte " + strconv.Itoa(r.start))
+			}
+			// Text between the closing quote and the delimiter makes the record invalid.
+			e := p
+			for e < len(d) && d[e] != r.delim {
+				if _, eol := atEOL(e); eol {
+					break
+				}
+				e++
+			}
+			if e > p {
+				r.setBad("extraneous characters after a closing quote")
+				r.scratch = append(r.scratch, d[p:e]...)
+			}
+			p = e
+			r.fields = append(r.fields, r.scratch[s:len(r.scratch):len(r.scratch)])
+		} else {
+			e := p
+			for e < len(d) && d[e] != r.delim {
+				if _, eol := atEOL(e); eol {
+					break
+				}
+				if d[e] == '"' {
+					r.setBad(`a quote (") inside an unquoted value; quote the whole value and double inner quotes`)
+				}
+				e++
+			}
+			r.fields = append(r.fields, d[p:e])
+			p = e
+		}
+		if p < len(d) && d[p] == r.delim {
+			p++
+			continue
+		}
+		after, _ := atEOL(p)
+		r.pos = after
+		// Scratch may have grown and moved: re-slice fields that point into it
+		// is unnecessary because each was sliced after its own append and the
+		// old backing arrays are never overwritten within one record.
+		return
+	}
+}
+
+func (r *csvReader) setBad(msg string) {
+	if r.bad == "" {
+		r.bad = msg
+	}
+}
+
+// checkLineEndings reports whether every line break in data is the job's
+// lineEnding: an LF job may hold no CR at all and a CRLF job no bare LF or
+// CR, even inside quoted values (salesforce-api.md 2.11 [O]).
+func checkLineEndings(data []byte, crlf bool) bool {
+	if !crlf {
+		return bytes.IndexByte(data, '\r') < 0
+	}
+	p := 0
+	for {
+		i := bytes.IndexByte(data[p:], '\n')
+		if i < 0 {
+			break
+		}
+		if p+i == 0 || data[p+i-1] != '\r' {
+			return false
+		}
+		p += i + 1
+	}
+	// Every CR must be followed by LF.
+	p = 0
+	for {
+		i := bytes.IndexByte(data[p:], '\r')
+		if i < 0 {
+			return true
+		}
+		if p+i+1 >= len(data) || data[p+i+1] != '\n' {
+			return false
+		}
+		p += i + 1
+	}
+}
+
+// delimiters maps columnDelimiter values to bytes (salesforce-api.md 2.2).
+var delimiters = map[string]byte{
+	"COMMA": ',', "TAB": '\t', "PIPE": '|', "SEMICOLON": ';', "CARET": '^', "BACKQUOTE": '`',
+}

@@ -1,0 +1,28 @@
+// Package sfemu is a local Salesforce org for tests, demos and offline
+// rehearsals: an http.Handler that serves the parts of the Salesforce APIs
+// sfmigrate and common clients use, with the real status codes, JSON
+// shapes, CSV formats and error texts.
+//
+// It serves OAuth 2.0 client credentials (POST /services/oauth2/token),
+// the versions list (GET /services/data/), Bulk API 2.0 ingest jobs
+// (/services/data/vXX.X/jobs/ingest: create, upload, close, abort, info,
+// list, delete and the three result sets), sObject REST (create, get,
+// update, delete, upsert by external ID, describe) and a SOQL subset
+// (GET .../query?q=). The contract is docs/salesforce-api.md of the
+// project; behaviour that no public source establishes is marked [I] in
+// comments, with the section it belongs to.
+//
+// Usage in a test:
+//
+//	emu := sfemu.New(sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+//	srv := httptest.NewServer(emu)
+//	defer srv.Close()
+//	// log in at srv.URL with sfemu.TestClientID / sfemu.TestClientSecret,
+//	// run Bulk API 2.0 jobs, then check what landed:
+//	state, err := emu.AwaitJob(ctx, jobID)
+//
+// Records live in memory, one table per object of the org (DefaultObjects
+// or WithObjects / ParseObjects for a YAML definition). Faults can be
+// injected at run time: AddFault (latency, 429/503 answers, dropped
+// connections), ExpireTokens, LockRecords, FailNextJob and SetOAuthFault.
+package sfemu

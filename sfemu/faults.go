@@ -1,0 +1,190 @@
+package sfemu
+
+import (
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault makes matching requests misbehave. Faults are checked in the
+// order added; every armed matching fault adds its Latency, and the first
+// one with Status, Drop or DropAfterHandling decides the outcome.
+type Fault struct {
+	// Method matches the HTTP method; "" matches any.
+	Method string
+	// Path is a substring of the URL path to match ("/batches",
+	// "/jobs/ingest/", "/oauth2/token"); "" matches any path.
+	Path string
+	// Count fires the fault on the next Count matching requests. With
+	// Share > 0, Count 0 means no limit.
+	Count int
+	// Share fires the fault on this share (0..1) of matching requests.
+	Share float64
+	// Status answers this HTTP status with the real error body (429, 500,
+	// 502, 503, ...) without handling the request.
+	Status int
+	// Drop cuts the connection before handling: nothing was done.
+	Drop bool
+	// DropAfterHandling handles the request fully, then cuts the connection
+	// before the response: the work is done but the answer is lost.
+	DropAfterHandling bool
+	// Latency is added before handling.
+	Latency time.Duration
+}
+
+type armedFault struct {
+	f    Fault
+	left int // remaining firings; -1 = unlimited
+}
+
+// faultState holds the injected faults.
+type faultState struct {
+	mu     sync.Mutex
+	faults []*armedFault // guarded by mu
+	rng    *mrand.Rand   // guarded by mu
+}
+
+type faultAction struct {
+	latency   time.Duration
+	status    int
+	drop      bool
+	dropAfter bool
+}
+
+// AddFault arms a fault; it takes effect for the next request.
+func (s *Server) AddFault(f Fault) {
+	left := f.Count
+	if f.Share > 0 && f.Count == 0 {
+		left = -1
+	}
+	if f.Share <= 0 && f.Count <= 0 {
+		left = 1
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.faults = append(s.faults.faults, &armedFault{f: f, left: left})
+}
+
+// ClearFaults removes every fault added with AddFault.
+func (s *Server) ClearFaults() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.faults = nil
+}
+
+func (fs *faultState) match(r *http.Request) faultAction {
+	var act faultAction
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.faults) == 0 {
+		return act
+	}
+	decided := false
+	kept := fs.faults[:0]
+	for _, af := range fs.faults {
+		f := af.f
+		fire := (f.Method == "" || strings.EqualFold(f.Method, r.Method)) &&
+			strings.Contains(r.URL.Path, f.Path)
+		if fire && f.Share > 0 && f.Share < 1 {
+			fire = fs.rng.Float64() < f.Share
+		}
+		if fire {
+			act.latency += f.Latency
+			if !decided && (f.Status != 0 || f.Drop || f.DropAfterHandling) {
+				decided = true
+				act.status, act.drop, act.dropAfter = f.Status, f.Drop, f.DropAfterHandling
+			}
+			if af.left > 0 {
+				af.left--
+			}
+		}
+		if af.left != 0 {
+			kept = append(kept, af)
+		}
+	}
+	clear(fs.faults[len(kept):])
+	fs.faults = kept
+	return act
+}
+
+// writeFault answers an injected status with the body Salesforce (or its
+// edge) sends for it (salesforce-api.md 6.3, 6.4).
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int) {
+	if strings.HasPrefix(r.URL.Path, "/services/oauth2/") && status < 500 && status != http.StatusTooManyRequests {
+		writeJSON(w, status, oauthErr("invalid_request", http.StatusText(status)))
+		return
+	}
+	switch status {
+	case http.StatusServiceUnavailable:
+		writeError(w, newAPIError(status, "SERVER_UNAVAILABLE", "Server too busy"))
+	case http.StatusTooManyRequests:
+		// 429 is not a documented status of these APIs (6.4); the body is [I].
+		w.Header().Set("Retry-After", "1")
+		writeError(w, newAPIError(status, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."))
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		// The edge answers these, in HTML rather than the API envelope (6.1).
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("<html><head><title>" + http.StatusText(status) + "</title></head><body><h1>" + http.StatusText(status) + "</h1></body></html>\n"))
+	case http.StatusForbidden:
+		writeError(w, newAPIError(status, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."))
+	case http.StatusUnauthorized:
+		writeError(w, errSession())
+	case http.StatusNotFound:
+		writeError(w, errNotFound())
+	default:
+		if status >= 500 {
+			writeError(w, errUnknown(newErrorID()))
+			return
+		}
+		writeError(w, newAPIError(status, "API_ERROR", http.StatusText(status)))
+	}
+}
+
+// LockRecords makes rows of object whose external-ID value is one of keys
+// fail with UNABLE_TO_LOCK_ROW, in bulk jobs and REST upserts, until
+// UnlockRecords. Keys match any External ID field of the object.
+func (s *Server) LockRecords(object string, keys ...string) {
+	ob := s.org.object(object)
+	if ob == nil {
+		panic("sfemu: LockRecords: unknown object " + object)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.locks[ob]
+	if m == nil {
+		m = map[string]bool{}
+		s.locks[ob] = m
+	}
+	for _, k := range keys {
+		m[strings.ToLower(k)] = true
+	}
+}
+
+// UnlockRecords releases keys locked by LockRecords; no keys releases all
+// of the object's.
+func (s *Server) UnlockRecords(object string, keys ...string) {
+	ob := s.org.object(object)
+	if ob == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(keys) == 0 {
+		delete(s.locks, ob)
+		return
+	}
+	for _, k := range keys {
+		delete(s.locks[ob], strings.ToLower(k))
+	}
+}
+
+// FailNextJob makes the next job to be processed end Failed with this
+// errorMessage, without processing any of its rows (all unprocessed).
+func (s *Server) FailNextJob(errorMessage string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = append(s.failNext, errorMessage)
+}

@@ -1,0 +1,647 @@
+package sfemu
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Job processing: the state machine UploadComplete -> InProgress ->
+// JobComplete | Failed (salesforce-api.md 2.6, 2.12) and the record-level
+// work of sections 3 and 4.
+//
+// Like Salesforce (4.4), a job is processed in internal batches of 10,000
+// records, and each batch is saved in chunks of 200 records. Parsing and
+// type conversion of a batch run without the store lock; each chunk is
+// applied to the org under Server.mu, so REST calls and other jobs
+// interleave with a long job. Abort takes effect between chunks.
+
+const (
+	internalBatch = 10_000
+	chunkSize     = 200
+)
+
+// Row outcomes kept per processed row.
+const (
+	rowCreated uint8 = iota + 1
+	rowUpdated
+	rowFailed
+)
+
+// processLater is the ProcessAsync goroutine of one job.
+func (s *Server) processLater(j *job) {
+	defer s.wg.Done()
+	if d := s.opts.delay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+	s.processJob(j)
+}
+
+// ProcessJobs processes, one after the other, every job waiting in
+// UploadComplete, and returns when they are done (for ProcessManual).
+func (s *Server) ProcessJobs() {
+	s.mu.Lock()
+	var todo []*job
+	for _, j := range s.jobList {
+		if !j.deleted && j.state == StateUploadComplete && !j.claimed {
+			todo = append(todo, j)
+		}
+	}
+	s.mu.Unlock()
+	for _, j := range todo {
+		s.processJob(j)
+	}
+}
+
+// AwaitJob waits until the job's state is one of states (any terminal
+// state when none are given) and returns it. It fails when ctx ends first
+// or the job does not exist.
+func (s *Server) AwaitJob(ctx context.Context, jobID string, states ...string) (string, error) {
+	for {
+		s.mu.Lock()
+		j, aerr := s.jobLocked(jobID)
+		if aerr != nil {
+			s.mu.Unlock()
+			return "", fmt.Errorf("sfemu: await job %s: no such job", jobID)
+		}
+		st := j.state
+		ch := s.changed
+		s.mu.Unlock()
+		if (len(states) == 0 && terminal(st)) || slices.Contains(states, st) {
+			return st, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return st, fmt.Errorf("sfemu: await job %s (state %s, waiting for %v): %w", jobID, st, states, ctx.Err())
+		}
+	}
+}
+
+// processJob claims a closed job and processes it on the calling goroutine.
+func (s *Server) processJob(j *job) {
+	started := time.Now()
+	s.mu.Lock()
+	if j.deleted || j.state != StateUploadComplete || j.claimed {
+		s.mu.Unlock()
+		return
+	}
+	j.claimed = true
+	now := s.now()
+	if len(s.failNext) > 0 {
+		msg := s.failNext[0]
+		s.failNext = s.failNext[1:]
+		j.state = StateFailed
+		j.errorMessage = msg
+		j.modstamp = now
+		s.finishUnprocessedLocked(j)
+		s.broadcastLocked()
+		s.mu.Unlock()
+		return
+	}
+	j.state = StateInProgress
+	j.modstamp = now
+	s.broadcastLocked()
+	p := &processor{s: s, j: j, data: j.data, t: s.tables[j.obj], ob: j.obj}
+	s.mu.Unlock()
+
+	failMsg := p.run()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j.totalMs = time.Since(started).Milliseconds()
+	j.modstamp = s.now()
+	if j.state == StateInProgress {
+		if failMsg != "" {
+			j.state = StateFailed
+			j.errorMessage = failMsg
+		} else {
+			j.state = StateJobComplete
+		}
+	}
+	s.setResultsLocked(j, p.res)
+	s.broadcastLocked()
+}
+
+// setResultsLocked publishes a job's results; readers waiting on done
+// may then stream them (they never change again).
+func (s *Server) setResultsLocked(j *job, res *jobResults) {
+	if j.res != nil {
+		return
+	}
+	j.res = res
+	close(j.done)
+}
+
+// finishUnprocessedLocked ends a job that processed nothing: every
+// uploaded row is unprocessed.
+func (s *Server) finishUnprocessedLocked(j *job) {
+	res := &jobResults{data: j.data, delim: j.delim, crlf: j.lineEnding == "CRLF", prefix: j.obj.prefix}
+	res.setUnprocessedHeader()
+	s.setResultsLocked(j, res)
+}
+
+// colKind says what a CSV column does.
+type colKind uint8
+
+const (
+	colField  colKind = iota // a data field
+	colRel                   // Relationship.Field: a parent by external ID
+	colID                    // the Id column
+	colSystem                // CreatedDate and other read-only fields
+	colIgnore                // extra columns of delete jobs
+)
+
+// colPlan is how one header column is processed.
+type colPlan struct {
+	name   string // as uploaded
+	kind   colKind
+	f      *field // target field (the reference field for colRel)
+	target *field // parent field matched by a relationship column
+}
+
+// prow is one prepared row of the current internal batch.
+type prow struct {
+	start uint32
+	ch    []change // one per data slot
+	id    []byte   // Id column value
+	err   *rowErr
+}
+
+// processor holds one job's processing state; only its goroutine uses it.
+type processor struct {
+	s    *Server
+	j    *job
+	data []byte
+	t    *table
+	ob   *object
+	cols []colPlan
+	ext  *field // upsert key (nil unless upsert)
+	res  *jobResults
+
+	rows    []prow
+	changes []change
+	arena   []byte
+	dup     map[string]int32
+	key     []byte
+	relBuf  []byte
+	sc      applyScratch
+}
+
+// run processes the job and returns the errorMessage of a job-level
+// failure ("" when the job completes).
+func (p *processor) run() string {
+	j := p.j
+	crlf := j.lineEnding == "CRLF"
+	p.res = &jobResults{data: p.data, delim: j.delim, crlf: crlf, prefix: p.ob.prefix, seed: uint64(p.s.opts.seed)<<20 ^ j.seq}
+	if !p.s.opts.shuffle {
+		p.res.seed = 0
+	}
+	if len(p.data) == 0 {
+		p.res.setUnprocessedHeader()
+		// [I]: a job closed without data; the real message is not established.
+		return "InvalidBatch : No data was uploaded for this job; upload a CSV with a header row before closing it"
+	}
+	if !checkLineEndings(p.data, crlf) {
+		p.res.setUnprocessedHeader()
+		return "ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is " + j.lineEnding // [O] 2.11
+	}
+	rd := newCSVReader(p.data, j.delim, crlf)
+	if !rd.next() {
+		p.res.setUnprocessedHeader()
+		return "InvalidBatch : No header row found in the uploaded data" // [I]
+	}
+	header := make([]string, len(rd.fields))
+	for i, f := range rd.fields {
+		header[i] = string(f)
+	}
+	p.res.header = header
+	p.res.unprocFrom = uint32(rd.pos)
+	if rd.bad != "" {
+		return "InvalidBatch : The header row is not valid CSV: " + rd.bad // [I]
+	}
+	if msg := p.plan(header); msg != "" {
+		return msg
+	}
+	p.res.cols = p.cols
+	nslots := len(p.ob.data)
+	p.changes = make([]change, internalBatch*nslots)
+	p.rows = make([]prow, 0, internalBatch)
+	p.dup = map[string]int32{}
+	for {
+		p.rows = p.rows[:0]
+		p.arena = p.arena[:0]
+		for len(p.rows) < internalBatch && rd.next() {
+			p.prepare(rd, nslots)
+		}
+		if len(p.rows) == 0 {
+			break
+		}
+		if p.ext != nil && p.ext.kind != kindID {
+			p.markDuplicates()
+		}
+		lockRetry := false
+		for c := 0; c < len(p.rows); c += chunkSize {
+			chunk := p.rows[c:min(c+chunkSize, len(p.rows))]
+			if !p.applyChunk(chunk, &lockRetry) {
+				p.res.unprocFrom = chunk[0].start
+				return ""
+			}
+		}
+		if lockRetry {
+			p.s.mu.Lock()
+			j.retries++
+			p.s.mu.Unlock()
+		}
+	}
+	p.res.unprocFrom = uint32(len(p.data))
+	return ""
+}
+
+// plan checks the header against the object (salesforce-api.md 2.11, 4.1,
+// 4.3) and returns the job's errorMessage when it is unusable.
+func (p *processor) plan(header []string) string {
+	ob := p.ob
+	seen := map[*field]string{}
+	op := p.j.operation
+	isDelete := op == "delete" || op == "hardDelete"
+	hasID := false
+	for _, name := range header {
+		c := colPlan{name: name}
+		if relName, fname, isRel := strings.Cut(name, "."); isRel {
+			if typ, rel, poly := strings.Cut(relName, ":"); poly {
+				_ = typ
+				// Every lookup here points to one object [O] (2.11).
+				return "InvalidBatch : type is not needed for non polymorphic foreign key references: " + rel
+			}
+			rf := ob.byRel[strings.ToLower(relName)]
+			if rf == nil {
+				if isDelete {
+					c.kind = colIgnore
+					p.cols = append(p.cols, c)
+					continue
+				}
+				return "InvalidBatch : Unable to find relationship: " + relName // [O] 2.11
+			}
+			tf := rf.refObj.byName[strings.ToLower(fname)]
+			if tf == nil {
+				return "InvalidBatch : Field name not found : " + name // [I]
+			}
+			if tf.kind != kindID && !tf.extID {
+				// [I]: the parent field must be an External ID or idLookup field (4.3).
+				return fmt.Sprintf("InvalidBatch : Foreign key field %s on %s is not an External ID or idLookup field: %s", tf.name, rf.refObj.name, name)
+			}
+			c.kind, c.f, c.target = colRel, rf, tf
+		} else {
+			f := ob.byName[strings.ToLower(name)]
+			switch {
+			case f == nil && isDelete:
+				c.kind = colIgnore
+			case f == nil:
+				// [O] 2.11: names only the first bad column (a BOM is part of the name).
+				return "InvalidBatch : Field name not found : " + name
+			case f.kind == kindID:
+				c.kind, c.f = colID, f
+				hasID = true
+			case f.slot < 0:
+				c.kind, c.f = colSystem, f
+			case isDelete:
+				c.kind = colIgnore
+			default:
+				c.kind, c.f = colField, f
+			}
+		}
+		if c.f != nil && c.kind != colIgnore {
+			if prev, dup := seen[c.f]; dup {
+				// [I]: a field given twice (also as Field and Relationship.Field).
+				return fmt.Sprintf("InvalidBatch : Duplicate field in the header: %s and %s both set %s", prev, name, c.f.name)
+			}
+			seen[c.f] = name
+		}
+		p.cols = append(p.cols, c)
+	}
+	switch op {
+	case "update", "delete", "hardDelete":
+		if !hasID {
+			return "InvalidBatch : Field name not found : Id; " + op + " jobs need an Id column" // [I]
+		}
+	case "upsert":
+		p.ext = p.j.extField
+		if p.ext.kind == kindID {
+			return ""
+		}
+		if _, ok := seen[p.ext]; !ok {
+			// [I]: the key column must be present (4.1).
+			return "InvalidBatch : The External ID field " + p.ext.name + " given in externalIdFieldName is not in the header"
+		}
+	}
+	return ""
+}
+
+func isNA(v []byte) bool { return len(v) == 4 && string(v) == "#N/A" }
+
+// prepare parses and converts one row outside the store lock.
+func (p *processor) prepare(rd *csvReader, nslots int) {
+	base := len(p.rows) * nslots
+	ch := p.changes[base : base+nslots : base+nslots]
+	clear(ch)
+	pr := prow{start: uint32(rd.start), ch: ch}
+	switch {
+	case rd.bad != "":
+		pr.err = &rowErr{"INVALID_FIELD", "Invalid CSV: " + rd.bad, nil} // [I]
+	case len(rd.fields) != len(p.cols):
+		// [I]: Salesforce's text for a row with the wrong column count is not established.
+		pr.err = &rowErr{"INVALID_FIELD", fmt.Sprintf("Incorrect number of columns in row: the header has %d, this row has %d", len(p.cols), len(rd.fields)), nil}
+	}
+	if pr.err == nil {
+		for ci := range p.cols {
+			c := &p.cols[ci]
+			v := rd.fields[ci]
+			switch c.kind {
+			case colField:
+				if len(v) == 0 {
+					continue // empty: field left unchanged / not set [D] 4.2
+				}
+				if isNA(v) {
+					ch[c.f.slot] = change{st: stNull}
+					continue
+				}
+				start := len(p.arena)
+				var e *rowErr
+				if c.f.kind == kindReference {
+					p.arena, e = convertReference(c.f, v, p.arena)
+				} else {
+					p.arena, e = convertValue(c.f, v, p.arena)
+				}
+				if e != nil {
+					pr.err = e
+					break
+				}
+				ch[c.f.slot] = change{st: stSet, v: p.arena[start:len(p.arena):len(p.arena)]}
+			case colRel:
+				if len(v) == 0 {
+					continue
+				}
+				if isNA(v) {
+					ch[c.f.slot] = change{st: stNull}
+					continue
+				}
+				start := len(p.arena)
+				p.arena = append(p.arena, v...)
+				ch[c.f.slot] = change{st: stRel, v: p.arena[start:len(p.arena):len(p.arena)]}
+			case colID:
+				start := len(p.arena)
+				p.arena = append(p.arena, v...)
+				pr.id = p.arena[start:len(p.arena):len(p.arena)]
+			case colSystem:
+				if len(v) > 0 {
+					pr.err = &rowErr{"INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: " + c.f.name +
+						". Please check the security settings of this field and verify that it is read/write for your profile or permission set.", []string{c.f.name}}
+				}
+			}
+			if pr.err != nil {
+				break
+			}
+		}
+	}
+	if pr.err == nil && p.j.operation == "insert" && len(pr.id) > 0 {
+		pr.err = &rowErr{"INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", []string{"Id"}}
+	}
+	p.rows = append(p.rows, pr)
+}
+
+// convertReference checks a record ID given in a lookup column and appends
+// its 18-character form; existence is checked under the lock.
+func convertReference(f *field, v []byte, dst []byte) ([]byte, *rowErr) {
+	prefix, seq, ok := parseID(string(v))
+	if !ok {
+		return dst, &rowErr{"MALFORMED_ID", f.label + ": id value of incorrect type: " + string(v), []string{f.name}}
+	}
+	if prefix != f.refObj.prefix {
+		return dst, &rowErr{"FIELD_INTEGRITY_EXCEPTION", f.label + ": id value of incorrect type: " + string(v), []string{f.name}}
+	}
+	return appendID(dst, prefix, seq), nil
+}
+
+// markDuplicates fails every row of the batch whose upsert key appears
+// more than once in it: "DUPLICATE_VALUE:Duplicate external id specified"
+// (salesforce-api.md 4.1 [O], observed at least within one internal batch;
+// duplicates in different internal batches are not detected [I]).
+func (p *processor) markDuplicates() {
+	clear(p.dup)
+	slot := p.ext.slot
+	dups := false
+	for i := range p.rows {
+		r := &p.rows[i]
+		if r.err != nil || r.ch[slot].st != stSet {
+			continue
+		}
+		p.key = foldKey(p.key[:0], r.ch[slot].v, p.ext.caseSens)
+		if n, ok := p.dup[unsafeString(p.key)]; ok {
+			p.dup[unsafeString(p.key)] = n + 1
+			dups = true
+		} else {
+			p.dup[string(p.key)] = 1
+		}
+	}
+	if !dups {
+		return
+	}
+	for i := range p.rows {
+		r := &p.rows[i]
+		if r.err != nil || r.ch[slot].st != stSet {
+			continue
+		}
+		p.key = foldKey(p.key[:0], r.ch[slot].v, p.ext.caseSens)
+		if p.dup[unsafeString(p.key)] > 1 {
+			r.err = &rowErr{"DUPLICATE_VALUE", "Duplicate external id specified: " + string(r.ch[slot].v), nil}
+		}
+	}
+}
+
+// applyChunk saves up to 200 rows under the store lock. It returns false
+// when the job was aborted or deleted before the chunk.
+func (p *processor) applyChunk(chunk []prow, lockRetry *bool) bool {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.j.state != StateInProgress || p.j.deleted {
+		return false
+	}
+	now := s.now().UnixMilli()
+	res := p.res
+	var failed int64
+	locked := s.locks[p.ob]
+	for i := range chunk {
+		r := &chunk[i]
+		seq, created, e := p.applyLocked(r, now, locked)
+		res.rowStart = append(res.rowStart, r.start)
+		res.rec = append(res.rec, seq)
+		switch {
+		case e != nil:
+			res.status = append(res.status, rowFailed)
+			res.failRow = append(res.failRow, uint32(len(res.status)-1))
+			res.failErr = append(res.failErr, e.bulkText())
+			failed++
+			if e.code == "UNABLE_TO_LOCK_ROW" {
+				*lockRetry = true
+			}
+		case created:
+			res.status = append(res.status, rowCreated)
+		default:
+			res.status = append(res.status, rowUpdated)
+		}
+	}
+	p.j.processed += int64(len(chunk))
+	p.j.failed += failed
+	return true
+}
+
+// applyLocked saves one row. It returns the record's seq (also for rows
+// that failed on an identified record, for sf__Id) and whether it created it.
+func (p *processor) applyLocked(r *prow, now int64, locked map[string]bool) (uint32, bool, *rowErr) {
+	t := p.t
+	var target uint32 // record identified by Id or key
+	// Identify the record for update, delete and upsert by Id.
+	op := p.j.operation
+	byID := op == "update" || op == "delete" || op == "hardDelete" || (p.ext != nil && p.ext.kind == kindID && len(r.id) > 0)
+	if byID && r.err == nil {
+		if len(r.id) == 0 || isNA(r.id) {
+			return 0, false, &rowErr{"MISSING_ARGUMENT", "Id not specified in an " + op + " call", nil}
+		}
+		prefix, seq, ok := parseID(string(r.id))
+		switch {
+		case !ok:
+			return 0, false, &rowErr{"MALFORMED_ID", p.ob.name + " ID: id value of incorrect type: " + string(r.id), []string{"Id"}}
+		case prefix != p.ob.prefix:
+			return 0, false, &rowErr{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", nil}
+		case seq == 0 || seq > uint64(len(t.recs)):
+			return 0, false, &rowErr{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", nil}
+		case t.recs[seq-1].deleted:
+			return uint32(seq), false, &rowErr{"ENTITY_IS_DELETED", "entity is deleted", nil}
+		}
+		target = uint32(seq)
+	}
+	if r.err != nil {
+		return target, false, r.err
+	}
+	// Upsert by external ID: find the record.
+	if p.ext != nil && p.ext.kind != kindID {
+		c := r.ch[p.ext.slot]
+		if c.st != stSet {
+			// [I]: an empty key fails the row (4.1).
+			return 0, false, &rowErr{"MISSING_ARGUMENT", p.ext.name + " not specified", nil}
+		}
+		first, n := t.lookup(p.ext, c.v, p.key)
+		if n > 1 {
+			ids := t.lookupAll(p.ext, c.v)
+			strs := make([]string, len(ids))
+			for i, s := range ids {
+				strs[i] = t.id(s)
+			}
+			return 0, false, &rowErr{"DUPLICATE_EXTERNAL_ID", "External Id: more than one record found for external id field: [" + strings.Join(strs, ", ") + "]", nil}
+		}
+		target = first
+	}
+	if len(locked) > 0 {
+		if e := p.checkLocks(r, target, locked); e != nil {
+			return target, false, e
+		}
+	}
+	// Resolve relationship columns and check lookups given by ID.
+	p.relBuf = p.relBuf[:0]
+	for _, c := range p.cols {
+		if c.kind != colRel && !(c.kind == colField && c.f.kind == kindReference) {
+			continue
+		}
+		ch := &r.ch[c.f.slot]
+		switch {
+		case ch.st == stRel:
+			pt := p.s.tables[c.f.refObj]
+			var pseq uint32
+			if c.target.kind == kindID {
+				s, ok := pt.seqOf(string(ch.v))
+				if !ok {
+					return target, false, &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ch.v) + " not found for field Id in entity " + pt.obj.name, nil}
+				}
+				pseq = s
+			} else {
+				first, n := pt.lookup(c.target, ch.v, p.key)
+				switch {
+				case n == 0:
+					return target, false, &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ch.v) + " not found for field " + c.target.name + " in entity " + pt.obj.name, nil}
+				case n > 1:
+					// [I]: wording for an ambiguous parent key.
+					return target, false, &rowErr{"DUPLICATE_EXTERNAL_ID", "Foreign key external ID: " + string(ch.v) + " matched more than one record for field " + c.target.name + " in entity " + pt.obj.name, nil}
+				}
+				pseq = first
+			}
+			start := len(p.relBuf)
+			p.relBuf = appendID(p.relBuf, pt.obj.prefix, uint64(pseq))
+			*ch = change{st: stSet, v: p.relBuf[start:len(p.relBuf):len(p.relBuf)]}
+		case ch.st == stSet && c.kind == colField:
+			pt := p.s.tables[c.f.refObj]
+			if _, ok := pt.seqOf(string(ch.v)); !ok {
+				return target, false, &rowErr{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", nil}
+			}
+		}
+	}
+	switch op {
+	case "insert":
+		seq, e := t.insertLocked(r.ch, now, &p.sc)
+		return seq, e == nil, e
+	case "update":
+		return target, false, t.updateLocked(target, r.ch, now, &p.sc)
+	case "delete", "hardDelete":
+		// hardDelete skips the Recycle Bin [D]; here both remove the record.
+		t.deleteLocked(target, now, &p.sc)
+		return target, false, nil
+	default: // upsert
+		if target != 0 {
+			return target, false, t.updateLocked(target, r.ch, now, &p.sc)
+		}
+		seq, e := t.insertLocked(r.ch, now, &p.sc)
+		return seq, e == nil, e
+	}
+}
+
+// checkLocks fails rows whose external-ID values (or whose target
+// record's) were locked with LockRecords: UNABLE_TO_LOCK_ROW, the
+// retryable lock error of salesforce-api.md 3.3/4.4.
+func (p *processor) checkLocks(r *prow, target uint32, locked map[string]bool) *rowErr {
+	hit := false
+	for _, f := range p.ob.indexed {
+		if !f.extID {
+			continue
+		}
+		if c := r.ch[f.slot]; c.st == stSet && locked[strings.ToLower(string(c.v))] {
+			hit = true
+		}
+		if target != 0 {
+			if v := valueAt(p.t.recs[target-1].vals, f.slot); v != "" && locked[strings.ToLower(v)] {
+				hit = true
+			}
+		}
+	}
+	if !hit {
+		return nil
+	}
+	id := ""
+	if target != 0 {
+		id = p.t.id(target)
+	}
+	return errLocked(id)
+}
+
+func errLocked(id string) *rowErr {
+	msg := "unable to obtain exclusive access to this record or 1 records: " + id
+	return &rowErr{"UNABLE_TO_LOCK_ROW", strings.TrimSuffix(msg, ": "), nil}
+}

@@ -1,0 +1,643 @@
+package sfemu
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// The SOQL subset of design.md §5 (and a little more), enough for tests
+// to see what landed (salesforce-api.md §8):
+//
+//	SELECT COUNT() FROM X [WHERE ...]
+//	SELECT f1, f2, Rel__r.f3 FROM X [WHERE cond] [ORDER BY f [ASC|DESC]] [LIMIT n] [OFFSET n]
+//
+// cond: f op literal, with op one of = != <> < <= > >= LIKE IN NOT IN,
+// joined by AND / OR / NOT and parentheses. Literals: 'text' (with \'
+// escapes), numbers, true, false, null, dates and datetimes. String
+// comparisons are case-insensitive, as in SOQL.
+
+type queryCursor struct {
+	obj    *object
+	fields []selField
+	seqs   []uint32
+	pos    int
+}
+
+type selField struct {
+	f   *field // field on the object, or the reference field for a relationship
+	sub *field // parent field for Rel.Field
+}
+
+type soqlQuery struct {
+	obj     *object
+	count   bool
+	fields  []selField
+	where   cond
+	orderBy *field
+	desc    bool
+	limit   int
+	offset  int
+}
+
+// cond is a WHERE expression.
+type cond interface {
+	eval(t *table, rec *record, seq uint32) bool
+}
+
+type andCond struct{ a, b cond }
+type orCond struct{ a, b cond }
+type notCond struct{ a cond }
+
+func (c andCond) eval(t *table, r *record, s uint32) bool {
+	return c.a.eval(t, r, s) && c.b.eval(t, r, s)
+}
+func (c orCond) eval(t *table, r *record, s uint32) bool {
+	return c.a.eval(t, r, s) || c.b.eval(t, r, s)
+}
+func (c notCond) eval(t *table, r *record, s uint32) bool { return !c.a.eval(t, r, s) }
+
+type cmpCond struct {
+	f    *field
+	op   string
+	vals []literal // one, or several for IN
+}
+
+type literal struct {
+	null bool
+	text string
+	num  float64
+	isN  bool
+}
+
+func fieldText(t *table, r *record, seq uint32, f *field) string {
+	switch f.system {
+	case "Id":
+		return t.id(seq)
+	case "CreatedDate":
+		return fmtTime(timeMillis(r.created))
+	case "LastModifiedDate", "SystemModstamp":
+		return fmtTime(timeMillis(r.modified))
+	}
+	return valueAt(r.vals, f.slot)
+}
+
+func (c cmpCond) eval(t *table, r *record, seq uint32) bool {
+	v := fieldText(t, r, seq, c.f)
+	switch c.op {
+	case "IN", "NOT IN":
+		in := false
+		for _, l := range c.vals {
+			if compare(c.f, v, l) == 0 {
+				in = true
+				break
+			}
+		}
+		return in == (c.op == "IN")
+	case "LIKE":
+		return likeMatch(strings.ToLower(v), strings.ToLower(c.vals[0].text))
+	}
+	l := c.vals[0]
+	if l.null || v == "" {
+		eq := l.null && v == ""
+		switch c.op {
+		case "=":
+			return eq
+		case "!=":
+			return !eq
+		}
+		return false
+	}
+	n := compare(c.f, v, l)
+	switch c.op {
+	case "=":
+		return n == 0
+	case "!=":
+		return n != 0
+	case "<":
+		return n < 0
+	case "<=":
+		return n <= 0
+	case ">":
+		return n > 0
+	case ">=":
+		return n >= 0
+	}
+	return false
+}
+
+// compare orders a stored value against a literal by the field's type.
+func compare(f *field, v string, l literal) int {
+	if l.null {
+		if v == "" {
+			return 0
+		}
+		return 1
+	}
+	switch f.kind {
+	case kindInt, kindDouble:
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || !l.isN {
+			return strings.Compare(v, l.text)
+		}
+		switch {
+		case x < l.num:
+			return -1
+		case x > l.num:
+			return 1
+		}
+		return 0
+	case kindID, kindReference:
+		return strings.Compare(id15(v), id15(l.text))
+	case kindDateTime:
+		if t, ok := parseDateTime([]byte(l.text)); ok {
+			return strings.Compare(v, fmtTime(t))
+		}
+	}
+	return strings.Compare(strings.ToLower(v), strings.ToLower(l.text))
+}
+
+// likeMatch implements SOQL LIKE: % any run, _ one character.
+func likeMatch(s, pat string) bool {
+	if pat == "" {
+		return s == ""
+	}
+	switch pat[0] {
+	case '%':
+		for i := 0; i <= len(s); i++ {
+			if likeMatch(s[i:], pat[1:]) {
+				return true
+			}
+		}
+		return false
+	case '_':
+		return s != "" && likeMatch(s[1:], pat[1:])
+	}
+	return s != "" && s[0] == pat[0] && likeMatch(s[1:], pat[1:])
+}
+
+func errMalformed(msg string) *apiError {
+	return newAPIError(http.StatusBadRequest, "MALFORMED_QUERY", msg)
+}
+
+// soqlLexer splits SOQL into tokens.
+type soqlLexer struct {
+	toks []string
+	pos  int
+}
+
+func lexSOQL(q string) ([]string, *apiError) {
+	var toks []string
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case unicode.IsSpace(rune(c)):
+			i++
+		case c == '\'':
+			var b strings.Builder
+			b.WriteByte('\'')
+			i++
+			closed := false
+			for i < len(q) {
+				if q[i] == '\\' && i+1 < len(q) {
+					b.WriteByte(q[i+1])
+					i += 2
+					continue
+				}
+				if q[i] == '\'' {
+					closed = true
+					i++
+					break
+				}
+				b.WriteByte(q[i])
+				i++
+			}
+			if !closed {
+				return nil, errMalformed("unterminated string literal in query: " + q)
+			}
+			toks = append(toks, b.String())
+		case strings.ContainsRune("(),", rune(c)):
+			toks = append(toks, string(c))
+			i++
+		case c == '!' || c == '<' || c == '>' || c == '=':
+			j := i + 1
+			if j < len(q) && (q[j] == '=' || (c == '<' && q[j] == '>')) {
+				j++
+			}
+			toks = append(toks, q[i:j])
+			i = j
+		default:
+			j := i
+			for j < len(q) && !unicode.IsSpace(rune(q[j])) && !strings.ContainsRune("(),'!<>=", rune(q[j])) {
+				j++
+			}
+			toks = append(toks, q[i:j])
+			i = j
+		}
+	}
+	return toks, nil
+}
+
+func (l *soqlLexer) peek() string {
+	if l.pos < len(l.toks) {
+		return l.toks[l.pos]
+	}
+	return ""
+}
+
+func (l *soqlLexer) next() string {
+	t := l.peek()
+	l.pos++
+	return t
+}
+
+func (l *soqlLexer) is(word string) bool { return strings.EqualFold(l.peek(), word) }
+
+// parseSOQL parses the supported subset against the org.
+func (s *Server) parseSOQL(q string) (*soqlQuery, *apiError) {
+	toks, err := lexSOQL(q)
+	if err != nil {
+		return nil, err
+	}
+	l := &soqlLexer{toks: toks}
+	if !l.is("SELECT") {
+		return nil, errMalformed("unexpected token: '" + l.peek() + "'; a query starts with SELECT")
+	}
+	l.next()
+	var names []string
+	count := false
+	for {
+		tok := l.next()
+		if tok == "" {
+			return nil, errMalformed("unexpected end of query after SELECT")
+		}
+		if strings.EqualFold(tok, "COUNT") && l.peek() == "(" {
+			l.next()
+			if l.next() != ")" {
+				return nil, errMalformed("only COUNT() is supported")
+			}
+			count = true
+		} else {
+			names = append(names, tok)
+		}
+		if l.peek() != "," {
+			break
+		}
+		l.next()
+	}
+	if count && len(names) > 0 {
+		return nil, errMalformed("COUNT() cannot be combined with other fields")
+	}
+	if !l.is("FROM") {
+		return nil, errMalformed("unexpected token: '" + l.peek() + "'; expected FROM")
+	}
+	l.next()
+	objName := l.next()
+	ob := s.org.object(objName)
+	if ob == nil {
+		return nil, newAPIError(http.StatusBadRequest, "INVALID_TYPE",
+			"sObject type '"+objName+"' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.")
+	}
+	sq := &soqlQuery{obj: ob, count: count, limit: -1}
+	for _, n := range names {
+		sf, err := selectField(ob, n)
+		if err != nil {
+			return nil, err
+		}
+		sq.fields = append(sq.fields, sf)
+	}
+	if l.is("WHERE") {
+		l.next()
+		c, err := parseOr(l, ob)
+		if err != nil {
+			return nil, err
+		}
+		sq.where = c
+	}
+	if l.is("ORDER") {
+		l.next()
+		if !l.is("BY") {
+			return nil, errMalformed("expected BY after ORDER")
+		}
+		l.next()
+		f := ob.byName[strings.ToLower(l.next())]
+		if f == nil {
+			return nil, errNoColumn(l.toks[l.pos-1], ob)
+		}
+		sq.orderBy = f
+		if l.is("ASC") {
+			l.next()
+		} else if l.is("DESC") {
+			l.next()
+			sq.desc = true
+		}
+	}
+	if l.is("LIMIT") {
+		l.next()
+		n, err := strconv.Atoi(l.next())
+		if err != nil || n < 0 {
+			return nil, errMalformed("LIMIT needs a non-negative number")
+		}
+		sq.limit = n
+	}
+	if l.is("OFFSET") {
+		l.next()
+		n, err := strconv.Atoi(l.next())
+		if err != nil || n < 0 {
+			return nil, errMalformed("OFFSET needs a non-negative number")
+		}
+		sq.offset = n
+	}
+	if l.peek() != "" {
+		return nil, errMalformed("unexpected token: '" + l.peek() + "'")
+	}
+	return sq, nil
+}
+
+func errNoColumn(name string, ob *object) *apiError {
+	return newAPIError(http.StatusBadRequest, "INVALID_FIELD",
+		fmt.Sprintf("No such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", name, ob.name))
+}
+
+func selectField(ob *object, name string) (selField, *apiError) {
+	if rel, fname, ok := strings.Cut(name, "."); ok {
+		rf := ob.byRel[strings.ToLower(rel)]
+		if rf == nil {
+			return selField{}, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
+				fmt.Sprintf("Didn't understand relationship '%s' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.", rel))
+		}
+		sub := rf.refObj.byName[strings.ToLower(fname)]
+		if sub == nil {
+			return selField{}, errNoColumn(fname, rf.refObj)
+		}
+		return selField{f: rf, sub: sub}, nil
+	}
+	f := ob.byName[strings.ToLower(name)]
+	if f == nil {
+		return selField{}, errNoColumn(name, ob)
+	}
+	return selField{f: f}, nil
+}
+
+func parseOr(l *soqlLexer, ob *object) (cond, *apiError) {
+	a, err := parseAnd(l, ob)
+	if err != nil {
+		return nil, err
+	}
+	for l.is("OR") {
+		l.next()
+		b, err := parseAnd(l, ob)
+		if err != nil {
+			return nil, err
+		}
+		a = orCond{a, b}
+	}
+	return a, nil
+}
+
+func parseAnd(l *soqlLexer, ob *object) (cond, *apiError) {
+	a, err := parseUnary(l, ob)
+	if err != nil {
+		return nil, err
+	}
+	for l.is("AND") {
+		l.next()
+		b, err := parseUnary(l, ob)
+		if err != nil {
+			return nil, err
+		}
+		a = andCond{a, b}
+	}
+	return a, nil
+}
+
+func parseUnary(l *soqlLexer, ob *object) (cond, *apiError) {
+	if l.is("NOT") {
+		l.next()
+		c, err := parseUnary(l, ob)
+		if err != nil {
+			return nil, err
+		}
+		return notCond{c}, nil
+	}
+	if l.peek() == "(" {
+		l.next()
+		c, err := parseOr(l, ob)
+		if err != nil {
+			return nil, err
+		}
+		if l.next() != ")" {
+			return nil, errMalformed("missing ')' in WHERE")
+		}
+		return c, nil
+	}
+	name := l.next()
+	f := ob.byName[strings.ToLower(name)]
+	if f == nil {
+		if name == "" {
+			return nil, errMalformed("unexpected end of query in WHERE")
+		}
+		return nil, errNoColumn(name, ob)
+	}
+	op := strings.ToUpper(l.next())
+	if op == "NOT" && l.is("IN") {
+		l.next()
+		op = "NOT IN"
+	}
+	if op == "<>" {
+		op = "!="
+	}
+	c := cmpCond{f: f, op: op}
+	switch op {
+	case "=", "!=", "<", "<=", ">", ">=", "LIKE":
+		lit, err := parseLiteral(l)
+		if err != nil {
+			return nil, err
+		}
+		c.vals = []literal{lit}
+	case "IN", "NOT IN":
+		if l.next() != "(" {
+			return nil, errMalformed("expected '(' after IN")
+		}
+		for {
+			lit, err := parseLiteral(l)
+			if err != nil {
+				return nil, err
+			}
+			c.vals = append(c.vals, lit)
+			t := l.next()
+			if t == ")" {
+				break
+			}
+			if t != "," {
+				return nil, errMalformed("expected ',' or ')' in IN list")
+			}
+		}
+	default:
+		return nil, errMalformed("unexpected token: '" + op + "' after " + f.name)
+	}
+	return c, nil
+}
+
+func parseLiteral(l *soqlLexer) (literal, *apiError) {
+	tok := l.next()
+	switch {
+	case tok == "":
+		return literal{}, errMalformed("unexpected end of query: expected a value")
+	case strings.HasPrefix(tok, "'"):
+		return literal{text: tok[1:]}, nil
+	case strings.EqualFold(tok, "null"):
+		return literal{null: true}, nil
+	case strings.EqualFold(tok, "true"), strings.EqualFold(tok, "false"):
+		return literal{text: strings.ToLower(tok)}, nil
+	}
+	if x, err := strconv.ParseFloat(tok, 64); err == nil {
+		return literal{text: tok, num: x, isN: true}, nil
+	}
+	if validDate([]byte(tok)) {
+		return literal{text: tok}, nil
+	}
+	if _, ok := parseDateTime([]byte(tok)); ok {
+		return literal{text: tok}, nil
+	}
+	return literal{}, errMalformed("unexpected token: '" + tok + "'; string values need single quotes")
+}
+
+// handleQuery serves GET /query?q=SOQL (salesforce-api.md 8).
+func (s *Server) handleQuery(rq *request) (*reply, error) {
+	q := rq.r.URL.Query().Get("q")
+	if strings.TrimSpace(q) == "" {
+		return nil, errMalformed("the q parameter with a SOQL query is required")
+	}
+	sq, aerr := s.parseSOQL(q)
+	if aerr != nil {
+		return nil, aerr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tables[sq.obj]
+	var seqs []uint32
+	for i := range t.recs {
+		r := &t.recs[i]
+		if r.deleted {
+			continue
+		}
+		if sq.where == nil || sq.where.eval(t, r, uint32(i+1)) {
+			seqs = append(seqs, uint32(i+1))
+		}
+	}
+	if sq.orderBy != nil {
+		f := sq.orderBy
+		sort.SliceStable(seqs, func(a, b int) bool {
+			va := fieldText(t, &t.recs[seqs[a]-1], seqs[a], f)
+			vb := fieldText(t, &t.recs[seqs[b]-1], seqs[b], f)
+			n := compare(f, va, literal{text: vb, num: parseNum(vb), isN: true})
+			if sq.desc {
+				return n > 0
+			}
+			return n < 0
+		})
+	}
+	if sq.offset > 0 {
+		seqs = seqs[min(sq.offset, len(seqs)):]
+	}
+	if sq.limit >= 0 && sq.limit < len(seqs) {
+		seqs = seqs[:sq.limit]
+	}
+	if sq.count {
+		return &reply{status: http.StatusOK, body: map[string]any{"totalSize": len(seqs), "done": true, "records": []any{}}}, nil
+	}
+	cur := &queryCursor{obj: sq.obj, fields: sq.fields, seqs: seqs}
+	return s.queryPageLocked(rq, cur, "")
+}
+
+func parseNum(s string) float64 {
+	x, _ := strconv.ParseFloat(s, 64)
+	return x
+}
+
+// handleQueryMore serves GET /query/{locator}: the next page.
+func (s *Server) handleQueryMore(rq *request) (*reply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	loc := rq.params[0]
+	cur := s.queries[loc]
+	if cur == nil {
+		return nil, newAPIError(http.StatusBadRequest, "INVALID_QUERY_LOCATOR", "invalid query locator")
+	}
+	delete(s.queries, loc)
+	return s.queryPageLocked(rq, cur, loc)
+}
+
+func (s *Server) queryPageLocked(rq *request, cur *queryCursor, _ string) (*reply, error) {
+	t := s.tables[cur.obj]
+	end := min(cur.pos+s.opts.queryPageSize, len(cur.seqs))
+	buf := []byte(`{"totalSize":`)
+	buf = strconv.AppendInt(buf, int64(len(cur.seqs)), 10)
+	buf = append(buf, `,"done":`...)
+	done := end >= len(cur.seqs)
+	buf = strconv.AppendBool(buf, done)
+	if !done {
+		s.querySeq++
+		loc := fmt.Sprintf("01g5g%010d-%d", s.querySeq, end)
+		s.queries[loc] = &queryCursor{obj: cur.obj, fields: cur.fields, seqs: cur.seqs, pos: end}
+		buf = append(buf, `,"nextRecordsUrl":`...)
+		buf = appendJSONString(buf, "/services/data/v"+rq.version+"/query/"+loc)
+	}
+	buf = append(buf, `,"records":[`...)
+	for i, seq := range cur.seqs[cur.pos:end] {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = s.appendSelectedLocked(buf, rq, t, seq, cur.fields)
+	}
+	buf = append(buf, "]}"...)
+	return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8", raw: buf}, nil
+}
+
+// appendSelectedLocked renders one query row; relationship fields become
+// nested records ({"attributes":...,"Field":value}) or null.
+func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uint32, fields []selField) []byte {
+	rec := &t.recs[seq-1]
+	id := t.id(seq)
+	dst = append(dst, `{"attributes":{"type":`...)
+	dst = appendJSONString(dst, t.obj.name)
+	dst = append(dst, `,"url":`...)
+	dst = appendJSONString(dst, s.recordURL(rq, t.obj, id))
+	dst = append(dst, '}')
+	for _, sf := range fields {
+		dst = append(dst, ',')
+		if sf.sub == nil {
+			dst = appendJSONString(dst, sf.f.name)
+			dst = append(dst, ':')
+			dst = appendFieldJSON(dst, sf.f, rec, id)
+			continue
+		}
+		dst = appendJSONString(dst, sf.f.relName)
+		dst = append(dst, ':')
+		pid := valueAt(rec.vals, sf.f.slot)
+		pt := s.tables[sf.f.refObj]
+		pseq, ok := pt.seqOf(pid)
+		if pid == "" || !ok {
+			dst = append(dst, "null"...)
+			continue
+		}
+		prec := &pt.recs[pseq-1]
+		dst = append(dst, `{"attributes":{"type":`...)
+		dst = appendJSONString(dst, pt.obj.name)
+		dst = append(dst, `,"url":`...)
+		dst = appendJSONString(dst, s.recordURL(rq, pt.obj, pt.id(pseq)))
+		dst = append(dst, `},`...)
+		dst = appendJSONString(dst, sf.sub.name)
+		dst = append(dst, ':')
+		dst = appendFieldJSON(dst, sf.sub, prec, pt.id(pseq))
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func timeMillis(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -1,0 +1,284 @@
+package sfemu
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+)
+
+// Job results (salesforce-api.md §3). They are kept compactly: the upload
+// itself plus, per processed row, its offset, the record it touched and
+// its outcome; error texts only for failed rows. The three CSVs are
+// rendered from these on request by re-reading the uploaded rows.
+
+type resultKind int
+
+const (
+	resultSuccessful resultKind = iota
+	resultFailed
+	resultUnprocessed
+)
+
+// jobResults is immutable once published with setResultsLocked.
+type jobResults struct {
+	data   []byte
+	delim  byte
+	crlf   bool
+	prefix string // key prefix for sf__Id
+	seed   uint64 // 0 = upload order
+
+	header []string  // uploaded header names (nil if no header was read)
+	cols   []colPlan // column plan, when the header was valid
+
+	rowStart []uint32 // processed rows, upload order: start offset
+	rec      []uint32 // record seq touched (0 = none)
+	status   []uint8  // rowCreated, rowUpdated or rowFailed
+	failRow  []uint32 // indexes of failed rows, ascending
+	failErr  []string // their sf__Error texts
+
+	unprocFrom uint32 // offset where the unprocessed rows start
+}
+
+// setUnprocessedHeader reads the header so that unprocessed rows can be
+// echoed with it when nothing was processed.
+func (res *jobResults) setUnprocessedHeader() {
+	if len(res.data) == 0 {
+		return
+	}
+	crlf := res.crlf
+	if !checkLineEndings(res.data, crlf) {
+		// The data does not use the job's line ending: read it with its own
+		// so the rows can still be returned as they were sent.
+		crlf = bytes.Contains(res.data, []byte("\r\n"))
+		res.crlf = crlf
+	}
+	rd := newCSVReader(res.data, res.delim, crlf)
+	if !rd.next() {
+		res.unprocFrom = uint32(len(res.data))
+		return
+	}
+	res.header = make([]string, len(rd.fields))
+	for i, f := range rd.fields {
+		res.header[i] = string(f)
+	}
+	res.unprocFrom = uint32(rd.pos)
+}
+
+// rowEnd is the end offset of processed row i.
+func (res *jobResults) rowEnd(i int) uint32 {
+	if i+1 < len(res.rowStart) {
+		return res.rowStart[i+1]
+	}
+	return res.unprocFrom
+}
+
+// order returns the indexes of processed rows with the wanted outcome, in
+// the order they are written: shuffled unless seed is 0 (3.4: row order is
+// not guaranteed, so clients must not rely on it).
+func (res *jobResults) order(kind resultKind) []uint32 {
+	var idx []uint32
+	if kind == resultFailed {
+		idx = append(idx, res.failRow...)
+	} else {
+		n := len(res.status) - len(res.failRow)
+		idx = make([]uint32, 0, n)
+		for i, st := range res.status {
+			if st != rowFailed {
+				idx = append(idx, uint32(i))
+			}
+		}
+	}
+	if res.seed != 0 && len(idx) > 1 {
+		r := mrand.New(mrand.NewPCG(res.seed, uint64(kind)))
+		r.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+	}
+	return idx
+}
+
+// writeCSV renders one result set: comma-separated, LF line endings,
+// sf__ names quoted and original names unquoted in the header, every data
+// value quoted (salesforce-api.md 3.2).
+func (res *jobResults) writeCSV(w *bufio.Writer, kind resultKind) error {
+	switch kind {
+	case resultSuccessful:
+		w.WriteString(`"sf__Id","sf__Created"`)
+	case resultFailed:
+		w.WriteString(`"sf__Id","sf__Error"`)
+	}
+	for i, name := range res.header {
+		if i > 0 || kind != resultUnprocessed {
+			w.WriteByte(',')
+		}
+		writeHeaderName(w, name)
+	}
+	w.WriteByte('\n')
+	var (
+		buf  []byte
+		idb  [18]byte
+		vals []byte
+	)
+	switch kind {
+	case resultUnprocessed:
+		if int(res.unprocFrom) >= len(res.data) {
+			break
+		}
+		rd := newCSVReader(res.data[res.unprocFrom:], res.delim, res.crlf)
+		for rd.next() {
+			buf = buf[:0]
+			for i, v := range rd.fields {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendQuoted(buf, v)
+			}
+			buf = append(buf, '\n')
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+	default:
+		for _, i := range res.order(kind) {
+			buf = buf[:0]
+			buf = append(buf, '"')
+			if seq := res.rec[i]; seq != 0 {
+				buf = append(buf, appendID(idb[:0], res.prefix, uint64(seq))...)
+			}
+			buf = append(buf, `","`...)
+			if kind == resultSuccessful {
+				if res.status[i] == rowCreated {
+					buf = append(buf, "true"...)
+				} else {
+					buf = append(buf, "false"...)
+				}
+			} else {
+				k := sort.Search(len(res.failRow), func(n int) bool { return res.failRow[n] >= i })
+				buf = appendEscaped(buf, []byte(res.failErr[k]))
+			}
+			buf = append(buf, '"')
+			buf, vals = res.appendRow(buf, vals, int(i))
+			buf = append(buf, '\n')
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appendRow re-reads processed row i and appends its values, each quoted,
+// re-serialised after type conversion as Salesforce does (3.2: numbers
+// come back in Java notation, e.g. 9.12260031E8; text unchanged).
+func (res *jobResults) appendRow(buf, scratch []byte, i int) ([]byte, []byte) {
+	rd := newCSVReader(res.data[res.rowStart[i]:res.rowEnd(i)], res.delim, res.crlf)
+	rd.next()
+	for ci := range res.header {
+		buf = append(buf, ',')
+		var v []byte
+		if ci < len(rd.fields) {
+			v = rd.fields[ci]
+		}
+		if ci < len(res.cols) && len(v) > 0 {
+			scratch = echoValue(scratch[:0], &res.cols[ci], v)
+			v = scratch
+		}
+		buf = appendQuoted(buf, v)
+	}
+	return buf, scratch
+}
+
+// echoValue is the text a result row shows for an uploaded value.
+func echoValue(dst []byte, c *colPlan, v []byte) []byte {
+	if c.kind != colField || isNA(v) {
+		return append(dst, v...)
+	}
+	f := c.f
+	switch f.kind {
+	case kindDouble:
+		if decimalSyntax(v) {
+			if x, err := strconv.ParseFloat(unsafeString(v), 64); err == nil {
+				return javaDouble(dst, x)
+			}
+		}
+	case kindInt, kindBoolean, kindPicklist, kindMultiPicklist:
+		if out, e := convertValue(f, v, dst); e == nil {
+			return out
+		}
+	case kindDateTime:
+		// [I]: datetimes come back normalised to UTC with milliseconds.
+		if t, ok := parseDateTime(v); ok {
+			return t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+		}
+	}
+	return append(dst, v...)
+}
+
+func appendQuoted(dst, v []byte) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, v)
+	return append(dst, '"')
+}
+
+// appendEscaped doubles quotes inside a quoted value.
+func appendEscaped(dst, v []byte) []byte {
+	for {
+		i := bytes.IndexByte(v, '"')
+		if i < 0 {
+			return append(dst, v...)
+		}
+		dst = append(dst, v[:i+1]...)
+		dst = append(dst, '"')
+		v = v[i+1:]
+	}
+}
+
+// writeHeaderName writes an original column name unquoted, unless it
+// needs quotes to stay one CSV field.
+func writeHeaderName(w *bufio.Writer, name string) {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == ',' || c == '"' || c == '\n' || c == '\r' {
+			w.Write(appendQuoted(nil, []byte(name)))
+			return
+		}
+	}
+	w.WriteString(name)
+}
+
+// resultsHandler serves the three result resources (salesforce-api.md 3.1).
+// Before a terminal state it answers 400 INVALIDJOBSTATE [I: 3.4].
+func resultsHandler(kind resultKind) handlerFunc {
+	return func(s *Server, rq *request) (*reply, error) {
+		s.mu.Lock()
+		j, aerr := s.jobLocked(rq.params[0])
+		if aerr != nil {
+			s.mu.Unlock()
+			return nil, aerr
+		}
+		if !terminal(j.state) {
+			s.mu.Unlock()
+			return nil, errJobState("Job is not in a terminal state")
+		}
+		done := j.done
+		s.mu.Unlock()
+		// An aborted job's processor may still be finishing its chunk.
+		select {
+		case <-done:
+		case <-rq.r.Context().Done():
+			return nil, rq.r.Context().Err()
+		}
+		s.mu.Lock()
+		res := j.res
+		s.mu.Unlock()
+		return &reply{status: http.StatusOK, contentType: "text/csv; charset=UTF-8", stream: func(w io.Writer) error {
+			bw, ok := w.(*bufio.Writer)
+			if !ok {
+				bw = bufio.NewWriter(w)
+				defer bw.Flush()
+			}
+			return res.writeCSV(bw, kind)
+		}}, nil
+	}
+}

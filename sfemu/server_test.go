@@ -1,0 +1,145 @@
+package sfemu_test
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/sfmigrate/sfmigrate/sfemu"
+)
+
+func TestVersions(t *testing.T) {
+	c := newTC(t)
+	r := c.do("GET", "/services/data/", "", "", false)
+	if r.status != 200 {
+		t.Fatalf("versions: %d %s", r.status, r.body)
+	}
+	if r.header.Get("Sforce-Limit-Info") != "" {
+		t.Error("the versions list carries no Sforce-Limit-Info")
+	}
+	var vs []map[string]string
+	r.json(&vs)
+	if len(vs) != 36 || vs[0]["version"] != "31.0" || vs[0]["label"] != "Summer '14" {
+		t.Errorf("first = %v (of %d)", vs[0], len(vs))
+	}
+	last := vs[len(vs)-1]
+	if last["version"] != "66.0" || last["label"] != "Spring '26" || last["url"] != "/services/data/v66.0" {
+		t.Errorf("last = %v", last)
+	}
+	if vs[len(vs)-2]["label"] != "Winter '26" || vs[len(vs)-3]["label"] != "Summer '25" {
+		t.Errorf("labels = %v %v", vs[len(vs)-3], vs[len(vs)-2])
+	}
+	if r := c.do("GET", "/services/data/v30.0/jobs/ingest", "", "", true); r.status != 410 {
+		t.Errorf("retired version: %d %s", r.status, r.body)
+	}
+	if r := c.do("GET", "/services/data/v67.0/jobs/ingest", "", "", true); r.status != 404 || r.errorCode() != "NOT_FOUND" {
+		t.Errorf("future version: %d %s", r.status, r.body)
+	}
+}
+
+func TestUnknownRoutesAndMethods(t *testing.T) {
+	c := newTC(t)
+	tests := []struct {
+		method, path string
+		status       int
+		body         string
+		allow        string
+	}{
+		{"GET", "/nope", 404, `[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]`, ""},
+		{"GET", "/services/data/v66.0/jobs/query/x/y/z", 404, `[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]`, ""},
+		{"PUT", "/services/data/v66.0/jobs/ingest", 405, `[{"message":"HTTP Method 'PUT' not allowed. Allowed are GET,HEAD,POST","errorCode":"METHOD_NOT_ALLOWED"}]`, "GET, HEAD, POST"},
+		{"POST", "/services/data/v66.0/jobs/ingest/750000000000000AAA", 405, `[{"message":"HTTP Method 'POST' not allowed. Allowed are DELETE,GET,HEAD,PATCH","errorCode":"METHOD_NOT_ALLOWED"}]`, "DELETE, GET, HEAD, PATCH"},
+		{"GET", "/services/oauth2/token", 405, `[{"message":"HTTP Method 'GET' not allowed. Allowed are POST","errorCode":"METHOD_NOT_ALLOWED"}]`, "POST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+tt.path, func(t *testing.T) {
+			r := c.do(tt.method, tt.path, "", "", true)
+			if r.status != tt.status || r.body != tt.body {
+				t.Errorf("got %d %s, want %d %s", r.status, r.body, tt.status, tt.body)
+			}
+			if got := r.header.Get("Content-Type"); got != "application/json;charset=UTF-8" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			if got := r.header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow = %q, want %q", got, tt.allow)
+			}
+		})
+	}
+}
+
+func TestAPILimit(t *testing.T) {
+	c := newTC(t, sfemu.WithAPILimit(3))
+	for i := 1; i <= 3; i++ {
+		r := c.get("/jobs/ingest")
+		if r.status != 200 || r.header.Get("Sforce-Limit-Info") != fmt.Sprintf("api-usage=%d/3", i) {
+			t.Fatalf("call %d: %d %q", i, r.status, r.header.Get("Sforce-Limit-Info"))
+		}
+	}
+	r := c.get("/jobs/ingest")
+	if r.status != 403 || r.body != `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]` {
+		t.Errorf("over limit: %d %s", r.status, r.body)
+	}
+	if c.emu.APIUsage() != 3 {
+		t.Errorf("APIUsage = %d", c.emu.APIUsage())
+	}
+}
+
+func TestQuery(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithQueryPageSize(3))
+	var b strings.Builder
+	b.WriteString("External_Id__c,Name,Price__c,Family\n")
+	for i := range 7 {
+		fam := "Hardware"
+		if i%2 == 1 {
+			fam = "Software"
+		}
+		fmt.Fprintf(&b, "P-%d,Name %d,%d.5,%s\n", i, i, i, fam)
+	}
+	c.runJob(upsertProduct, b.String())
+
+	r := c.get("/query?q=" + url.QueryEscape("SELECT COUNT() FROM Product2"))
+	if r.status != 200 || r.body != `{"done":true,"records":[],"totalSize":7}` && !strings.Contains(r.body, `"totalSize":7`) {
+		t.Errorf("count: %d %s", r.status, r.body)
+	}
+	// Spaces as '+' work too.
+	r = c.get("/query/?q=SELECT+COUNT()+FROM+Product2+WHERE+Family+=+'software'")
+	if !strings.Contains(r.body, `"totalSize":3`) {
+		t.Errorf("count where: %s", r.body)
+	}
+	recs := c.query("SELECT Name, Price__c FROM Product2 WHERE Price__c > 2 AND Family = 'Hardware' ORDER BY Price__c DESC LIMIT 2")
+	if len(recs) != 2 || recs[0]["Name"] != "Name 6" || recs[1]["Name"] != "Name 4" || recs[0]["Price__c"] != 6.5 {
+		t.Errorf("where/order/limit = %v", recs)
+	}
+	// Paging with nextRecordsUrl.
+	r = c.get("/query?q=" + url.QueryEscape("SELECT External_Id__c FROM Product2"))
+	var page struct {
+		TotalSize      int              `json:"totalSize"`
+		Done           bool             `json:"done"`
+		NextRecordsURL string           `json:"nextRecordsUrl"`
+		Records        []map[string]any `json:"records"`
+	}
+	r.json(&page)
+	seen := len(page.Records)
+	for !page.Done {
+		r = c.do("GET", page.NextRecordsURL, "", "", true)
+		page.Done, page.NextRecordsURL, page.Records = false, "", nil
+		r.json(&page)
+		seen += len(page.Records)
+	}
+	if seen != 7 || page.TotalSize != 7 {
+		t.Errorf("paged %d of %d", seen, page.TotalSize)
+	}
+	for _, tt := range []struct{ q, code string }{
+		{"SELECT Name FROM Nope__c", "INVALID_TYPE"},
+		{"SELECT Nope__c FROM Product2", "INVALID_FIELD"},
+		{"SELEC Name FROM Product2", "MALFORMED_QUERY"},
+		{"SELECT Name FROM Product2 WHERE Name = unquoted", "MALFORMED_QUERY"},
+		{"SELECT Name FROM Product2 WHERE", "MALFORMED_QUERY"},
+	} {
+		r := c.get("/query?q=" + url.QueryEscape(tt.q))
+		if r.status != 400 || r.errorCode() != tt.code {
+			t.Errorf("%q: %d %s, want 400 %s", tt.q, r.status, r.body, tt.code)
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package sfemu
+
+import (
+	"encoding/binary"
+	"strings"
+	"unsafe"
+)
+
+// The org's records live in one table per object, all guarded by
+// Server.mu. A record keeps its field values in one string (a uvarint
+// length before each value, in field order), so a million records cost one
+// small allocation each and no per-field headers. IDs are not stored: a
+// record's ID is derived from its object's key prefix and its position.
+
+// record is one stored sObject record.
+type record struct {
+	vals     string // encoded values of obj.data, see encodeValue
+	created  int64  // CreatedDate, Unix milliseconds
+	modified int64  // LastModifiedDate and SystemModstamp
+	deleted  bool
+}
+
+// table holds an object's records and the value indexes of its unique and
+// external-ID fields. Guarded by Server.mu.
+type table struct {
+	obj  *object
+	recs []record              // recs[seq-1]
+	idx  []map[string]uint32   // per obj.indexed field: folded value -> seq
+	more []map[string][]uint32 // further seqs with the same value (non-unique external IDs)
+	live int                   // records not deleted
+}
+
+func newTable(ob *object) *table {
+	t := &table{obj: ob}
+	for range ob.indexed {
+		t.idx = append(t.idx, map[string]uint32{})
+		t.more = append(t.more, map[string][]uint32{})
+	}
+	return t
+}
+
+// change is what a row does to one field: keep it, set it, or null it.
+type change struct {
+	st uint8 // stKeep, stSet, stNull
+	v  []byte
+}
+
+const (
+	stKeep uint8 = iota
+	stSet
+	stNull
+	stRel // the value is a parent key still to resolve (bulk relationship column)
+)
+
+func appendValue(dst []byte, v []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(v)))
+	return append(dst, v...)
+}
+
+func appendValueString(dst []byte, v string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(v)))
+	return append(dst, v...)
+}
+
+// decodeValues splits an encoded record into out (one string per slot,
+// substrings of vals, no allocation).
+func decodeValues(vals string, out []string) {
+	p := 0
+	for i := range out {
+		n, w := uvarintString(vals[p:])
+		p += w
+		out[i] = vals[p : p+int(n)]
+		p += int(n)
+	}
+}
+
+// valueAt returns the value of one slot.
+func valueAt(vals string, slot int) string {
+	p := 0
+	for i := 0; ; i++ {
+		n, w := uvarintString(vals[p:])
+		p += w
+		if i == slot {
+			return vals[p : p+int(n)]
+		}
+		p += int(n)
+	}
+}
+
+func uvarintString(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b < 0x80 {
+			return x | uint64(b)<<shift, i + 1
+		}
+		x |= uint64(b&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
+}
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// id returns the 18-character ID of the record at seq.
+func (t *table) id(seq uint32) string { return makeID(t.obj.prefix, uint64(seq)) }
+
+// seqOf resolves an ID of this object to a live record's seq.
+func (t *table) seqOf(id string) (uint32, bool) {
+	prefix, seq, ok := parseID(id)
+	if !ok || prefix != t.obj.prefix || seq == 0 || seq > uint64(len(t.recs)) {
+		return 0, false
+	}
+	if t.recs[seq-1].deleted {
+		return 0, false
+	}
+	return uint32(seq), true
+}
+
+// lookup returns the live records whose indexed field f equals v.
+func (t *table) lookup(f *field, v []byte, buf []byte) (first uint32, n int) {
+	key := foldKey(buf[:0], v, f.caseSens)
+	seq, ok := t.idx[f.index][unsafeString(key)]
+	if !ok {
+		return 0, 0
+	}
+	return seq, 1 + len(t.more[f.index][unsafeString(key)])
+}
+
+func (t *table) lookupAll(f *field, v []byte) []uint32 {
+	key := foldKey(nil, v, f.caseSens)
+	seq, ok := t.idx[f.index][string(key)]
+	if !ok {
+		return nil
+	}
+	return append([]uint32{seq}, t.more[f.index][string(key)]...)
+}
+
+func (t *table) indexAdd(f *field, v string, seq uint32, buf []byte) {
+	key := string(foldKey(buf[:0], []byte(v), f.caseSens))
+	m := t.idx[f.index]
+	if _, ok := m[key]; ok {
+		t.more[f.index][key] = append(t.more[f.index][key], seq)
+		return
+	}
+	m[key] = seq
+}
+
+func (t *table) indexRemove(f *field, v string, seq uint32, buf []byte) {
+	key := foldKey(buf[:0], []byte(v), f.caseSens)
+	m := t.idx[f.index]
+	cur, ok := m[string(key)]
+	if !ok {
+		return
+	}
+	more := t.more[f.index][string(key)]
+	if cur == seq {
+		if len(more) == 0 {
+			delete(m, string(key))
+			return
+		}
+		m[string(key)] = more[0]
+		more = more[1:]
+	} else {
+		for i, s := range more {
+			if s == seq {
+				more = append(more[:i:i], more[i+1:]...)
+				break
+			}
+		}
+	}
+	if len(more) == 0 {
+		delete(t.more[f.index], string(key))
+	} else {
+		t.more[f.index][string(key)] = more
+	}
+}
+
+// applyScratch is per-caller scratch space so that applying rows does not
+// allocate beyond the stored record.
+type applyScratch struct {
+	old  []string
+	enc  []byte
+	key  []byte
+	miss []string
+}
+
+// checkUniqueLocked fails when setting f to v would duplicate another
+// record's value of a unique field (salesforce-api.md 6.3 DUPLICATE_VALUE).
+func (t *table) checkUniqueLocked(f *field, v []byte, self uint32, sc *applyScratch) *rowErr {
+	if !f.unique {
+		return nil
+	}
+	first, n := t.lookup(f, v, sc.key)
+	if n == 0 || (n == 1 && first == self) {
+		return nil
+	}
+	if first == self {
+		first = t.more[f.index][unsafeString(foldKey(sc.key[:0], v, f.caseSens))][0]
+	}
+	return &rowErr{"DUPLICATE_VALUE", "duplicate value found: " + f.name + " duplicates value on record with id: " + t.id(first), nil}
+}
+
+// insertLocked creates a record from changes (one per data slot).
+func (t *table) insertLocked(ch []change, now int64, sc *applyScratch) (uint32, *rowErr) {
+	ob := t.obj
+	sc.miss = sc.miss[:0]
+	for _, f := range ob.data {
+		if f.required && ch[f.slot].st != stSet {
+			sc.miss = append(sc.miss, f.name)
+		}
+	}
+	if len(sc.miss) > 0 {
+		return 0, errRequired(append([]string(nil), sc.miss...))
+	}
+	for _, f := range ob.indexed {
+		if c := ch[f.slot]; c.st == stSet {
+			if e := t.checkUniqueLocked(f, c.v, 0, sc); e != nil {
+				return 0, e
+			}
+		}
+	}
+	sc.enc = sc.enc[:0]
+	for _, f := range ob.data {
+		c := ch[f.slot]
+		switch {
+		case c.st == stSet:
+			sc.enc = appendValue(sc.enc, c.v)
+		case f.kind == kindBoolean:
+			// Checkboxes are never null: they default to false [D].
+			sc.enc = appendValueString(sc.enc, "false")
+		default:
+			sc.enc = appendValue(sc.enc, nil)
+		}
+	}
+	t.recs = append(t.recs, record{vals: string(sc.enc), created: now, modified: now})
+	seq := uint32(len(t.recs))
+	t.live++
+	rec := &t.recs[seq-1]
+	for _, f := range ob.indexed {
+		if v := valueAt(rec.vals, f.slot); v != "" {
+			t.indexAdd(f, v, seq, sc.key)
+		}
+	}
+	return seq, nil
+}
+
+// updateLocked applies changes to an existing live record.
+func (t *table) updateLocked(seq uint32, ch []change, now int64, sc *applyScratch) *rowErr {
+	ob := t.obj
+	rec := &t.recs[seq-1]
+	if cap(sc.old) < len(ob.data) {
+		sc.old = make([]string, len(ob.data))
+	}
+	old := sc.old[:len(ob.data)]
+	decodeValues(rec.vals, old)
+	sc.miss = sc.miss[:0]
+	for _, f := range ob.data {
+		if f.required && ch[f.slot].st == stNull {
+			sc.miss = append(sc.miss, f.name)
+		}
+	}
+	if len(sc.miss) > 0 {
+		return errRequired(append([]string(nil), sc.miss...))
+	}
+	for _, f := range ob.indexed {
+		if c := ch[f.slot]; c.st == stSet && string(c.v) != old[f.slot] {
+			if e := t.checkUniqueLocked(f, c.v, seq, sc); e != nil {
+				return e
+			}
+		}
+	}
+	sc.enc = sc.enc[:0]
+	changed := false
+	for _, f := range ob.data {
+		c := ch[f.slot]
+		switch c.st {
+		case stSet:
+			sc.enc = appendValue(sc.enc, c.v)
+			changed = changed || string(c.v) != old[f.slot]
+		case stNull:
+			if f.kind == kindBoolean {
+				sc.enc = appendValueString(sc.enc, "false")
+				changed = changed || old[f.slot] != "false"
+			} else {
+				sc.enc = appendValue(sc.enc, nil)
+				changed = changed || old[f.slot] != ""
+			}
+		default:
+			sc.enc = appendValueString(sc.enc, old[f.slot])
+		}
+	}
+	rec.modified = now
+	if !changed {
+		return nil
+	}
+	newVals := string(sc.enc)
+	for _, f := range ob.indexed {
+		ov, nv := old[f.slot], valueAt(newVals, f.slot)
+		if ov == nv {
+			continue
+		}
+		if ov != "" {
+			t.indexRemove(f, ov, seq, sc.key)
+		}
+		if nv != "" {
+			t.indexAdd(f, nv, seq, sc.key)
+		}
+	}
+	rec.vals = newVals
+	return nil
+}
+
+// deleteLocked removes a live record (it stays as a tombstone so its ID
+// answers "entity is deleted").
+func (t *table) deleteLocked(seq uint32, now int64, sc *applyScratch) {
+	rec := &t.recs[seq-1]
+	for _, f := range t.obj.indexed {
+		if v := valueAt(rec.vals, f.slot); v != "" {
+			t.indexRemove(f, v, seq, sc.key)
+		}
+	}
+	rec.deleted = true
+	rec.modified = now
+	t.live--
+}
+
+// fieldNames lists names for messages.
+func fieldNames(fs []*field) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.name
+	}
+	return strings.Join(names, ", ")
+}

@@ -163,6 +163,9 @@ func (s *Server) LockRecords(object string, keys ...string) {
 	}
 }
 
+// HasObject reports whether the org defines the object (case-insensitive).
+func (s *Server) HasObject(name string) bool { return s.org.object(name) != nil }
+
 // UnlockRecords releases keys locked by LockRecords; no keys releases all
 // of the object's.
 func (s *Server) UnlockRecords(object string, keys ...string) {

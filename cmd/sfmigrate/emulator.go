@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sfmigrate/sfmigrate/sfemu"
+)
+
+func init() {
+	register(&command{name: "emulator", summary: "serve a local Salesforce org (OAuth, Bulk API 2.0, REST) for tests and rehearsals", run: runEmulator})
+}
+
+const emulatorHelp = `
+Serves an in-memory Salesforce org on ADDR: OAuth 2.0 client credentials at
+/services/oauth2/token, the versions list, Bulk API 2.0 ingest jobs, sObject
+REST (upsert by external id, create, get, describe) and a SOQL subset.
+127.0.0.1:0 picks a free port. The first line printed on stdout holds the base
+URL; point a client's login URL (or AIRFLOW_CONN_SALESFORCE_API's host) at it.
+Stop it with Ctrl-C or SIGTERM.
+
+Without --objects the org holds Account, Product2, Product_Price__c and the
+status tracker Migration_Status__c (see docs/emulator.md for the YAML format).
+Without --client-id/--client-secret the test client is registered:
+  client id     sfemu-test-client
+  client secret sfemu-test-secret
+The secret can also come from SFEMU_CLIENT_SECRET (keeps it out of 'ps').
+
+Fault flags let a client's error handling be rehearsed:
+  --token-lifetime 5m    tokens expire (401 INVALID_SESSION_ID afterwards)
+  --latency 200ms        added to every request
+  --share-503 0.1        answer 10 % of requests 503 SERVER_UNAVAILABLE
+  --share-429 0.05       answer 5 % of requests 429
+  --share-drop 0.02      cut the connection on 2 % of requests
+  --lock Product2=P-1,P-2  rows with these external ids fail UNABLE_TO_LOCK_ROW
+  --fail-jobs 1          the next N jobs end Failed
+
+Examples:
+  sfmigrate emulator --listen 127.0.0.1:8080
+  sfmigrate emulator --listen 127.0.0.1:0 --objects org.yaml --processing-delay 2s --share-503 0.05
+`
+
+// lockFlag collects --lock Object=key1,key2 values.
+type lockFlag []string
+
+func (l *lockFlag) String() string     { return strings.Join(*l, " ") }
+func (l *lockFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type emulatorFlags struct {
+	listen, objects, clientID, clientSecret string
+	tokenLifetime, latency, delay           time.Duration
+	processing                              string
+	share503, share429, shareDrop           float64
+	locks                                   lockFlag
+	failJobs                                int
+	apiLimit, maxUpload                     int64
+	noShuffle                               bool
+	seed                                    int64
+}
+
+// parseEmulatorFlags parses and checks the flags; it never starts anything.
+func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
+	fs := newFlagSet(env, "emulator", "sfmigrate emulator --listen ADDR [--objects FILE] [--client-id ID --client-secret S] [fault flags]", emulatorHelp)
+	f := &emulatorFlags{}
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "`address` to listen on (127.0.0.1:0 picks a free port)")
+	fs.StringVar(&f.objects, "objects", "", "YAML `file` with the org's object definitions (default: the built-in demo org)")
+	fs.StringVar(&f.clientID, "client-id", sfemu.TestClientID, "client id of the registered connected app")
+	fs.StringVar(&f.clientSecret, "client-secret", "", "client secret of the registered connected app (default: SFEMU_CLIENT_SECRET or the test secret)")
+	fs.DurationVar(&f.tokenLifetime, "token-lifetime", 0, "how long access tokens stay valid (0: never expire)")
+	fs.DurationVar(&f.latency, "latency", 0, "delay added to every request")
+	fs.StringVar(&f.processing, "processing", "async", "when closed jobs are processed: async (after --processing-delay) or instant")
+	fs.DurationVar(&f.delay, "processing-delay", 0, "time a closed job waits in UploadComplete before processing (async)")
+	fs.Float64Var(&f.share503, "share-503", 0, "share (0..1) of requests answered 503 SERVER_UNAVAILABLE")
+	fs.Float64Var(&f.share429, "share-429", 0, "share (0..1) of requests answered 429")
+	fs.Float64Var(&f.shareDrop, "share-drop", 0, "share (0..1) of requests whose connection is cut before handling")
+	fs.Var(&f.locks, "lock", "`Object=key1,key2`: rows with these external-id values fail UNABLE_TO_LOCK_ROW (repeatable)")
+	fs.IntVar(&f.failJobs, "fail-jobs", 0, "the next `N` jobs to be processed end Failed")
+	fs.Int64Var(&f.apiLimit, "api-limit", 100_000, "daily API request allocation (Sforce-Limit-Info max; over it: 403 REQUEST_LIMIT_EXCEEDED)")
+	fs.Int64Var(&f.maxUpload, "max-upload-bytes", 100_000_000, "largest CSV upload per job")
+	fs.BoolVar(&f.noShuffle, "no-shuffle", false, "return result rows in upload order (Salesforce does not guarantee any order)")
+	fs.Int64Var(&f.seed, "seed", 1, "seed for result order and fault shares")
+	if err := parseFlags(env, fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageErrorf("emulator: unexpected argument %q (see 'sfmigrate emulator --help')", fs.Arg(0))
+	}
+	if f.clientSecret == "" {
+		f.clientSecret = env.getenv("SFEMU_CLIENT_SECRET")
+	}
+	if f.clientSecret == "" {
+		if f.clientID != sfemu.TestClientID {
+			return nil, usageErrorf("emulator: --client-id %q needs --client-secret (or SFEMU_CLIENT_SECRET)", f.clientID)
+		}
+		f.clientSecret = sfemu.TestClientSecret
+	}
+	if f.clientID == "" {
+		return nil, usageErrorf("emulator: --client-id must not be empty")
+	}
+	for name, v := range map[string]float64{"--share-503": f.share503, "--share-429": f.share429, "--share-drop": f.shareDrop} {
+		if v < 0 || v > 1 {
+			return nil, usageErrorf("emulator: %s %v is not a share between 0 and 1", name, v)
+		}
+	}
+	switch f.processing {
+	case "async", "instant":
+	default:
+		return nil, usageErrorf("emulator: --processing %q: use async or instant", f.processing)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--token-lifetime", f.tokenLifetime}, {"--latency", f.latency}, {"--processing-delay", f.delay}} {
+		if d.v < 0 {
+			return nil, usageErrorf("emulator: %s %v must not be negative", d.name, d.v)
+		}
+	}
+	if f.failJobs < 0 || f.apiLimit <= 0 || f.maxUpload <= 0 {
+		return nil, usageErrorf("emulator: --fail-jobs must be >= 0, --api-limit and --max-upload-bytes > 0")
+	}
+	for _, l := range f.locks {
+		obj, keys, ok := strings.Cut(l, "=")
+		if !ok || obj == "" || keys == "" {
+			return nil, usageErrorf("emulator: --lock %q: use Object=key1,key2", l)
+		}
+	}
+	return f, nil
+}
+
+// options turns the flags into emulator options; the object file is read here.
+func (f *emulatorFlags) options() ([]sfemu.Option, error) {
+	opts := []sfemu.Option{
+		sfemu.WithClient(f.clientID, f.clientSecret),
+		sfemu.WithTokenLifetime(f.tokenLifetime),
+		sfemu.WithAPILimit(f.apiLimit),
+		sfemu.WithMaxUploadBytes(f.maxUpload),
+		sfemu.WithShuffleResults(f.seed),
+	}
+	if f.noShuffle {
+		opts = append(opts, sfemu.WithoutShuffle())
+	}
+	mode := sfemu.ProcessAsync
+	if f.processing == "instant" {
+		mode = sfemu.ProcessInstant
+	}
+	opts = append(opts, sfemu.WithProcessing(mode, f.delay))
+	if f.objects != "" {
+		file, err := os.Open(f.objects)
+		if err != nil {
+			return nil, usageErrorf("emulator: --objects: %v", err)
+		}
+		defs, err := sfemu.ParseObjects(file)
+		file.Close()
+		if err != nil {
+			return nil, usageErrorf("emulator: --objects %s: %v", f.objects, err)
+		}
+		opts = append(opts, sfemu.WithObjects(defs))
+	}
+	return opts, nil
+}
+
+func runEmulator(ctx context.Context, env Env, args []string) error {
+	f, err := parseEmulatorFlags(env, args)
+	if err != nil {
+		return err
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, sfemu.WithLogger(func(format string, a ...any) {
+		fmt.Fprintf(env.Stderr, format+"\n", a...)
+	}))
+	emu := sfemu.New(opts...) // definitions were checked by ParseObjects
+	defer emu.Close()
+	if f.latency > 0 {
+		emu.AddFault(sfemu.Fault{Share: 1, Latency: f.latency})
+	}
+	for status, share := range map[int]float64{503: f.share503, 429: f.share429} {
+		if share > 0 {
+			emu.AddFault(sfemu.Fault{Share: share, Status: status})
+		}
+	}
+	if f.shareDrop > 0 {
+		emu.AddFault(sfemu.Fault{Share: f.shareDrop, Drop: true})
+	}
+	for _, l := range f.locks {
+		obj, keys, _ := strings.Cut(l, "=")
+		if !emu.HasObject(obj) {
+			return usageErrorf("emulator: --lock %q: the org has no object %s", l, obj)
+		}
+		emu.LockRecords(obj, strings.Split(keys, ",")...)
+	}
+	for range f.failJobs {
+		emu.FailNextJob("InvalidBatch : Failed after 20 retries (injected by --fail-jobs)")
+	}
+
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return usageErrorf("emulator: --listen %s: %v", f.listen, err)
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(env.Stdout, "sfemu listening on %s\n", base)
+	fmt.Fprintf(env.Stderr, "sfemu: token URL %s/services/oauth2/token, client id %s (secret not shown), API v%s\n", base, f.clientID, sfemu.APIVersion)
+
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("emulator: serve on %s: %w", base, err)
+	case <-ctx.Done():
+	}
+	// Let requests in flight finish, but not for long.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("emulator: shut down: %w", err)
+	}
+	fmt.Fprintln(env.Stderr, "sfemu: stopped")
+	return nil
+}
+
+var _ flag.Value = (*lockFlag)(nil)

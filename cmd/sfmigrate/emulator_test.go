@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lineWriter collects output and signals the first complete line.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	first chan string
+	sent  bool
+}
+
+func newLineWriter() *lineWriter { return &lineWriter{first: make(chan string, 1)} }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.sent {
+		if line, _, ok := strings.Cut(w.buf.String(), "\n"); ok {
+			w.first <- line
+			w.sent = true
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// startEmulator runs 'sfmigrate emulator' in-process and returns its base
+// URL, a stop function and the exit code channel.
+func startEmulator(t *testing.T, args ...string) (base string, stop func() int, stderr *lineWriter) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	out, errw := newLineWriter(), newLineWriter()
+	env := Env{Stdout: out, Stderr: errw, Getenv: func(string) string { return "" }}
+	code := make(chan int, 1)
+	go func() { code <- Main(ctx, append([]string{"emulator"}, args...), env) }()
+	select {
+	case line := <-out.first:
+		base, ok := strings.CutPrefix(line, "sfemu listening on ")
+		if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
+			cancel()
+			t.Fatalf("first stdout line = %q", line)
+		}
+		return base, func() int { cancel(); return <-code }, errw
+	case c := <-code:
+		cancel()
+		t.Fatalf("emulator exited %d before listening: %s", c, errw.String())
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("emulator did not print its URL within 10s")
+	}
+	return "", nil, nil
+}
+
+func token(t *testing.T, base, id, secret string) (int, map[string]string) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	res, err := http.PostForm(base+"/services/oauth2/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body map[string]string
+	b, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(b, &body); err != nil {
+		t.Fatalf("token body %q: %v", b, err)
+	}
+	return res.StatusCode, body
+}
+
+func TestEmulatorCommandServesAndStops(t *testing.T) {
+	objects := filepath.Join(t.TempDir(), "org.yaml")
+	if err := os.WriteFile(objects, []byte("objects:\n  - name: Widget__c\n    fields:\n      - {name: Key__c, type: string, length: 20, externalId: true, unique: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, stop, stderr := startEmulator(t, "--listen", "127.0.0.1:0", "--objects", objects,
+		"--client-id", "my-app", "--client-secret", "s3cr3t-value", "--processing", "instant")
+	status, tok := token(t, base, "my-app", "s3cr3t-value")
+	if status != 200 || tok["instance_url"] != base {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	if status, _ := token(t, base, "sfemu-test-client", "sfemu-test-secret"); status != 400 {
+		t.Errorf("the test client must be replaced by --client-id: %d", status)
+	}
+	req, _ := http.NewRequest("GET", base+"/services/data/v66.0/sobjects/Widget__c/describe", nil)
+	req.Header.Set("Authorization", "Bearer "+tok["access_token"])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("describe of the --objects org: %d", res.StatusCode)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code after cancel = %d; stderr: %s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "s3cr3t-value") {
+		t.Error("the client secret was printed")
+	}
+}
+
+func TestEmulatorFaultFlags(t *testing.T) {
+	base, stop, _ := startEmulator(t, "--share-503", "1")
+	defer stop()
+	res, err := http.Get(base + "/services/data/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(b), "SERVER_UNAVAILABLE") {
+		t.Errorf("--share-503 1: %d %s", res.StatusCode, b)
+	}
+}
+
+func TestEmulatorFlagErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("objects:\n  - name: X__c\n    fields:\n      - {name: A__c, type: strnig}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad share", []string{"--share-503", "2"}, "--share-503 2 is not a share"},
+		{"id without secret", []string{"--client-id", "x"}, "needs --client-secret"},
+		{"bad processing", []string{"--processing", "later"}, `--processing "later"`},
+		{"bad lock", []string{"--lock", "Product2"}, "use Object=key1,key2"},
+		{"unknown lock object", []string{"--lock", "Nope=1", "--listen", "127.0.0.1:0"}, "no object Nope"},
+		{"missing objects file", []string{"--objects", "/nonexistent/org.yaml"}, "no such file"},
+		{"bad objects file", []string{"--objects", bad}, `unknown type "strnig"`},
+		{"bad listen", []string{"--listen", "256.0.0.1:99999"}, "--listen 256.0.0.1:99999"},
+		{"extra arg", []string{"now"}, `unexpected argument "now"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, append([]string{"emulator"}, tt.args...)...)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d (stderr %s)", code, exitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+}

@@ -1,0 +1,391 @@
+package extract
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	go_ora "github.com/sijms/go-ora/v2"
+
+	"github.com/sfmigrate/sfmigrate/airflow"
+)
+
+// Oracle is read with github.com/sijms/go-ora/v2, a pure-Go implementation
+// of Oracle's network protocol (no Oracle client libraries), through
+// database/sql on one pinned session. What the driver hands over, per
+// column type (see oracleValue and its tests):
+//
+//	NUMBER, FLOAT                      string, exact decimal without exponent
+//	VARCHAR2, CHAR, NCHAR, LONG, CLOB  string (CLOBs whole, inline or streamed)
+//	DATE, TIMESTAMP                    time.Time: the wall clock, zone-less
+//	TIMESTAMP WITH (LOCAL) TIME ZONE   time.Time: an instant with its zone
+//	BINARY_FLOAT, BINARY_DOUBLE        float64
+//	RAW, LONG RAW, BLOB                []byte (refused)
+//	BOOLEAN (23ai)                     bool
+//
+// TIMESTAMP WITH TIME ZONE values with a region name cost the driver ~13 µs
+// each (a zone database lookup per value); with many rows convert in SQL,
+// e.g. SYS_EXTRACT_UTC(col), which arrives as a plain TIMESTAMP in UTC.
+
+// defaultPrefetchRows is go-ora's PREFETCH_ROWS unless the connection says
+// otherwise. The driver's own default of 25 rows per round trip makes a
+// network round trip per 25 rows, the biggest speed lever (dependencies.md).
+const defaultPrefetchRows = 5000
+
+type oracleEngine struct {
+	db   *sql.DB
+	conn *sql.Conn // one session: current_schema and the query share it
+}
+
+// oracleSettings is an Airflow oracle connection turned into a go-ora URL.
+type oracleSettings struct {
+	url           string
+	currentSchema string // ALTER SESSION SET CURRENT_SCHEMA, "" for none
+}
+
+var oracleIdentRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$#]*$`)
+
+// oracleURL reads the connection the way Airflow's Oracle provider
+// (OracleHook.get_conn) does:
+//
+//   - host with extra sid (and no service_name): host:port (default 1521) with that SID;
+//   - host with extra service_name (and no sid): host:port/service_name;
+//   - otherwise extra dsn, or host[:port][/service_name], as a TNS descriptor
+//     "(DESCRIPTION=...)" or an Easy Connect string [//]host[:port][/service].
+//
+// Like the provider, schema switches the session's current schema when
+// service_name is set (older providers read schema as the service name; set
+// service_name instead). Extra mode sysdba/sysoper logs in with that
+// privilege.
+func oracleURL(conn airflow.Connection) (oracleSettings, error) {
+	var st oracleSettings
+	sid, _ := extraString(conn, "sid")
+	service, _ := extraString(conn, "service_name")
+	port := conn.Port
+	if port == 0 {
+		port = 1521
+	}
+	if conn.Login == "" {
+		return st, errors.New("no login: set the connection's login (and password)")
+	}
+	opts := map[string]string{"PREFETCH_ROWS": strconv.Itoa(defaultPrefetchRows)}
+	if v, ok := extraString(conn, "prefetch_rows"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return st, fmt.Errorf("extra prefetch_rows=%q: must be a positive number of rows", v)
+		}
+		opts["PREFETCH_ROWS"] = strconv.Itoa(n)
+	}
+	if v, ok := extraString(conn, "lob_fetch"); ok {
+		switch strings.ToLower(v) {
+		case "inline", "pre":
+			opts["LOB FETCH"] = "INLINE"
+		case "stream", "post":
+			opts["LOB FETCH"] = "STREAM"
+		default:
+			return st, fmt.Errorf("extra lob_fetch=%q: use inline (default) or stream", v)
+		}
+	}
+	if v, ok := extraString(conn, "mode"); ok {
+		switch strings.ToLower(v) {
+		case "sysdba":
+			opts["DBA PRIVILEGE"] = "SYSDBA"
+		case "sysoper":
+			opts["DBA PRIVILEGE"] = "SYSOPER"
+		case "", "default":
+		default:
+			return st, fmt.Errorf("extra mode=%q is not supported by the pure-Go driver: use sysdba, sysoper or leave it out", v)
+		}
+	}
+	switch {
+	case conn.Host != "" && sid != "" && service == "":
+		opts["SID"] = sid
+		st.url = go_ora.BuildUrl(conn.Host, port, "", conn.Login, conn.Password, opts)
+	case conn.Host != "" && service != "" && sid == "":
+		st.url = go_ora.BuildUrl(conn.Host, port, service, conn.Login, conn.Password, opts)
+	default:
+		dsn, _ := extraString(conn, "dsn")
+		if dsn == "" {
+			dsn = conn.Host
+			if conn.Port != 0 {
+				dsn += ":" + strconv.Itoa(conn.Port)
+			}
+			if service != "" {
+				dsn += "/" + service
+			}
+		}
+		dsn = strings.TrimSpace(dsn)
+		switch {
+		case dsn == "":
+			return st, errors.New("no database address: set host with extra service_name or sid, or extra dsn")
+		case strings.HasPrefix(dsn, "("):
+			st.url = go_ora.BuildJDBC(conn.Login, conn.Password, dsn, opts)
+		default:
+			host, p, svc, err := parseEasyConnect(dsn)
+			if err != nil {
+				return st, err
+			}
+			st.url = go_ora.BuildUrl(host, p, svc, conn.Login, conn.Password, opts)
+		}
+	}
+	if conn.Schema != "" && service != "" {
+		if !oracleIdentRE.MatchString(conn.Schema) {
+			return st, fmt.Errorf("schema %q is not an Oracle schema name", conn.Schema)
+		}
+		st.currentSchema = conn.Schema
+	}
+	return st, nil
+}
+
+// parseEasyConnect reads [//]host[:port][/service_name[:server][/instance]].
+// A bare word without '.', ':' or '/' is likely a tnsnames.ora alias, which
+// needs Oracle's client configuration: it is refused with the fix.
+func parseEasyConnect(s string) (host string, port int, service string, err error) {
+	s = strings.TrimPrefix(s, "//")
+	if i := strings.Index(s, "/"); i >= 0 {
+		s, service = s[:i], s[i+1:]
+		if j := strings.IndexAny(service, ":/"); j >= 0 {
+			service = service[:j]
+		}
+	}
+	port = 1521
+	host = s
+	if h, p, e := net.SplitHostPort(s); e == nil {
+		host = h
+		if port, err = strconv.Atoi(p); err != nil {
+			return "", 0, "", fmt.Errorf("dsn port %q is not a number", p)
+		}
+	}
+	if host == "" {
+		return "", 0, "", errors.New("dsn has no host")
+	}
+	if service == "" && !strings.ContainsAny(host, ".:") && host != "localhost" {
+		return "", 0, "", fmt.Errorf("dsn %q looks like a tnsnames.ora alias, which the pure-Go driver cannot resolve: give host:port/service_name or the full (DESCRIPTION=...) descriptor", s)
+	}
+	return host, port, service, nil
+}
+
+func openOracle(ctx context.Context, conn airflow.Connection) (engine, error) {
+	st, err := oracleURL(conn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("oracle", st.url)
+	if err != nil {
+		return nil, redactOracle(err, conn)
+	}
+	c, err := db.Conn(ctx)
+	if err == nil {
+		err = c.PingContext(ctx)
+	}
+	if err == nil && st.currentSchema != "" {
+		_, err = c.ExecContext(ctx, "ALTER SESSION SET CURRENT_SCHEMA = "+st.currentSchema)
+		if err != nil {
+			err = fmt.Errorf("set current schema %s (connection schema): %w", st.currentSchema, err)
+		}
+	}
+	if err != nil {
+		if c != nil {
+			_ = c.Close() // the connect error is what matters
+		}
+		_ = db.Close()
+		return nil, redactOracle(err, conn)
+	}
+	return &oracleEngine{db: db, conn: c}, nil
+}
+
+// redactOracle keeps the password out of a driver error that might quote the URL.
+func redactOracle(err error, conn airflow.Connection) error {
+	if conn.Password == "" || !strings.Contains(err.Error(), conn.Password) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), conn.Password, "***"))
+}
+
+func (e *oracleEngine) dialect() dialect { return dialectOracle }
+
+func (e *oracleEngine) close() error {
+	if e.db == nil {
+		return nil
+	}
+	err := e.conn.Close()
+	if cerr := e.db.Close(); err == nil {
+		err = cerr
+	}
+	e.db, e.conn = nil, nil
+	return err
+}
+
+// oracleKind maps go-ora's column type names (its TNSType.String values).
+func oracleKind(typeName string) (srcKind, int) {
+	switch typeName {
+	case "NUMBER", "FLOAT", "VarNum", "UINT", "SB1":
+		return srcDecimal, 0
+	case "IBFloat", "BFloat":
+		return srcFloat, 32
+	case "IBDouble", "BDouble":
+		return srcFloat, 64
+	case "DATE", "TIMESTAMP", "TimeStampDTY", "OCIDate":
+		return srcTimestamp, 0
+	case "TimeStampTZ", "TimeStampTZ_DTY", "TimeStampLTZ_DTY", "TimeStampeLTZ", "TimeTZ":
+		return srcTimestampTZ, 0
+	case "RAW", "LongRaw", "VarRaw", "LongVarRaw", "OCIBlobLocator", "OCIFileLocator":
+		return srcBinary, 0
+	case "TNSType(252)": // BOOLEAN (Oracle 23ai), which go-ora's names table lacks
+		return srcBool, 0
+	}
+	// NCHAR (go-ora's name for VARCHAR2/NVARCHAR2), VARCHAR, CHAR, LONG,
+	// OCIClobLocator, ROWID, UROWID, intervals: text.
+	return srcText, 0
+}
+
+// oracleTypeName renders go-ora's internal type names the way Oracle users
+// know them, for messages.
+func oracleTypeName(t string) string {
+	switch t {
+	case "NCHAR":
+		return "VARCHAR2"
+	case "IBFloat", "BFloat":
+		return "BINARY_FLOAT"
+	case "IBDouble", "BDouble":
+		return "BINARY_DOUBLE"
+	case "TimeStampDTY":
+		return "TIMESTAMP"
+	case "TimeStampTZ", "TimeStampTZ_DTY":
+		return "TIMESTAMP WITH TIME ZONE"
+	case "TimeStampLTZ_DTY", "TimeStampeLTZ":
+		return "TIMESTAMP WITH LOCAL TIME ZONE"
+	case "LongRaw":
+		return "LONG RAW"
+	case "OCIBlobLocator":
+		return "BLOB"
+	case "OCIClobLocator":
+		return "CLOB"
+	case "OCIFileLocator":
+		return "BFILE"
+	case "TNSType(252)":
+		return "BOOLEAN"
+	}
+	return t
+}
+
+func (e *oracleEngine) describe(ctx context.Context, from string) ([]column, error) {
+	if e.conn == nil {
+		return nil, errors.New("source is closed")
+	}
+	rows, err := e.conn.QueryContext(ctx, "SELECT * FROM "+from+" WHERE 1 = 0")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]column, len(cts))
+	for i, ct := range cts {
+		cols[i].name = ct.Name()
+		tn := ct.DatabaseTypeName()
+		cols[i].dbType = oracleTypeName(tn)
+		cols[i].src, cols[i].floatBits = oracleKind(tn)
+	}
+	return cols, rows.Err()
+}
+
+func (e *oracleEngine) query(ctx context.Context, q string, args []any, cols []column) (rowStream, error) {
+	if e.conn == nil {
+		return nil, errors.New("source is closed")
+	}
+	rows, err := e.conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	names, err := rows.Columns()
+	if err == nil && len(names) != len(cols) {
+		err = fmt.Errorf("query returns %d columns, expected %d", len(names), len(cols))
+	}
+	if err != nil {
+		_ = rows.Close() // reporting err
+		return nil, err
+	}
+	r := &sqlRows{rows: rows, cols: cols, raw: make([]any, len(cols)), ptrs: make([]any, len(cols))}
+	for i := range r.raw {
+		r.ptrs[i] = &r.raw[i]
+	}
+	return r, nil
+}
+
+// sqlRows reads a database/sql result (Oracle).
+type sqlRows struct {
+	rows *sql.Rows
+	cols []column
+	raw  []any
+	ptrs []any
+}
+
+func (r *sqlRows) next(dst []value) (bool, error) {
+	if !r.rows.Next() {
+		return false, r.rows.Err()
+	}
+	if err := r.rows.Scan(r.ptrs...); err != nil {
+		return false, err
+	}
+	for i, v := range r.raw {
+		if err := oracleValue(v, &dst[i]); err != nil {
+			return false, fmt.Errorf("column %s: %w", r.cols[i].name, err)
+		}
+	}
+	return true, nil
+}
+
+func (r *sqlRows) close() error { return r.rows.Close() }
+
+// oracleValue converts one value as go-ora hands it to database/sql.
+func oracleValue(v any, dst *value) error {
+	switch v := v.(type) {
+	case nil:
+		dst.kind = vNull
+	case string:
+		// Viewed, not copied: the formatter only reads it, before the next row.
+		dst.kind, dst.b = vText, unsafe.Slice(unsafe.StringData(v), len(v))
+	case []byte:
+		dst.kind, dst.b = vBinary, v
+	case time.Time:
+		dst.kind, dst.t = vTime, v
+	case float64:
+		dst.kind, dst.f = vFloat, v
+	case float32:
+		dst.kind, dst.f = vFloat, float64(v)
+	case int64:
+		dst.kind, dst.i = vInt, v
+	case int:
+		dst.kind, dst.i = vInt, int64(v)
+	case bool:
+		dst.kind, dst.i = vBool, 0
+		if v {
+			dst.i = 1
+		}
+	case uint64:
+		if v > math.MaxInt64 {
+			dst.kind, dst.b = vText, []byte(strconv.FormatUint(v, 10))
+		} else {
+			dst.kind, dst.i = vInt, int64(v)
+		}
+	default:
+		return fmt.Errorf("unsupported value type %T from the Oracle driver: convert the column in the query (TO_CHAR)", v)
+	}
+	return nil
+}
+
+var (
+	_ engine    = (*oracleEngine)(nil)
+	_ rowStream = (*sqlRows)(nil)
+)

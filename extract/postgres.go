@@ -1,0 +1,236 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/sfmigrate/sfmigrate/airflow"
+)
+
+// PostgreSQL is read with pgx's low-level pgconn in the text result format:
+// each value arrives as the server's own text, which for every type we write
+// is already (or is cheaply turned into) the Bulk API form — numeric exact,
+// dates ISO — so nothing is decoded into Go types and re-encoded. Measured
+// against typed database/sql scanning this path is more than 2x faster
+// (bench/extract/README.md).
+//
+// The session is pinned so that text is unambiguous: TimeZone=UTC (every
+// timestamptz prints with +00), DateStyle=ISO, IntervalStyle=iso_8601 and
+// extra_float_digits=3 (shortest exact float text from PostgreSQL 12 on,
+// 17 significant digits before).
+
+type pgEngine struct {
+	conn *pgconn.PgConn
+	tm   *pgtype.Map // OID -> type name, for messages
+}
+
+// pgExtraKeys are the connection extras passed on to the driver, as libpq
+// (and Airflow's PostgresHook through psycopg2) reads them.
+var pgExtraKeys = []string{
+	"sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "sslsni",
+	"connect_timeout", "application_name", "options", "target_session_attrs",
+	"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+	"service", "passfile",
+}
+
+// pgConnString renders an Airflow postgres connection as a libpq keyword/value
+// string (values single-quoted, so any character is safe).
+func pgConnString(conn airflow.Connection) (string, error) {
+	if v, _ := extraString(conn, "iam"); strings.EqualFold(v, "true") {
+		return "", errors.New("extra iam=true (AWS IAM authentication) is not supported: set login and password")
+	}
+	var parts []string
+	add := func(k, v string) {
+		if v == "" {
+			return
+		}
+		v = strings.ReplaceAll(strings.ReplaceAll(v, `\`, `\\`), `'`, `\'`)
+		parts = append(parts, k+"='"+v+"'")
+	}
+	add("host", conn.Host)
+	if conn.Port != 0 {
+		add("port", strconv.Itoa(conn.Port))
+	}
+	add("user", conn.Login)
+	add("password", conn.Password)
+	add("dbname", conn.Schema)
+	for _, k := range pgExtraKeys {
+		if v, ok := extraString(conn, k); ok {
+			add(k, v)
+		}
+	}
+	if _, ok := conn.Extra["application_name"]; !ok {
+		add("application_name", "sfmigrate")
+	}
+	return strings.Join(parts, " "), nil
+}
+
+func openPostgres(ctx context.Context, conn airflow.Connection) (engine, error) {
+	cs, err := pgConnString(conn)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgconn.ParseConfig(cs)
+	if err != nil {
+		// pgconn's parse errors can quote the string, password included.
+		return nil, errors.New("invalid PostgreSQL connection settings (check host, port and the extras)")
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["TimeZone"] = "UTC"
+	cfg.RuntimeParams["DateStyle"] = "ISO, YMD"
+	cfg.RuntimeParams["IntervalStyle"] = "iso_8601"
+	cfg.RuntimeParams["extra_float_digits"] = "3"
+	c, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &pgEngine{conn: c, tm: pgtype.NewMap()}, nil
+}
+
+func (e *pgEngine) dialect() dialect { return dialectPostgres }
+
+func (e *pgEngine) close() error {
+	if e.conn == nil {
+		return nil
+	}
+	err := e.conn.Close(context.Background()) // terminates the session; nothing to wait for
+	e.conn = nil
+	return err
+}
+
+// pgKind maps a result column's type OID.
+func pgKind(oid uint32) (srcKind, int) {
+	switch oid {
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.OIDOID:
+		return srcInt, 0
+	case pgtype.NumericOID:
+		return srcDecimal, 0
+	case pgtype.Float4OID:
+		return srcFloat, 32
+	case pgtype.Float8OID:
+		return srcFloat, 64
+	case pgtype.BoolOID:
+		return srcBool, 0
+	case pgtype.DateOID:
+		return srcDate, 0
+	case pgtype.TimestampOID:
+		return srcTimestamp, 0
+	case pgtype.TimestamptzOID:
+		return srcTimestampTZ, 0
+	case pgtype.ByteaOID:
+		return srcBinary, 0
+	case 790: // money
+		return srcMoney, 0
+	}
+	return srcText, 0 // text, varchar, bpchar, uuid, json, enums, arrays, ...: their text as is
+}
+
+func (e *pgEngine) typeName(oid uint32) string {
+	if t, ok := e.tm.TypeForOID(oid); ok {
+		return t.Name
+	}
+	if oid == 790 {
+		return "money"
+	}
+	return "oid " + strconv.FormatUint(uint64(oid), 10)
+}
+
+func (e *pgEngine) describe(ctx context.Context, from string) ([]column, error) {
+	if e.conn == nil {
+		return nil, errors.New("source is closed")
+	}
+	// Prepare parses and plans without running the query.
+	sd, err := e.conn.Prepare(ctx, "", "SELECT * FROM "+from, nil)
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]column, len(sd.Fields))
+	for i, f := range sd.Fields {
+		cols[i].name = f.Name
+		cols[i].dbType = e.typeName(f.DataTypeOID)
+		cols[i].src, cols[i].floatBits = pgKind(f.DataTypeOID)
+	}
+	return cols, nil
+}
+
+func (e *pgEngine) query(ctx context.Context, sql string, args []any, cols []column) (rowStream, error) {
+	if e.conn == nil {
+		return nil, errors.New("source is closed")
+	}
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		s, ok := a.(string)
+		if !ok {
+			return nil, fmt.Errorf("internal: PostgreSQL key parameter %T", a)
+		}
+		params[i] = []byte(s)
+	}
+	// Text parameters of unknown type (OID 0), text results.
+	rr := e.conn.ExecParams(ctx, sql, params, nil, nil, nil)
+	if fd := rr.FieldDescriptions(); fd != nil && len(fd) != len(cols) {
+		_, _ = rr.Close() // the column count mismatch is the error to report
+		return nil, fmt.Errorf("query returns %d columns, expected %d", len(fd), len(cols))
+	}
+	return &pgRows{e: e, ctx: ctx, rr: rr}, nil
+}
+
+type pgRows struct {
+	e    *pgEngine
+	ctx  context.Context
+	rr   *pgconn.ResultReader
+	done bool
+}
+
+func (r *pgRows) next(dst []value) (bool, error) {
+	if r.done {
+		return false, nil
+	}
+	if !r.rr.NextRow() {
+		r.done = true
+		_, err := r.rr.Close()
+		if err != nil && r.ctx.Err() != nil {
+			return false, r.ctx.Err()
+		}
+		return false, err
+	}
+	vals := r.rr.Values()
+	if len(vals) != len(dst) {
+		return false, fmt.Errorf("row has %d values, expected %d", len(vals), len(dst))
+	}
+	for i, b := range vals {
+		if b == nil {
+			dst[i].kind = vNull
+		} else {
+			dst[i].kind, dst[i].b = vText, b
+		}
+	}
+	return true, nil
+}
+
+func (r *pgRows) close() error {
+	if r.done {
+		return nil
+	}
+	r.done = true
+	// Closing a result reader mid-stream would read every remaining row;
+	// ask the server to cancel the query first so it stops sending.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 10*time.Second)
+	defer cancel()
+	_ = r.e.conn.CancelRequest(cctx) // best effort: Close below ends the query either way
+	_, _ = r.rr.Close()              // the cancel error ("canceling statement") is expected
+	return nil
+}
+
+var (
+	_ engine    = (*pgEngine)(nil)
+	_ rowStream = (*pgRows)(nil)
+)

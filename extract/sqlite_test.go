@@ -1,0 +1,173 @@
+package extract
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	_ "modernc.org/sqlite" // database/sql driver, used only to build test databases
+
+	"github.com/sfmigrate/sfmigrate/airflow"
+)
+
+var sqliteTableSeq atomic.Int64
+
+// sqliteHarness builds a fresh SQLite database file for one test.
+func sqliteHarness(t *testing.T) *engineHarness {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "source.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &engineHarness{
+		name: "sqlite",
+		conn: airflow.Connection{ID: "sqlite_test", Type: "sqlite", Host: path},
+		exec: func(t *testing.T, stmts ...string) {
+			t.Helper()
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range stmts {
+				if _, err := tx.Exec(s); err != nil {
+					t.Fatalf("%.200s: %v", s, err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		},
+		types: map[string]string{
+			"int": "INTEGER", "text": "TEXT", "bigtext": "TEXT", "float": "REAL", "bool": "BOOLEAN",
+			"date": "DATE", "timestamp": "DATETIME", "timestamptz": "TIMESTAMP", "binary": "BLOB",
+			// SQLite keeps exact decimals only as text.
+			"decimal": "TEXT",
+		},
+		boolLit:    func(b bool) string { return map[bool]string{true: "1", false: "0"}[b] },
+		decimalOut: func(lit string) string { return lit },
+		binLit:     func() string { return "X'DEADBEEF'" },
+		table: func(t *testing.T) string {
+			return fmt.Sprintf("t%d", sqliteTableSeq.Add(1))
+		},
+	}
+}
+
+func TestSQLite(t *testing.T) {
+	runSuite(t, sqliteHarness(t))
+}
+
+func TestSQLiteSpecific(t *testing.T) {
+	h := sqliteHarness(t)
+	name := h.table(t)
+	h.createTable(t, name, [][2]string{{"id", "int"}, {"txt", "text"}, {"d", "date"}, {"ts", "timestamp"}, {"n", "text"}}, [][]string{
+		{"1", "CAST(X'61FF62' AS TEXT)", "'2024-01-01'", "'2024-01-01 10:00:00'", "'1'"},
+		{"2", "'ok'", "1700000000", "'2024-01-01T10:00:00+02:00'", "'12.50'"},
+		{"3", "'ok'", "'2024-13-01'", "'2024-01-01 10:00:00Z'", "'1.5e3'"},
+		{"4", "'ok'", "'2024-01-01'", "'yesterday'", "'abc'"},
+	})
+	src := h.open(t)
+	extract := func(f Field, start int64) error {
+		_, err := src.Extract(t.Context(), Table{Name: "S", Query: "SELECT * FROM " + name + " WHERE id >= " + fmt.Sprint(start), OrderBy: []string{"id"},
+			Fields: []Field{f}}, Options{Dir: t.TempDir(), BatchSize: 10})
+		return err
+	}
+	t.Run("invalid UTF-8", func(t *testing.T) {
+		err := extract(Field{Column: "txt", Name: "T__c"}, 1)
+		var ve *ValueError
+		if !errors.As(err, &ve) || ve.Row != 0 || ve.Key != "id=1" || !strings.Contains(ve.Column, "txt") {
+			t.Fatalf("err = %v", err)
+		}
+		wantAll(t, err, "invalid UTF-8 at byte 1", `"a\xffb"`)
+	})
+	t.Run("number in a date column", func(t *testing.T) {
+		wantAll(t, extract(Field{Column: "d", Name: "D__c"}, 2), "row 0 (id=2)", "a number is not a date/time", "unixepoch")
+	})
+	t.Run("impossible date", func(t *testing.T) {
+		wantAll(t, extract(Field{Column: "d", Name: "D__c"}, 3), "id=3", `"2024-13-01"`, "not a date/time")
+	})
+	t.Run("zoned text in a DATETIME column", func(t *testing.T) {
+		res, err := src.Extract(t.Context(), Table{Name: "S", Query: "SELECT * FROM " + name + " WHERE id <= 3", OrderBy: []string{"id"}, Fields: []Field{{Column: "ts", Name: "Ts__c"}}},
+			Options{Dir: t.TempDir(), BatchSize: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readCSV(t, res.Batches[0].Path)
+		want := [][]string{{"Ts__c"}, {"2024-01-01T10:00:00.000Z"}, {"2024-01-01T08:00:00.000Z"}, {"2024-01-01T10:00:00.000Z"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		wantAll(t, extract(Field{Column: "ts", Name: "Ts__c"}, 4), "id=4", `"yesterday"`, "not a date/time")
+	})
+	t.Run("text into a number field", func(t *testing.T) {
+		res, err := src.Extract(t.Context(), Table{Name: "S", Query: "SELECT * FROM " + name + " WHERE id <= 3", OrderBy: []string{"id"}, Fields: []Field{{Column: "n", Name: "N__c", Type: "double"}}},
+			Options{Dir: t.TempDir(), BatchSize: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][]string{{"N__c"}, {"1"}, {"12.50"}, {"1500"}}
+		if diff := cmp.Diff(want, readCSV(t, res.Batches[0].Path)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+		wantAll(t, extract(Field{Column: "n", Name: "N__c", Type: "double"}, 4), "id=4", `"abc"`, "not a decimal number")
+	})
+}
+
+func TestSQLiteOpen(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		conn airflow.Connection
+		want string
+	}{
+		{"no path", airflow.Connection{ID: "src", Type: "sqlite"}, "set the connection's host"},
+		{"missing file", airflow.Connection{ID: "src", Type: "sqlite", Host: filepath.Join(dir, "nope.db")}, "nope.db"},
+		{"directory", airflow.Connection{ID: "src", Type: "sqlite", Host: dir}, "is a directory"},
+		{"memory", airflow.Connection{ID: "src", Type: "sqlite", Host: ":memory:"}, "plain file path"},
+		{"not a database", airflow.Connection{ID: "src", Type: "sqlite", Host: writeFile(t, dir, "junk.db", "this is not sqlite")}, ""},
+		{"unknown type", airflow.Connection{ID: "src", Type: "mysql"}, "supported source types are sqlite, postgres and oracle"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src, err := Open(t.Context(), c.conn)
+			if err == nil && c.want == "" {
+				// SQLite only notices a non-database file on first read.
+				_, err = src.Extract(t.Context(), Table{Name: "X", From: "t", OrderBy: []string{"id"}, Fields: []Field{{Column: "id", Name: "Id"}}},
+					Options{Dir: t.TempDir(), BatchSize: 1})
+				src.Close()
+				wantAll(t, err, "not a database")
+				return
+			}
+			wantAll(t, err, c.want, "src")
+		})
+	}
+	// The schema fallback (sqlite:////abs/path.db puts the path in schema).
+	h := sqliteHarness(t)
+	h.createTable(t, "t", [][2]string{{"id", "int"}}, nil)
+	src, err := Open(t.Context(), airflow.Connection{ID: "s", Type: "sqlite", Schema: h.conn.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Extract(t.Context(), Table{}, Options{}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Extract after Close: %v", err)
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

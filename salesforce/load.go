@@ -1,0 +1,379 @@
+package salesforce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// DefaultParallel is how many jobs LoadFiles runs at once by default.
+const DefaultParallel = 4
+
+// cleanupTimeout bounds the abort a cancelled load still sends for its
+// unclosed jobs.
+const cleanupTimeout = 30 * time.Second
+
+// LoadFile is one CSV file to load in its own ingest job.
+type LoadFile struct {
+	// Path is the CSV file (header of field API names, the spec's line
+	// ending and delimiter, at most Config.MaxUploadBytes).
+	Path string
+	// JobID, when set, is a job that already exists for this file (one
+	// recorded from OnJobCreated by an earlier run). The loader follows it
+	// and never creates another job for the file.
+	JobID string
+}
+
+// LoadOptions tunes LoadFiles and LoadStream.
+type LoadOptions struct {
+	// Parallel is how many jobs run at once (default 4). Salesforce, not
+	// the client, is the bottleneck; more than a handful rarely helps.
+	Parallel int
+	// OnJobCreated is called as soon as a job exists for a file, before
+	// any data is uploaded: record the id, so a later run can resume the
+	// job instead of creating a second one. It is called again for the
+	// same path if a refused upload made the loader abandon the job (it
+	// was never closed, so it will never load anything) and start a new
+	// one, up to Config.MaxAttempts jobs; the last call names the job that
+	// counts. Calls to OnJobCreated and OnJobDone never overlap.
+	OnJobCreated func(path, jobID string)
+	// OnJobDone is called once per file when its outcome is known: its job
+	// reached a final state, or the file failed or was not started.
+	OnJobDone func(LoadResult)
+}
+
+// LoadResult is the outcome for one file.
+type LoadResult struct {
+	// Path is the file, as given.
+	Path string
+	// JobID is the file's job ("" if none was created).
+	JobID string
+	// State is the job's last known state ("" if none was seen). A job
+	// that ran to its end is JobComplete, Failed or Aborted.
+	State JobState
+	// Processed and Failed are the job's numberRecordsProcessed (failed
+	// rows included) and numberRecordsFailed.
+	Processed, Failed int64
+	// ErrorMessage is the job's errorMessage when it ended Failed.
+	ErrorMessage string
+	// Resumed is true when the file came with a JobID.
+	Resumed bool
+	// Err says why the file's job could not be carried to a final state
+	// (or why it was not started); nil when it got there, whatever the
+	// state.
+	Err error
+}
+
+// Succeeded reports whether the file's job completed and every record
+// succeeded.
+func (r LoadResult) Succeeded() bool {
+	return r.Err == nil && r.State == JobComplete && r.Failed == 0
+}
+
+// LoadFiles loads each file in its own ingest job (create, upload,
+// close, wait), at most opts.Parallel jobs at a time, following every job
+// to its final state. It returns one result per file, in input order,
+// including the files that failed.
+//
+// The error is nil unless the load could not run as a whole: an invalid
+// spec or options (nothing is sent then) or ctx ending (the results still
+// say what became of each file). Per-file problems are in the results.
+//
+// When ctx ends, no new job is started, and jobs that were created but
+// not yet closed are aborted (with a short timeout of their own, as ctx
+// is gone): they never processed anything, and an Open job would linger
+// for a day. Jobs already closed are left to finish: Salesforce is
+// processing them, aborting keeps the rows already saved anyway, and a
+// later run resumes them by id to collect a coherent result.
+func (c *Client) LoadFiles(ctx context.Context, spec JobSpec, files []LoadFile, opts LoadOptions) ([]LoadResult, error) {
+	i := 0
+	return c.load(ctx, spec, opts, len(files), func(ctx context.Context) (LoadFile, bool) {
+		if i >= len(files) {
+			return LoadFile{}, false
+		}
+		i++
+		return files[i-1], true
+	}, func() []LoadFile { return files[i:] })
+}
+
+// LoadStream is LoadFiles for files that become ready while loading runs
+// (upload batch 1 while batch 2 is extracted). It returns when files is
+// closed and every job has ended, or once ctx ends (in-flight jobs wound
+// down as LoadFiles describes); the sender should stop on ctx.Done() too.
+// Results are in arrival order.
+func (c *Client) LoadStream(ctx context.Context, spec JobSpec, files <-chan LoadFile, opts LoadOptions) ([]LoadResult, error) {
+	return c.load(ctx, spec, opts, 0, func(ctx context.Context) (LoadFile, bool) {
+		select {
+		case f, ok := <-files:
+			return f, ok
+		case <-ctx.Done():
+			return LoadFile{}, false
+		}
+	}, nil)
+}
+
+func (c *Client) load(ctx context.Context, spec JobSpec, opts LoadOptions, hint int,
+	next func(context.Context) (LoadFile, bool), rest func() []LoadFile) ([]LoadResult, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	if opts.Parallel < 0 {
+		return nil, fmt.Errorf("salesforce: load: Parallel is negative (%d)", opts.Parallel)
+	}
+	parallel := opts.Parallel
+	if parallel == 0 {
+		parallel = DefaultParallel
+	}
+	l := &loader{c: c, spec: spec, opts: opts}
+
+	var mu sync.Mutex
+	results := make([]LoadResult, 0, hint) // guarded by mu once goroutines run
+	var g errgroup.Group
+	g.SetLimit(parallel)
+	for ctx.Err() == nil {
+		f, ok := next(ctx)
+		if !ok {
+			break
+		}
+		mu.Lock()
+		idx := len(results)
+		results = append(results, LoadResult{Path: f.Path, JobID: f.JobID})
+		mu.Unlock()
+		// Go blocks while Parallel jobs run. Per-file failures are results,
+		// not group errors: one bad file must not stop the others.
+		g.Go(func() error {
+			r := l.one(ctx, f)
+			mu.Lock()
+			results[idx] = r
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines never return an error
+	if rest != nil {
+		for _, f := range rest() {
+			r := LoadResult{Path: f.Path, JobID: f.JobID, Resumed: f.JobID != "",
+				Err: fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))}
+			l.done(r)
+			results = append(results, r)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return results, fmt.Errorf("salesforce: load %s: %w", spec.Object, context.Cause(ctx))
+	}
+	return results, nil
+}
+
+// loader carries one LoadFiles call.
+type loader struct {
+	c    *Client
+	spec JobSpec
+	opts LoadOptions
+	cbMu sync.Mutex // callbacks are called one at a time
+}
+
+func (l *loader) created(path, id string) {
+	if l.opts.OnJobCreated == nil {
+		return
+	}
+	l.cbMu.Lock()
+	defer l.cbMu.Unlock()
+	l.opts.OnJobCreated(path, id)
+}
+
+func (l *loader) done(r LoadResult) {
+	if l.opts.OnJobDone == nil {
+		return
+	}
+	l.cbMu.Lock()
+	defer l.cbMu.Unlock()
+	l.opts.OnJobDone(r)
+}
+
+// one carries one file to a final state and reports it.
+func (l *loader) one(ctx context.Context, f LoadFile) LoadResult {
+	var r LoadResult
+	if f.JobID != "" {
+		r = l.resume(ctx, f)
+	} else {
+		r = l.fresh(ctx, f)
+	}
+	l.done(r)
+	return r
+}
+
+func (r *LoadResult) take(info *JobInfo) {
+	if info == nil {
+		return
+	}
+	r.JobID, r.State = info.ID, info.State
+	r.Processed, r.Failed, r.ErrorMessage = info.NumberRecordsProcessed, info.NumberRecordsFailed, info.ErrorMessage
+}
+
+// fresh loads a file that has no job yet.
+func (l *loader) fresh(ctx context.Context, f LoadFile) LoadResult {
+	c := l.c
+	r := LoadResult{Path: f.Path}
+	if err := ctx.Err(); err != nil {
+		r.Err = fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))
+		return r
+	}
+	if _, err := os.Stat(f.Path); err != nil {
+		r.Err = fmt.Errorf("load %s: %w", f.Path, err)
+		return r
+	}
+	for attempt := 1; ; attempt++ {
+		info, err := c.CreateJob(ctx, l.spec)
+		if err != nil {
+			r.Err = fmt.Errorf("load %s: %w", f.Path, err)
+			return r
+		}
+		r.take(info)
+		l.created(f.Path, info.ID)
+		err = c.UploadJobData(ctx, info.ID, f.Path)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			l.windDown(ctx, &r, err)
+			return r
+		}
+		// Salesforce refused or lost the upload. The job was never closed,
+		// so it will never process anything: abandoning it (abort) and
+		// starting a new one cannot load a row twice. Only failures a new
+		// attempt may not meet qualify; a bad file would fail again.
+		if _, aerr := c.AbortJob(ctx, info.ID); aerr != nil {
+			c.log.Warn("salesforce: could not abort a job whose upload failed; it stays Open, empty of processed rows, until it expires",
+				"job", info.ID, "path", f.Path, "error", aerr.Error())
+		} else {
+			r.State = JobAborted
+		}
+		if !transient(err) || attempt >= c.cfg.MaxAttempts {
+			r.Err = fmt.Errorf("load %s: %w", f.Path, err)
+			return r
+		}
+		c.log.Warn("salesforce: upload failed; abandoned the job and starting a new one", "path", f.Path, "job", info.ID,
+			"attempt", attempt, "error", err.Error())
+		if serr := sleep(ctx, c.backoff(attempt)); serr != nil {
+			r.Err = fmt.Errorf("load %s: %w (after: %v)", f.Path, context.Cause(ctx), err)
+			return r
+		}
+	}
+	return l.closeAndWait(ctx, r)
+}
+
+// closeAndWait closes r's job and follows it to its end.
+func (l *loader) closeAndWait(ctx context.Context, r LoadResult) LoadResult {
+	c := l.c
+	info, err := c.CloseJob(ctx, r.JobID)
+	if err != nil {
+		if ctx.Err() != nil {
+			l.windDown(ctx, &r, err)
+			return r
+		}
+		// The close failed for good. The job may be Open still; leave it:
+		// a later run resumes it by id (upload refused as already done,
+		// then close) rather than loading the file twice.
+		if info != nil {
+			r.State = info.State
+		}
+		r.Err = fmt.Errorf("load %s: %w", r.Path, err)
+		return r
+	}
+	r.State = info.State
+	final, err := c.WaitJob(ctx, r.JobID)
+	r.take(final)
+	if err != nil {
+		r.Err = fmt.Errorf("load %s: %w", r.Path, err)
+	}
+	return r
+}
+
+// resume follows a job recorded earlier for the file.
+func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
+	c := l.c
+	r := LoadResult{Path: f.Path, JobID: f.JobID, Resumed: true}
+	if err := ctx.Err(); err != nil {
+		r.Err = fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))
+		return r
+	}
+	info, err := c.GetJob(ctx, f.JobID)
+	if err != nil {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+			r.Err = fmt.Errorf("load %s: resume job %s: the job no longer exists (deleted, or finished more than 7 days ago), so what it loaded is unknown; check the org before loading the file in a new job: %w", f.Path, f.JobID, err)
+		} else {
+			r.Err = fmt.Errorf("load %s: resume job %s: %w", f.Path, f.JobID, err)
+		}
+		return r
+	}
+	r.take(info)
+	if !strings.EqualFold(info.Object, l.spec.Object) && info.Object != "" ||
+		info.Operation != "" && info.Operation != l.spec.Operation {
+		r.Err = fmt.Errorf("load %s: resume job %s: it is a %s job on %s, not a %s job on %s; the recorded job id does not belong to this load",
+			f.Path, f.JobID, info.Operation, info.Object, l.spec.Operation, l.spec.Object)
+		return r
+	}
+	switch info.State {
+	case JobOpen:
+		// Created, perhaps uploaded, not closed. A second upload is refused
+		// in a known way, which proves the first arrived (§2.4).
+		err := c.UploadJobData(ctx, f.JobID, f.Path)
+		if errors.Is(err, ErrAlreadyUploaded) {
+			c.log.Info("salesforce: resumed job already holds its data; closing it", "job", f.JobID, "path", f.Path)
+			err = nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				l.windDown(ctx, &r, err)
+				return r
+			}
+			r.Err = fmt.Errorf("load %s: resume job %s: %w", f.Path, f.JobID, err)
+			return r
+		}
+		return l.closeAndWait(ctx, r)
+	case JobUploadComplete, JobInProgress:
+		final, err := c.WaitJob(ctx, f.JobID)
+		r.take(final)
+		if err != nil {
+			r.Err = fmt.Errorf("load %s: %w", f.Path, err)
+		}
+		return r
+	}
+	if !info.State.Terminal() {
+		r.Err = fmt.Errorf("load %s: resume job %s: unknown state %q", f.Path, f.JobID, info.State)
+	}
+	return r
+}
+
+// windDown handles a job whose load was interrupted by ctx before or
+// while closing: if the job is still Open it is aborted; if the close had
+// already taken effect the job is left to finish (see LoadFiles).
+func (l *loader) windDown(ctx context.Context, r *LoadResult, cause error) {
+	c := l.c
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	r.Err = fmt.Errorf("load %s: %w", r.Path, cause)
+	info, err := c.GetJob(cctx, r.JobID)
+	if err != nil {
+		c.log.Warn("salesforce: load cancelled; could not read the job to wind it down", "job", r.JobID, "error", err.Error())
+		return
+	}
+	r.take(info)
+	if info.State != JobOpen {
+		return // closed: Salesforce finishes it; a later run collects it
+	}
+	info, err = c.AbortJob(cctx, r.JobID)
+	if err != nil {
+		c.log.Warn("salesforce: load cancelled; could not abort the unclosed job", "job", r.JobID, "error", err.Error())
+		return
+	}
+	r.take(info)
+}

@@ -33,7 +33,7 @@ func ResolveConnections(getenv func(string) string, s *Settings) (*Connections, 
 		getenv = func(string) string { return "" }
 	}
 	sf, err := lookupConn(getenv, SalesforceConnID,
-		fmt.Sprintf(`set %s to the connected app, e.g. '{"conn_type": "http", "host": "https://MyDomain.my.salesforce.com", "login": "CLIENT_ID", "password": "CLIENT_SECRET"}'`,
+		fmt.Sprintf(`set %s to the connected app (login = client id, password = client secret, host = My Domain URL), e.g. '{"conn_type": "http", "host": "https://MyDomain.my.salesforce.com", "login": "CLIENT_ID", "password": "CLIENT_SECRET"}'`,
 			airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)))
 	if err != nil {
 		return nil, err

@@ -90,6 +90,12 @@ type BatchState struct {
 	FirstRow int64    `json:"first_row"`          // 0-based offset in the ordered query
 	LastKey  []string `json:"last_key,omitempty"` // order_by values of the last row
 
+	// HandedAt is when the batch was last given to the loader without a
+	// job: a job created after it but not recorded (the process died
+	// between the create call's answer and the manifest write) is adopted.
+	HandedAt *time.Time `json:"handed_at,omitempty"`
+	Adopted  bool       `json:"adopted,omitempty"` // the job was found in the org, not recorded when created
+
 	JobID        string   `json:"job_id,omitempty"`
 	JobState     string   `json:"job_state,omitempty"` // Bulk API state last seen; "" before a job exists
 	Processed    int64    `json:"processed"`

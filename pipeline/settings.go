@@ -261,6 +261,10 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 // checkResume refuses settings that would make the resumed run's batches
 // mean different rows than the ones already extracted or uploaded.
 func (s *Settings) checkResume(m *Manifest) error {
+	// Before the first batch exists nothing depends on the settings yet
+	// (e.g. after `task authenticate`): values given now replace the
+	// recorded ones, and values not given keep them.
+	started := len(m.Batches) > 0 || m.Extract.Done
 	for _, name := range frozenSettings {
 		old, ok := m.Settings[name]
 		if !ok {
@@ -276,12 +280,15 @@ func (s *Settings) checkResume(m *Manifest) error {
 				continue
 			}
 		}
+		if !started {
+			continue
+		}
 		return &ConfigError{Setting: name, Value: fmt.Sprint(cur.Value), Source: cur.Source,
 			Problem: fmt.Sprintf("run %s was started with %s = %v (from %s); changing it would make its batches mean other rows",
 				m.RunID, name, old.Value, old.Source),
 			Fix: "resume with the same settings, or start a new run with another --run-id"}
 	}
-	if h := s.TableConfig.Hash(); m.TableHash != "" && h != m.TableHash {
+	if h := s.TableConfig.Hash(); started && m.TableHash != "" && h != m.TableHash {
 		return &ConfigError{Setting: "tables." + s.Table, Source: "tables config",
 			Problem: fmt.Sprintf("the table's definition changed since run %s started (query, order, fields, nulls or time zone)", m.RunID),
 			Fix:     "restore the definition the run started with, or start a new run with another --run-id"}

@@ -215,7 +215,7 @@ func TestSettingsResumeMustMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Manifest{RunID: "r1", Table: "PRICES", Settings: s.Sources, TableHash: s.TableConfig.Hash()}
+	m := &Manifest{RunID: "r1", Table: "PRICES", Settings: s.Sources, TableHash: s.TableConfig.Hash(), Batches: []*BatchState{{Index: 1, Rows: 100}}}
 	// Same settings, table taken from the manifest, parallel may change.
 	if _, err := ResolveSettings(Inputs{Tables: tables, Conf: `{"batch_size": 100, "parallel": 9}`, Resume: m}); err != nil {
 		t.Fatalf("resume with the same settings: %v", err)
@@ -229,10 +229,27 @@ func TestSettingsResumeMustMatch(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "run r1 was started with batch_size = 100") {
 		t.Fatalf("resume with another batch size: err = %v", err)
 	}
+	// Before any batch exists, new values simply replace the recorded ones.
+	fresh := &Manifest{RunID: "r0", Table: "PRICES", Settings: s.Sources, TableHash: s.TableConfig.Hash()}
+	if s3, err := ResolveSettings(Inputs{Tables: tables, Resume: fresh, Conf: `{"batch_size": 7}`}); err != nil || s3.BatchSize != 7 {
+		t.Fatalf("change before the first batch: %v", err)
+	}
 	tables.Tables["PRICES"].Query = "SELECT 1"
 	tables.Tables["PRICES"].Table = ""
 	_, err = ResolveSettings(Inputs{Tables: tables, Conf: `{"batch_size": 100}`, Resume: m})
 	if err == nil || !strings.Contains(err.Error(), "definition changed") {
 		t.Fatalf("resume with a changed query: err = %v", err)
+	}
+}
+
+func TestExampleTablesConfigParses(t *testing.T) {
+	cfg, err := LoadTablesConfig("../examples/tables.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"PRODUCT", "PRODUCT_PRICE"} {
+		if _, err := ResolveSettings(Inputs{Table: name, Tables: cfg}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -9,11 +9,14 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(realMain()) }
+
+// realMain runs sfmigrate as a process: real environment, signals. Tests
+// re-execute their own binary through it to run sfmigrate as a subprocess.
+func realMain() int {
 	// Airflow signals the whole process group on timeout or kill; SIGTERM and
 	// Ctrl-C cancel the root context so every step can stop cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
-	stop()
-	os.Exit(code)
+	defer stop()
+	return Main(ctx, os.Args[1:], Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 }

@@ -23,8 +23,8 @@ import (
 
 // Options size the sample.
 type Options struct {
-	Products int    // rows in PRODUCTS (default 40,000)
-	Prices   int    // rows in PRICES (default 260,000)
+	Products int    // rows in PRODUCTS (at least 1)
+	Prices   int    // rows in PRICES (may be 0)
 	Seed     uint64 // random seed (default 1)
 	// OrphanPrices is the number of extra prices that reference a product
 	// that does not exist: Salesforce rejects them (INVALID_FIELD), which
@@ -121,7 +121,7 @@ CREATE TABLE PRICES (
   PRODUCT_ID TEXT NOT NULL,
   PRICE_LIST TEXT NOT NULL,
   CURRENCY   TEXT NOT NULL,
-  UNIT_PRICE DECIMAL(18,4),
+  UNIT_PRICE TEXT, -- exact decimal as text: SQLite's NUMERIC affinity keeps only 15 digits
   MIN_QTY    INTEGER,
   VALID_FROM DATE,
   VALID_TO   DATE,
@@ -133,13 +133,9 @@ CREATE TABLE PRICES (
 // Generate writes a new sample database at path (an existing file is
 // replaced only once the new one is complete).
 func Generate(ctx context.Context, path string, opts Options) (st Stats, err error) {
-	if opts.Products <= 0 {
-		opts.Products = 40000
-	}
-	if opts.Prices < 0 {
-		opts.Prices = 0
-	} else if opts.Prices == 0 {
-		opts.Prices = 260000
+	if opts.Products < 1 || opts.Prices < 0 || opts.OrphanPrices < 0 {
+		return st, fmt.Errorf("demo sample: need at least 1 product and no negative counts (got %d products, %d prices, %d orphans)",
+			opts.Products, opts.Prices, opts.OrphanPrices)
 	}
 	if opts.Seed == 0 {
 		opts.Seed = 1
@@ -296,7 +292,7 @@ func (g *gen) products(ctx context.Context, db *sql.DB, n int) error {
 		case 0:
 			price = nil
 		case 1:
-			price = "9999999999999999.99" // 16 integer digits: the most currency(18,2) holds
+			price = "999999999999.99" // the most a NUMERIC column keeps exactly (15 digits)
 		case 2:
 			price = "0.01"
 		default:

@@ -1,0 +1,350 @@
+package main
+
+// End-to-end tests: sfmigrate run as a user runs it (Main in-process, or this
+// test binary re-executed as the sfmigrate process for kill tests) against a
+// real SQLite source and the emulator over real HTTP.
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/pipeline/demo"
+	"github.com/sfmigrate/sfmigrate/sfemu"
+)
+
+// TestMain lets the test binary act as the sfmigrate command: with
+// SFMIGRATE_E2E_MAIN=1 it runs realMain (signals and all) instead of tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("SFMIGRATE_E2E_MAIN") == "1" {
+		os.Exit(realMain())
+	}
+	os.Exit(m.Run())
+}
+
+type harness struct {
+	t       *testing.T
+	emu     *sfemu.Server
+	srv     *httptest.Server
+	dir     string // work dir
+	logs    string // logs dir
+	db      string // sample database
+	tables  string // tables config path
+	env     map[string]string
+	sample  demo.Stats
+	extraFl []string
+}
+
+type sample struct{ products, prices, orphans int }
+
+func newHarness(t *testing.T, s sample, opts ...sfemu.Option) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &harness{t: t, dir: filepath.Join(dir, "work"), logs: filepath.Join(dir, "logs"), db: filepath.Join(dir, "erp.db"),
+		tables: filepath.Join(dir, "tables.yaml")}
+	st, err := demo.Generate(t.Context(), h.db, demo.Options{Products: s.products, Prices: s.prices, OrphanPrices: s.orphans, Seed: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sample = st
+	if err := os.WriteFile(h.tables, []byte(demo.TablesYAML()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.emu = sfemu.New(opts...)
+	h.srv = httptest.NewServer(h.emu)
+	t.Cleanup(h.srv.Close)
+	sf, _ := json.Marshal(map[string]any{"conn_type": "http", "host": h.srv.URL, "login": sfemu.TestClientID, "password": sfemu.TestClientSecret})
+	src, _ := json.Marshal(map[string]any{"conn_type": "sqlite", "host": h.db})
+	h.env = map[string]string{"AIRFLOW_CONN_SALESFORCE_API": string(sf), "AIRFLOW_CONN_DEMO_ERP": string(src)}
+	return h
+}
+
+// flags are the flags every invocation gets: the harness's files and a fast poll.
+func (h *harness) flags() []string {
+	return append([]string{"--tables-config", h.tables, "--work-dir", h.dir, "--logs-dir", h.logs, "--poll-interval", "2ms"}, h.extraFl...)
+}
+
+// argv puts the harness flags before the test's own, so a test can override them.
+func (h *harness) argv(cmd string, args []string) []string {
+	all := []string{cmd}
+	if cmd == "task" && len(args) > 0 {
+		all, args = append(all, args[0]), args[1:]
+	}
+	return append(append(all, h.flags()...), args...)
+}
+
+// main runs sfmigrate in-process: cmd followed by args and the harness flags.
+func (h *harness) main(cmd string, args ...string) (code int, stdout, stderr string) {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	all := h.argv(cmd, args)
+	code = Main(h.t.Context(), all, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return h.env[k] }})
+	return code, out.String(), errb.String()
+}
+
+// command prepares sfmigrate as a subprocess (this test binary re-executed).
+func (h *harness) command(cmd string, args ...string) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := exec.Command(exe, h.argv(cmd, args)...)
+	c.Env = []string{"SFMIGRATE_E2E_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range h.env {
+		c.Env = append(c.Env, k+"="+v)
+	}
+	return c
+}
+
+func lastLineSummary(t *testing.T, stdout string) pipeline.Summary {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var s pipeline.Summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
+		t.Fatalf("last stdout line is not the JSON summary: %v\nstdout:\n%s", err, stdout)
+	}
+	return s
+}
+
+// query runs SOQL against the emulator's REST query endpoint.
+func (h *harness) query(soql string) (int, []map[string]any) {
+	h.t.Helper()
+	var recs []map[string]any
+	n, err := emuQuery(h.t.Context(), h.srv.URL, soql, &recs)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return n, recs
+}
+
+func (h *harness) trackerStatus(ref string) string {
+	h.t.Helper()
+	n, recs := h.query("SELECT Status__c FROM Migration_Status__c WHERE External_Ref__c = '" + ref + "'")
+	if n != 1 {
+		h.t.Fatalf("tracker records for %s: %d", ref, n)
+	}
+	s, _ := recs[0]["Status__c"].(string)
+	return s
+}
+
+func (h *harness) manifest(runID string) *pipeline.Manifest {
+	h.t.Helper()
+	m, err := pipeline.ReadManifest(h.dir, runID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
+// csvRows reads a result file whole (test data is small).
+func csvRows(t *testing.T, path string) (header []string, rows [][]string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	all, err := r.ReadAll()
+	if err != nil && err != io.EOF {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return all[0], all[1:]
+}
+
+// jobsFor lists the emulator's jobs on one object.
+func (h *harness) jobsFor(object string) []sfemu.JobSnapshot {
+	var out []sfemu.JobSnapshot
+	for _, j := range h.emu.Jobs() {
+		if j.Object == object {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// checkOneJobPerBatch asserts every batch of the run has exactly one job in
+// the org, and the org has no other job for the object.
+func (h *harness) checkOneJobPerBatch(runID, object string) {
+	h.t.Helper()
+	m := h.manifest(runID)
+	jobs := h.jobsFor(object)
+	byID := map[string]sfemu.JobSnapshot{}
+	for _, j := range jobs {
+		byID[j.ID] = j
+	}
+	seen := map[string]bool{}
+	for _, b := range m.Batches {
+		if b.JobID == "" || seen[b.JobID] {
+			h.t.Errorf("batch %d: job %q missing or shared", b.Index, b.JobID)
+		}
+		seen[b.JobID] = true
+		if _, ok := byID[b.JobID]; !ok {
+			h.t.Errorf("batch %d: job %s is not in the org", b.Index, b.JobID)
+		}
+		if len(b.PreviousJobs) > 0 {
+			h.t.Errorf("batch %d: had earlier jobs %v", b.Index, b.PreviousJobs)
+		}
+	}
+	if len(jobs) != len(m.Batches) {
+		h.t.Errorf("org has %d %s jobs for %d batches: %+v", len(jobs), object, len(m.Batches), jobs)
+	}
+}
+
+func TestRunLandsEverySourceRow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 700, prices: 1500}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "p1", "--conf", `{"batch_size": 200}`, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+	}
+	s := lastLineSummary(t, stdout)
+	if s.Outcome != "succeeded" || s.Rows != 700 || s.Successful != 700 || s.Batches != 4 || s.TrackerStatus != "Uploaded" {
+		t.Errorf("summary = %+v", s)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Product2"); n != 700 {
+		t.Errorf("Product2 records in the org = %d, want 700", n)
+	}
+	if st := h.trackerStatus("PRODUCTS"); st != "Uploaded" {
+		t.Errorf("tracker status = %q", st)
+	}
+	// Tricky values arrive unchanged: compare a few names with the source.
+	for _, key := range []string{"P-000001", "P-000350", "P-000700"} {
+		_, recs := h.query("SELECT Name FROM Product2 WHERE External_Id__c = '" + key + "'")
+		if len(recs) != 1 {
+			t.Fatalf("%s: %d records", key, len(recs))
+		}
+		want := sourceValue(t, h.db, "SELECT NAME FROM PRODUCTS WHERE PRODUCT_ID = ?", key)
+		if got := recs[0]["Name"]; got != want {
+			t.Errorf("%s: Name = %q, source has %q", key, got, want)
+		}
+	}
+	// Result files: every record in a successful file, none failed.
+	var ok int
+	for i := 1; i <= 4; i++ {
+		for _, kind := range []string{"successful", "failed", "unprocessed"} {
+			path := filepath.Join(h.logs, "p1", "PRODUCTS_0000"+string(rune('0'+i))+"_"+kind+".csv")
+			_, rows := csvRows(t, path)
+			switch kind {
+			case "successful":
+				ok += len(rows)
+			default:
+				if len(rows) != 0 {
+					t.Errorf("%s: %d rows", path, len(rows))
+				}
+			}
+		}
+	}
+	if ok != 700 {
+		t.Errorf("successful result rows = %d, want 700", ok)
+	}
+	if _, err := os.Stat(filepath.Join(h.logs, "p1", "summary.json")); err != nil {
+		t.Errorf("summary.json: %v", err)
+	}
+	h.checkOneJobPerBatch("p1", "Product2")
+
+	// Prices reference products by external id through Product__r.External_Id__c.
+	code, stdout, stderr = h.main("run", "--table", "PRICES", "--run-id", "pp1", "--conf", `{"batch_size": 500}`, "--json")
+	if code != 0 {
+		t.Fatalf("prices: exit %d\nstderr:\n%s", code, stderr)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Product_Price__c"); n != 1500 {
+		t.Errorf("Product_Price__c records = %d, want 1500", n)
+	}
+	_, recs := h.query("SELECT Product__c FROM Product_Price__c WHERE External_Id__c = 'PP-00000001'")
+	_, prod := h.query("SELECT Id FROM Product2 WHERE External_Id__c = 'P-000001'")
+	if len(recs) != 1 || len(prod) != 1 || recs[0]["Product__c"] != prod[0]["Id"] {
+		t.Errorf("price PP-00000001 links to %v, product P-000001 is %v", recs, prod)
+	}
+	_ = lastLineSummary(t, stdout)
+}
+
+func sourceValue(t *testing.T, dbPath, q string, args ...any) any {
+	t.Helper()
+	db := openSQLite(t, dbPath)
+	var v any
+	if err := db.QueryRow(q, args...).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
+}
+
+func TestRunWithBadRowsExits3(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 200, prices: 600, orphans: 7}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	if code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "p"); code != 0 {
+		t.Fatalf("products: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := h.main("run", "--table", "PRICES", "--run-id", "pp", "--conf", `{"batch_size": 250}`, "--json")
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\nstderr:\n%s", code, stderr)
+	}
+	s := lastLineSummary(t, stdout)
+	if s.Failed != 7 || s.Successful != 600 || s.TrackerStatus != "In Progress" || s.Outcome != "partial" || len(s.FailedFiles) == 0 {
+		t.Errorf("summary = %+v", s)
+	}
+	if st := h.trackerStatus("PRICES"); st != "In Progress" {
+		t.Errorf("tracker status = %q, want In Progress", st)
+	}
+	// The failed rows are in the failed-results files, with the reason.
+	var failedKeys []string
+	for _, f := range s.FailedFiles {
+		header, rows := csvRows(t, f)
+		if len(header) < 3 || header[0] != "sf__Id" || header[1] != "sf__Error" {
+			t.Fatalf("%s header = %v", f, header)
+		}
+		for _, r := range rows {
+			if !strings.Contains(r[1], "P-GONE-") && !strings.Contains(r[1], "INVALID_FIELD") {
+				t.Errorf("unexpected error %q", r[1])
+			}
+			failedKeys = append(failedKeys, r[2])
+		}
+	}
+	if len(failedKeys) != 7 {
+		t.Errorf("failed rows in files = %d (%v), want 7", len(failedKeys), failedKeys)
+	}
+	for _, k := range failedKeys {
+		if k < demo.PriceKey(601) {
+			t.Errorf("failed key %s is not one of the orphans", k)
+		}
+	}
+	if !strings.Contains(stderr, "7 records failed") {
+		t.Errorf("stderr does not explain the failure:\n%s", stderr)
+	}
+}
+
+func TestRunZeroRows(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 10, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	code, stdout, stderr := h.main("run", "--table", "PRICES", "--run-id", "z", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	s := lastLineSummary(t, stdout)
+	if s.Batches != 0 || s.Rows != 0 || s.Outcome != "succeeded" || len(s.Warnings) == 0 {
+		t.Errorf("summary = %+v", s)
+	}
+	if !strings.Contains(stderr, "no rows") {
+		t.Errorf("no warning about zero rows:\n%s", stderr)
+	}
+	if jobs := h.jobsFor("Product_Price__c"); len(jobs) != 0 {
+		t.Errorf("jobs created for zero rows: %+v", jobs)
+	}
+	if st := h.trackerStatus("PRICES"); st != "Uploaded" {
+		t.Errorf("tracker = %q", st)
+	}
+}

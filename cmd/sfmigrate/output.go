@@ -1,0 +1,311 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
+)
+
+// output renders a run for people and orchestrators: progress bars on a
+// terminal (stderr), plain log lines otherwise or with NO_COLOR, a summary
+// table at the end, and with --json the summary as the last stdout line.
+type output struct {
+	env    Env
+	json   bool
+	tty    bool
+	stderr io.Writer
+
+	wmu sync.Mutex // serialises log lines on stderr
+
+	mu       sync.Mutex
+	progress *mpb.Progress // nil off a terminal
+	rows     *mpb.Bar      // rows extracted
+	jobs     *mpb.Bar      // jobs finished / batches known
+	records  *mpb.Bar      // records processed / rows extracted
+
+	extracted, batches, created, finished atomic.Int64
+	processed, failed                     atomic.Int64
+	extractDone                           atomic.Bool
+	rowsBefore                            int64 // rows extracted by earlier attempts; set in start
+}
+
+// isTerminal reports whether w is a terminal that may show progress bars.
+func isTerminal(env Env, w io.Writer) bool {
+	if env.getenv("NO_COLOR") != "" || env.getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newOutput(env Env, jsonOut bool) *output {
+	return &output{env: env, json: jsonOut, tty: isTerminal(env, env.Stderr), stderr: env.Stderr}
+}
+
+// logger is the slog logger for library diagnostics (retries, warnings):
+// warnings and above, as text on stderr.
+func (o *output) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(o.logWriter(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// logWriter writes above the progress bars when they are shown.
+func (o *output) logWriter() io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		o.mu.Lock()
+		pr := o.progress
+		o.mu.Unlock()
+		if pr != nil {
+			return pr.Write(p)
+		}
+		o.wmu.Lock()
+		defer o.wmu.Unlock()
+		return o.stderr.Write(p)
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func (o *output) logf(format string, a ...any) {
+	line := fmt.Sprintf("%s sfmigrate: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+	io.WriteString(o.logWriter(), line) //nolint:errcheck // progress output is best effort
+}
+
+// start prints what is about to happen and sets up the bars.
+func (o *output) start(r *pipeline.Runner) {
+	s := r.Settings()
+	verb := "starting"
+	if r.Resumed() {
+		verb = "resuming"
+	}
+	o.logf("%s run %s: table %s -> %s (%s by %s), batch size %d, parallel %d",
+		verb, r.RunID(), s.Table, s.SFObject, s.Operation, s.ExternalIDField, s.BatchSize, s.Parallel)
+	o.logf("manifest %s", r.ManifestPath())
+	m := r.Manifest()
+	t := m.Totals()
+	o.extracted.Store(t.Rows)
+	o.rowsBefore = t.Rows
+	o.batches.Store(int64(t.Batches))
+	o.created.Store(int64(t.Jobs))
+	o.finished.Store(int64(t.JobsDone))
+	o.processed.Store(t.Processed)
+	o.failed.Store(t.Failed)
+	o.extractDone.Store(m.Extract.Done)
+	if !o.tty {
+		return
+	}
+	p := mpb.New(mpb.WithOutput(o.stderr), mpb.WithWidth(36), mpb.WithRefreshRate(150*time.Millisecond))
+	o.rows = p.AddBar(0,
+		mpb.PrependDecorators(decor.Name("extract ", decor.WCSyncSpaceR),
+			decor.Any(func(decor.Statistics) string {
+				return fmt.Sprintf("%d rows in %d batches", o.extracted.Load(), o.batches.Load())
+			}, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.AverageSpeed(nil, "%.0f rows/s")),
+	)
+	o.jobs = p.AddBar(0,
+		mpb.PrependDecorators(decor.Name("upload  ", decor.WCSyncSpaceR),
+			decor.Any(func(decor.Statistics) string {
+				return fmt.Sprintf("jobs %d created, %d finished of %d batches", o.created.Load(), o.finished.Load(), o.batches.Load())
+			}, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Percentage()),
+	)
+	o.records = p.AddBar(0,
+		mpb.PrependDecorators(decor.Name("records ", decor.WCSyncSpaceR),
+			decor.Any(func(decor.Statistics) string {
+				return fmt.Sprintf("%d processed, %d failed", o.processed.Load(), o.failed.Load())
+			}, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.AverageSpeed(nil, "%.0f rec/s "), decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO), "done")),
+	)
+	o.mu.Lock()
+	o.progress = p
+	o.mu.Unlock()
+	o.refreshBars()
+}
+
+// refreshBars moves the bars to the counters. Totals grow while extraction
+// runs; they are final once it is done.
+func (o *output) refreshBars() {
+	if o.rows == nil {
+		return
+	}
+	rows, batches := o.extracted.Load(), o.batches.Load()
+	done := o.extractDone.Load()
+	o.rows.SetCurrent(rows)
+	if done {
+		o.rows.SetTotal(-1, true)
+	} else {
+		o.rows.SetTotal(rows+1, false)
+	}
+	o.jobs.SetTotal(max(batches, 1), false)
+	o.jobs.SetCurrent(o.finished.Load())
+	o.records.SetTotal(max(rows, 1), false)
+	o.records.SetCurrent(o.processed.Load())
+	if done && o.finished.Load() >= batches {
+		o.jobs.SetTotal(-1, true)
+		o.records.SetTotal(-1, true)
+	}
+}
+
+// Report implements pipeline.Reporter.
+func (o *output) Report(e pipeline.Event) {
+	switch e.Kind {
+	case pipeline.EventRows:
+		// Rows counted inside a batch; the batch event carries the total.
+		// OnRows counts the rows this process wrote so far.
+		if o.tty {
+			o.rows.SetCurrent(max(o.extracted.Load(), o.rowsBefore+e.Rows))
+		}
+		return
+	case pipeline.EventBatchExtracted:
+		o.extracted.Add(e.Rows)
+		o.batches.Add(1)
+		if !o.tty {
+			o.logf("batch %d extracted: %d rows, %s -> %s", e.Batch, e.Rows, humanBytes(e.Bytes), e.Path)
+		}
+	case pipeline.EventJobCreated:
+		o.created.Add(1)
+		if !o.tty {
+			o.logf("batch %d: job %s created", e.Batch, e.JobID)
+		}
+	case pipeline.EventJobDone:
+		if e.State == "JobComplete" || e.State == "Failed" || e.State == "Aborted" {
+			o.finished.Add(1)
+			o.processed.Add(e.Processed)
+			o.failed.Add(e.Failed)
+		}
+		switch {
+		case e.Err != nil:
+			o.logf("batch %d: job %s did not finish: %v", e.Batch, e.JobID, e.Err)
+		case !o.tty || e.State != "JobComplete":
+			msg := ""
+			if e.Message != "" {
+				msg = " (" + e.Message + ")"
+			}
+			o.logf("batch %d: job %s %s: %d processed, %d failed%s", e.Batch, e.JobID, e.State, e.Processed, e.Failed, msg)
+		}
+	case pipeline.EventStepStarted:
+		if !o.tty {
+			o.logf("step %s started", e.Step)
+		}
+	case pipeline.EventStepDone:
+		if e.Step == pipeline.StepExtract && e.Err == nil {
+			o.extractDone.Store(true)
+		}
+		var pe *pipeline.PartialError
+		switch {
+		case e.Err == nil || errors.As(e.Err, &pe):
+			if !o.tty {
+				o.logf("step %s done", e.Step)
+			}
+		default:
+			o.logf("step %s failed: %v", e.Step, e.Err)
+		}
+	case pipeline.EventResults:
+		if !o.tty && e.Rows > 0 && e.State != pipeline.ResultSuccessful {
+			o.logf("batch %d: %d %s records saved to %s", e.Batch, e.Rows, e.State, e.Path)
+		}
+	case pipeline.EventWarning:
+		o.logf("warning: %s", e.Message)
+	case pipeline.EventInfo:
+		o.logf("%s", e.Message)
+	}
+	if o.tty {
+		o.refreshBars()
+	}
+}
+
+// finish stops the bars and prints the summary: a table for people (stdout,
+// or stderr with --json) and the JSON line for orchestrators.
+func (o *output) finish(s *pipeline.Summary, err error) {
+	o.mu.Lock()
+	p := o.progress
+	o.mu.Unlock()
+	if p != nil {
+		o.refreshBars()
+		for _, b := range []*mpb.Bar{o.rows, o.jobs, o.records} {
+			if !b.Completed() {
+				b.Abort(false)
+			}
+		}
+		p.Wait()
+		o.mu.Lock()
+		o.progress = nil
+		o.mu.Unlock()
+	}
+	if s == nil {
+		return
+	}
+	table := o.env.Stdout
+	if o.json {
+		table = o.env.Stderr
+	}
+	writeSummaryTable(table, s)
+	if err != nil && errors.Is(err, pipeline.ErrInterrupted) {
+		fmt.Fprintf(o.env.Stderr, "sfmigrate: stopped; the manifest is up to date. Resume with: sfmigrate run --run-id %s (same flags)\n", s.RunID)
+	}
+	if o.json {
+		data, jerr := json.Marshal(s)
+		if jerr == nil {
+			fmt.Fprintf(o.env.Stdout, "%s\n", data)
+		}
+	}
+}
+
+func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
+	fmt.Fprintf(tw, "\nRun %s: %s\n", s.RunID, s.Outcome)
+	row("table", fmt.Sprintf("%s -> %s (%s)", s.Table, s.Object, s.Operation))
+	row("batches", fmt.Sprintf("%d (%d jobs, %d finished, %d failed/aborted)", s.Batches, s.Jobs, s.JobsDone, s.JobsFailed))
+	row("records", fmt.Sprintf("%d extracted, %d succeeded, %d failed, %d unprocessed", s.Rows, s.Successful, s.Failed, s.Unprocessed))
+	row("time", fmt.Sprintf("%s (%.0f records/s)", (time.Duration(s.Seconds*float64(time.Second))).Round(10*time.Millisecond), s.RowsPerSecond))
+	status := s.TrackerStatus
+	if status == "" {
+		status = "(not updated yet)"
+	}
+	row("tracker", fmt.Sprintf("%s = %s", s.TrackerRef, status))
+	row("results", s.ResultsDir)
+	if s.SummaryFile != "" {
+		row("summary", s.SummaryFile)
+	}
+	row("manifest", s.Manifest)
+	for _, f := range s.FailedFiles {
+		row("failed", f)
+	}
+	for _, f := range s.UnprocessedFiles {
+		row("unprocessed", f)
+	}
+	for _, wmsg := range s.Warnings {
+		row("warning", wmsg)
+	}
+	tw.Flush() //nolint:errcheck // output to the user's terminal or pipe
+	if len(s.FailedFiles)+len(s.UnprocessedFiles) > 0 {
+		fmt.Fprintln(w, "  (the failed files hold each rejected record with Salesforce's sf__Error reason)")
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+var _ pipeline.Reporter = (*output)(nil)

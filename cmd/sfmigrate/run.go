@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"path/filepath"
+	"time"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
+)
+
+func init() {
+	register(&command{name: "run", summary: "migrate one table end to end (all steps; resumes with --run-id)", run: runRun})
+}
+
+// settingsHelp explains where settings come from; shared by run and task.
+const settingsHelp = `Settings and where they come from (first match wins):
+  start_batch, batch_size, parallel:
+      run config (--conf / --conf-file)  >  AIRFLOW_VAR_START_BATCH, AIRFLOW_VAR_BATCH_SIZE,
+      AIRFLOW_VAR_PARALLEL  >  default (1, 10000, 4)
+  sf_object, external_id_field, operation, status_ref:
+      run config  >  the table's entry in the tables config  (operation defaults to upsert,
+      status_ref to the table name)
+  table: --table or "table" in the run config.
+  The run config is the JSON object an Airflow dag_run.conf carries, e.g.
+      {"table": "PRODUCT_PRICE", "start_batch": 3, "batch_size": 5000}
+  Batches are numbered from 1: start_batch N starts at row (N-1)*batch_size of the query
+  ordered by the table's order_by key.
+  Every value and its source is recorded in <work-dir>/runs/<run-id>/manifest.json.
+
+Connections (Airflow's AIRFLOW_CONN_<ID> variables, URI or JSON form):
+  AIRFLOW_CONN_SALESFORCE_API  login = client id, password = client secret, host = My Domain URL
+                               e.g. '{"conn_type": "http", "host": "https://acme.my.salesforce.com",
+                                      "login": "3MVG9...", "password": "..."}'
+  AIRFLOW_CONN_<SOURCE>        the database named by the table's "source", e.g.
+                               AIRFLOW_CONN_ERP_DB='postgres://user:pass@db:5432/erp' or
+                               AIRFLOW_CONN_ERP_DB='{"conn_type": "sqlite", "host": "/data/erp.db"}'
+
+Status tracker: the authenticate step upserts the tracker record (<status_ref>) with
+"In Progress", creating it if needed (set status_tracker.create: false in the tables config
+to require an existing record); update-status then writes "Uploaded" when every record
+succeeded, else "In Progress", with updateOnly=true as the original DAG did.
+
+Resume: rerun with the same --run-id. Finished batches are not extracted or uploaded again;
+a batch whose job exists is followed, never given a second job. Ctrl-C / SIGTERM stop
+cleanly (uploads in flight finish or are aborted) and leave a manifest the rerun continues.
+`
+
+// runFlags are the flags run and task share.
+type runFlags struct {
+	table, runID, conf, confFile, tablesConfig, workDir, logsDir string
+	json, keepBatches                                            bool
+	pollInterval, stopGrace                                      time.Duration
+}
+
+func (f *runFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.table, "table", "", "table to migrate: a key of the tables config")
+	fs.StringVar(&f.runID, "run-id", "", "run id; an existing one resumes that run (default: TABLE-<UTC time>)")
+	fs.StringVar(&f.conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
+	fs.StringVar(&f.confFile, "conf-file", "", "read the run config from this JSON file")
+	fs.StringVar(&f.tablesConfig, "tables-config", "tables.yaml", "tables config file")
+	fs.StringVar(&f.workDir, "work-dir", ".", "directory for runs/<run-id>/ (manifest and batch files)")
+	fs.StringVar(&f.logsDir, "logs-dir", filepath.Join("salesforce", "logs"), "directory for <run-id>/ result files and summary.json")
+	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on the last line of stdout")
+	fs.BoolVar(&f.keepBatches, "keep-batches", false, "keep batch files after their job completed and its results were saved")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls (default 2s, growing to 30s)")
+	fs.DurationVar(&f.stopGrace, "stop-grace", 20*time.Second, "on Ctrl-C/SIGTERM, how long uploads in flight may take to finish")
+}
+
+// options turns the flags into pipeline options; problems are usage errors.
+func (f *runFlags) options(env Env) (pipeline.Options, error) {
+	if f.conf != "" && f.confFile != "" {
+		return pipeline.Options{}, usageErrorf("give the run config once: --conf or --conf-file, not both")
+	}
+	conf, confSrc := f.conf, "--conf"
+	if f.confFile != "" {
+		c, err := pipeline.ReadConfFile(f.confFile)
+		if err != nil {
+			return pipeline.Options{}, err
+		}
+		conf, confSrc = c, "--conf-file "+f.confFile
+	}
+	tables, err := pipeline.LoadTablesConfig(f.tablesConfig)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	return pipeline.Options{
+		WorkDir: f.workDir, LogsDir: f.logsDir, RunID: f.runID,
+		Inputs:      pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
+		KeepBatches: f.keepBatches, PollInterval: f.pollInterval, StopGrace: f.stopGrace,
+	}, nil
+}
+
+func runRun(ctx context.Context, env Env, args []string) error {
+	var f runFlags
+	fs := newFlagSet(env, "run", "sfmigrate run --table T [--run-id ID] [--conf JSON | --conf-file F] [flags]", `
+Runs every step for one table: authenticate, extract, upload, collect-results, update-status.
+Batches are uploaded as soon as they are written, while extraction goes on; at most
+'parallel' files wait for upload, so memory and disk stay bounded.
+
+Files:
+  <work-dir>/runs/<run-id>/manifest.json          state of the run (rewritten atomically)
+  <work-dir>/runs/<run-id>/batches/T_NNNNN.csv    batch files
+  <logs-dir>/<run-id>/T_NNNNN_{successful,failed,unprocessed}.csv, summary.json
+
+`+settingsHelp+`
+Examples:
+  sfmigrate run --table PRODUCT_PRICE
+  sfmigrate run --table PRODUCT_PRICE --conf '{"batch_size": 5000, "start_batch": 3}'
+  AIRFLOW_VAR_BATCH_SIZE=20000 sfmigrate run --table PRODUCT_PRICE --json
+  sfmigrate run --run-id PRODUCT_PRICE-20261125T193831Z     # resume an interrupted run
+
+`+exitCodesHelp)
+	f.bind(fs)
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("run: unexpected argument %q (see 'sfmigrate run --help')", fs.Arg(0))
+	}
+	opts, err := f.options(env)
+	if err != nil {
+		return err
+	}
+	out := newOutput(env, f.json)
+	opts.Reporter = out
+	opts.Logger = out.logger()
+	r, err := pipeline.Prepare(opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	out.start(r)
+	sum, err := r.Run(ctx)
+	out.finish(sum, err)
+	return err
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/sfemu"
+)
+
+func openSQLite(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestSettingsPrecedenceEndToEnd checks, through the command line, that each
+// setting comes from where design.md §2 says, that the manifest records it,
+// and that the batches follow it.
+func TestSettingsPrecedenceEndToEnd(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		env         map[string]string
+		args        []string
+		wantBatch   int
+		batchSource string
+		wantStart   int
+		startSource string
+		wantObject  string
+		objSource   string
+		wantBatches int
+		wantRows    int64
+	}{
+		{"defaults", nil, nil, 10000, "default", 1, "default", "Product2", "tables config", 1, 120},
+		{"variable", map[string]string{"AIRFLOW_VAR_BATCH_SIZE": "50"}, nil, 50, "AIRFLOW_VAR_BATCH_SIZE", 1, "default", "Product2", "tables config", 3, 120},
+		{"run config beats variable", map[string]string{"AIRFLOW_VAR_BATCH_SIZE": "50", "AIRFLOW_VAR_START_BATCH": "1"},
+			[]string{"--conf", `{"batch_size": 40, "start_batch": 2}`}, 40, "run config (--conf)", 2, "run config (--conf)", "Product2", "tables config", 2, 80},
+		{"start batch from variable", map[string]string{"AIRFLOW_VAR_BATCH_SIZE": "50", "AIRFLOW_VAR_START_BATCH": "3"}, nil,
+			50, "AIRFLOW_VAR_BATCH_SIZE", 3, "AIRFLOW_VAR_START_BATCH", "Product2", "tables config", 1, 20},
+		{"conf file", nil, []string{"--conf-file", "CONF"}, 60, "run config (--conf-file", 1, "default", "Product2", "tables config", 2, 120},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, sample{products: 120, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+			for k, v := range tt.env {
+				h.env[k] = v
+			}
+			args := append([]string{"--table", "PRODUCTS", "--run-id", "r", "--json", "--keep-batches"}, tt.args...)
+			for i, a := range args {
+				if a == "CONF" {
+					p := filepath.Join(t.TempDir(), "conf.json")
+					os.WriteFile(p, []byte(`{"batch_size": 60}`), 0o644)
+					args[i] = p
+				}
+			}
+			code, stdout, stderr := h.main("run", args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			m := h.manifest("r")
+			check := func(name string, want any, src string) {
+				got := m.Settings[name]
+				if fmt.Sprint(got.Value) != fmt.Sprint(want) || !strings.HasPrefix(got.Source, src) {
+					t.Errorf("%s = %v from %q, want %v from %q", name, got.Value, got.Source, want, src)
+				}
+			}
+			check("batch_size", tt.wantBatch, tt.batchSource)
+			check("start_batch", tt.wantStart, tt.startSource)
+			check("sf_object", tt.wantObject, tt.objSource)
+			s := lastLineSummary(t, stdout)
+			if s.Batches != tt.wantBatches || s.Rows != tt.wantRows || s.Successful != tt.wantRows {
+				t.Errorf("batches %d rows %d ok %d, want %d batches %d rows", s.Batches, s.Rows, s.Successful, tt.wantBatches, tt.wantRows)
+			}
+			if m.Batches[0].Index != tt.wantStart {
+				t.Errorf("first batch file is number %d, want %d", m.Batches[0].Index, tt.wantStart)
+			}
+			if n, _ := h.query("SELECT COUNT() FROM Product2"); int64(n) != tt.wantRows {
+				t.Errorf("org holds %d products, want %d", n, tt.wantRows)
+			}
+		})
+	}
+}
+
+// TestRunConfigOverridesTablesConfig points sf_object/external_id_field
+// elsewhere through the run config.
+func TestRunConfigOverridesTablesConfig(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 30, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	// Account has Name and External_Id__c: load products' names as accounts.
+	code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "acc",
+		"--conf", `{"sf_object": "Account", "external_id_field": "External_Id__c", "status_ref": "ACCOUNTS_FROM_PRODUCTS"}`)
+	// Product2 fields such as ProductCode do not exist on Account: every row
+	// fails (or the job fails) there — what matters is where it went.
+	m := h.manifest("acc")
+	if m.Settings["sf_object"].Value != "Account" || m.Settings["sf_object"].Source != "run config (--conf)" {
+		t.Errorf("sf_object = %+v", m.Settings["sf_object"])
+	}
+	for _, j := range h.emu.Jobs() {
+		if j.Object != "Account" {
+			t.Errorf("job on %s, want Account", j.Object)
+		}
+	}
+	if len(h.emu.Jobs()) == 0 {
+		t.Errorf("no job was created (exit %d): %s", code, stderr)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Migration_Status__c WHERE External_Ref__c = 'ACCOUNTS_FROM_PRODUCTS'"); n != 1 {
+		t.Errorf("tracker record under the run config's status_ref: %d", n)
+	}
+}
+
+// TestBadSettingsFailBeforeAnyAPICall: exit 2, a message naming the
+// setting, its source and the fix, and not one request to Salesforce.
+func TestBadSettingsFailBeforeAnyAPICall(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{"batch size variable", map[string]string{"AIRFLOW_VAR_BATCH_SIZE": "ten"}, nil,
+			[]string{`batch_size = "ten"`, "AIRFLOW_VAR_BATCH_SIZE", "not a whole number", "fix:"}},
+		{"batch size zero", nil, []string{"--conf", `{"batch_size": 0}`}, []string{`batch_size = "0"`, "run config (--conf)", "out of range"}},
+		{"start batch", map[string]string{"AIRFLOW_VAR_START_BATCH": "-1"}, nil, []string{"start_batch", "AIRFLOW_VAR_START_BATCH", "numbered from 1"}},
+		{"unknown conf key", nil, []string{"--conf", `{"batchsize": 10}`}, []string{`"batchsize"`, "unknown key", "batch_size"}},
+		{"conf not json", nil, []string{"--conf", `batch_size=10`}, []string{"run config", "not a JSON object"}},
+		{"unknown table", nil, []string{"--table", "NOPE"}, []string{`table = "NOPE"`, "PRICES, PRODUCTS"}},
+		{"no table", nil, []string{"--table", ""}, []string{"table: is missing", "--table"}},
+		{"missing salesforce connection", map[string]string{"AIRFLOW_CONN_SALESFORCE_API": ""}, nil,
+			[]string{"connection salesforce_api", "AIRFLOW_CONN_SALESFORCE_API", "is not set", "client id"}},
+		{"no client secret", map[string]string{"AIRFLOW_CONN_SALESFORCE_API": `{"conn_type": "http", "host": "https://x.my.salesforce.com", "login": "id"}`}, nil,
+			[]string{"salesforce_api password", "client secret"}},
+		{"missing source connection", map[string]string{"AIRFLOW_CONN_DEMO_ERP": ""}, nil,
+			[]string{"connection demo_erp", "AIRFLOW_CONN_DEMO_ERP", "is not set", "tables.PRODUCTS.source"}},
+		{"source not a database", map[string]string{"AIRFLOW_CONN_DEMO_ERP": "http://example.com"}, nil,
+			[]string{"demo_erp conn_type", `"http"`, "sqlite, postgres or oracle"}},
+		{"bad sf_object", nil, []string{"--conf", `{"sf_object": "Product 2"}`}, []string{`sf_object = "Product 2"`, "API name"}},
+		{"both conf flags", nil, []string{"--conf", `{}`, "--conf-file", "x.json"}, []string{"--conf or --conf-file"}},
+		{"tables config missing", nil, []string{"--tables-config", "/nonexistent/tables.yaml"}, []string{"tables config", "/nonexistent/tables.yaml", "cannot be opened"}},
+		{"bad run id", nil, []string{"--run-id", "../x"}, []string{"--run-id", `"../x"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, sample{products: 5, prices: 0})
+			for k, v := range tt.env {
+				h.env[k] = v
+			}
+			args := append([]string{"--table", "PRODUCTS"}, tt.args...)
+			code, _, stderr := h.main("run", args...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2\n%s", code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not mention %q:\n%s", w, stderr)
+				}
+			}
+			if n := h.emu.APIUsage(); n != 0 {
+				t.Errorf("%d API calls were made", n)
+			}
+			if strings.Contains(stderr, sfemu.TestClientSecret) {
+				t.Error("the client secret was printed")
+			}
+		})
+	}
+}
+
+// TestAirflowConnectionURIs wires connections given in Airflow's URI form
+// (percent-encoded host for SQLite, as Airflow's docs show; credentials in
+// the userinfo for the Salesforce app) through to a working run.
+func TestAirflowConnectionURIs(t *testing.T) {
+	t.Parallel()
+	secret := "s3cr/t+=&?é"
+	h := newHarness(t, sample{products: 40, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithClient("app id", secret))
+	u, _ := url.Parse(h.srv.URL)
+	h.env["AIRFLOW_CONN_SALESFORCE_API"] = "http://" + url.PathEscape("app id") + ":" + url.QueryEscape(secret) + "@" + u.Host + "/?api_version=66.0"
+	// Airflow's documented form for SQLite: the path percent-encoded as the host.
+	h.env["AIRFLOW_CONN_DEMO_ERP"] = "sqlite://" + url.QueryEscape(h.db)
+	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "uri", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if s := lastLineSummary(t, stdout); s.Successful != 40 {
+		t.Errorf("summary = %+v", s)
+	}
+	if strings.Contains(stdout+stderr, secret) || strings.Contains(stdout+stderr, url.QueryEscape(secret)) {
+		t.Error("the client secret was printed")
+	}
+	// And the JSON form, with the secret verbatim.
+	h2 := newHarness(t, sample{products: 5, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithClient("app id", secret))
+	conn, _ := json.Marshal(map[string]any{"conn_type": "http", "host": h2.srv.URL, "login": "app id", "password": secret, "extra": map[string]any{"api_version": "66.0"}})
+	h2.env["AIRFLOW_CONN_SALESFORCE_API"] = string(conn)
+	if code, _, stderr := h2.main("run", "--table", "PRODUCTS", "--run-id", "json"); code != 0 {
+		t.Fatalf("JSON form: exit %d\n%s", code, stderr)
+	}
+	// A wrong secret is an authentication failure (exit 1) that says what to check.
+	h2.env["AIRFLOW_CONN_SALESFORCE_API"] = strings.Replace(string(conn), "s3cr", "nope", 1)
+	code, _, stderr = h2.main("run", "--table", "PRODUCTS", "--run-id", "bad-secret")
+	if code != 1 || !strings.Contains(stderr, "authenticate") {
+		t.Errorf("wrong secret: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestTasksOneStepAtATime runs the steps as an orchestrator would, each in
+// its own invocation, and checks that order is enforced.
+func TestTasksOneStepAtATime(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	code, _, stderr := h.main("task", "upload", "--run-id", "t1", "--table", "PRODUCTS")
+	if code != 2 || !strings.Contains(stderr, "task extract --run-id t1") {
+		t.Fatalf("upload before extract: exit %d\n%s", code, stderr)
+	}
+	steps := [][]string{
+		{"authenticate", "--run-id", "t1", "--table", "PRODUCTS"},
+		{"extract", "--run-id", "t1", "--conf", `{"batch_size": 100}`},
+		{"extract", "--run-id", "t1"}, // rerun: nothing to do
+		{"upload", "--run-id", "t1"},
+		{"collect-results", "--run-id", "t1"},
+		{"update-status", "--run-id", "t1", "--json"},
+	}
+	var stdout string
+	for _, s := range steps {
+		code, stdout, stderr = h.main("task", s...)
+		if code != 0 {
+			t.Fatalf("task %v: exit %d\n%s", s, code, stderr)
+		}
+		if s[0] == "authenticate" {
+			if st := h.trackerStatus("PRODUCTS"); st != "In Progress" {
+				t.Errorf("after authenticate the tracker is %q, want In Progress", st)
+			}
+		}
+	}
+	sum := lastLineSummary(t, stdout)
+	if sum.Batches != 3 || sum.Successful != 300 || sum.TrackerStatus != "Uploaded" {
+		t.Errorf("summary = %+v", sum)
+	}
+	if st := h.trackerStatus("PRODUCTS"); st != "Uploaded" {
+		t.Errorf("tracker = %q", st)
+	}
+	h.checkOneJobPerBatch("t1", "Product2")
+	// Changing a batch-defining setting on a later step is refused.
+	code, _, stderr = h.main("task", "upload", "--run-id", "t1", "--conf", `{"batch_size": 7}`)
+	if code != 2 || !strings.Contains(stderr, "was started with batch_size = 100") {
+		t.Errorf("changed batch size: exit %d\n%s", code, stderr)
+	}
+	m := h.manifest("t1")
+	if m.Steps[pipeline.StepUpdateStatus].State != pipeline.StateDone {
+		t.Errorf("steps = %+v", m.Steps)
+	}
+}
+
+func TestHelpExplainsEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"run", "task", "demo"} {
+		code, stdout, _ := runMain(t, cmd, "--help")
+		if code != 0 {
+			t.Errorf("%s --help: exit %d", cmd, code)
+		}
+		for _, w := range []string{"Usage: sfmigrate " + cmd, "Exit codes:", "Examples:"} {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("%s --help lacks %q", cmd, w)
+			}
+		}
+		if cmd != "demo" && !strings.Contains(stdout, "AIRFLOW_VAR_BATCH_SIZE") {
+			t.Errorf("%s --help does not explain settings precedence", cmd)
+		}
+	}
+}

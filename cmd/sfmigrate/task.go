@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
+)
+
+func init() {
+	register(&command{name: "task", summary: "run one step of a run (for orchestrators: one step per worker)", run: runTask})
+}
+
+func runTask(ctx context.Context, env Env, args []string) error {
+	var f runFlags
+	fs := newFlagSet(env, "task", "sfmigrate task STEP --run-id ID [--table T] [flags]", `
+Runs one step against a run's manifest, so an orchestrator can put the steps on
+different workers (they must share --work-dir and --logs-dir). Steps, in order:
+
+  authenticate     sign in; create/mark the tracker record "In Progress"
+  extract          write the batch files (continues after the last one written)
+  upload           one ingest job per batch file, in parallel; follows jobs already created
+  collect-results  save successful/failed/unprocessed records of every job
+  update-status    tracker "Uploaded" if every record succeeded, else "In Progress" (exit 3)
+
+Each step needs the one before it to have finished (exit 2 otherwise). --table is needed
+by the first step of a run; later steps read it from the manifest. Every step is safe to
+rerun: finished work is not repeated, and no batch ever gets a second job.
+
+`+settingsHelp+`
+Examples:
+  sfmigrate task authenticate    --run-id {{ run_id }} --table PRODUCT_PRICE
+  sfmigrate task extract         --run-id {{ run_id }} --table PRODUCT_PRICE --conf '{{ dag_run.conf | tojson }}'
+  sfmigrate task upload          --run-id {{ run_id }}
+  sfmigrate task collect-results --run-id {{ run_id }}
+  sfmigrate task update-status   --run-id {{ run_id }} --json
+
+`+exitCodesHelp)
+	f.bind(fs)
+	if len(args) == 0 {
+		return usageErrorf("task: missing STEP; one of %s (see 'sfmigrate task --help')", strings.Join(pipeline.Steps, ", "))
+	}
+	step := args[0]
+	if strings.HasPrefix(step, "-") {
+		// Flags first (or --help): the step must come first.
+		if err := parseFlags(env, fs, args); err != nil {
+			return err
+		}
+		return usageErrorf("task: the STEP comes first: sfmigrate task STEP --run-id ID ...")
+	}
+	if err := parseFlags(env, fs, args[1:]); err != nil {
+		return err
+	}
+	known := false
+	for _, s := range pipeline.Steps {
+		known = known || s == step
+	}
+	if !known {
+		return usageErrorf("task: unknown step %q; use one of %s", step, strings.Join(pipeline.Steps, ", "))
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("task: unexpected argument %q (see 'sfmigrate task --help')", fs.Arg(0))
+	}
+	if f.runID == "" {
+		return usageErrorf("task: --run-id is required: every step of one run must use the same id (in Airflow: --run-id {{ run_id }})")
+	}
+	opts, err := f.options(env)
+	if err != nil {
+		return err
+	}
+	out := newOutput(env, f.json)
+	opts.Reporter = out
+	opts.Logger = out.logger()
+	r, err := pipeline.Prepare(opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	out.start(r)
+	sum, err := r.Task(ctx, step)
+	out.finish(sum, err)
+	return err
+}

@@ -1,0 +1,443 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sfmigrate/sfmigrate/salesforce"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// WorkDir holds runs/<run-id>/ (manifest and batch files). Default ".".
+	WorkDir string
+	// LogsDir holds <run-id>/ result files and summary.json. Default "salesforce/logs".
+	LogsDir string
+	// RunID names the run; "" starts a new one named after the table and time.
+	RunID string
+	// Settings inputs (flags, run config, environment, tables config).
+	Inputs Inputs
+	// Reporter receives progress events (nil: none). It must be safe for
+	// concurrent use.
+	Reporter Reporter
+	// Logger receives the client's diagnostic logs (nil: discarded).
+	Logger *slog.Logger
+	// HTTPClient is used for every Salesforce call (nil: the client's default).
+	HTTPClient *http.Client
+	// PollInterval overrides the client's first job-poll delay (0: default 2s).
+	PollInterval time.Duration
+	// KeepBatches keeps batch files after their job completed and its
+	// results were saved (by default they are removed, so disk use stays
+	// bounded by the files waiting and in flight).
+	KeepBatches bool
+	// StopGrace bounds how long in-flight uploads may take to finish after
+	// the context is cancelled (default 20s); jobs still Open then are
+	// aborted by the client and re-created by the next run.
+	StopGrace time.Duration
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Runner runs the steps of one run. Create it with Prepare; it holds the
+// run's lock until Close.
+type Runner struct {
+	opts     Options
+	settings *Settings
+	conns    *Connections
+	store    *RunStore
+	runID    string
+	logsDir  string // <LogsDir>/<run-id>
+	report   Reporter
+	client   *salesforce.Client
+	started  time.Time
+	resumed  bool
+
+	warnMu   sync.Mutex
+	warnings []string // guarded by warnMu
+}
+
+// Prepare resolves settings and connections and opens (or creates) the
+// run's manifest. It makes no call to Salesforce: every configuration
+// problem is reported here as a *ConfigError.
+func Prepare(opts Options) (*Runner, error) {
+	if opts.WorkDir == "" {
+		opts.WorkDir = "."
+	}
+	if opts.LogsDir == "" {
+		opts.LogsDir = filepath.Join("salesforce", "logs")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 20 * time.Second
+	}
+	in := opts.Inputs
+	var prev *Manifest
+	if opts.RunID != "" {
+		if err := ValidateRunID(opts.RunID); err != nil {
+			return nil, err
+		}
+		if ManifestExists(opts.WorkDir, opts.RunID) {
+			m, err := ReadManifest(opts.WorkDir, opts.RunID)
+			if err != nil {
+				return nil, err
+			}
+			prev = m
+			in.Resume = m
+		}
+	}
+	s, err := ResolveSettings(in)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := ResolveConnections(in.Getenv, s)
+	if err != nil {
+		return nil, err
+	}
+	runID := opts.RunID
+	if runID == "" {
+		runID = NewRunID(s.Table, opts.Now())
+		if ManifestExists(opts.WorkDir, runID) {
+			return nil, &ConfigError{Setting: "--run-id", Value: runID, Source: "generated", Problem: "a run with this id exists already",
+				Fix: "pass --run-id " + runID + " to resume it, or wait a second for a new id"}
+		}
+	}
+	store, err := OpenRun(opts.WorkDir, runID, func(m *Manifest) {
+		m.Table = s.Table
+		m.Settings = s.Sources
+		m.TableHash = s.TableConfig.Hash()
+		m.Tracker = TrackerState{Object: s.Tracker.SFObject, Ref: s.StatusRef}
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{opts: opts, settings: s, conns: conns, store: store, runID: runID,
+		logsDir: filepath.Join(opts.LogsDir, runID), report: opts.Reporter, started: opts.Now(), resumed: prev != nil}
+	if r.report == nil {
+		r.report = nopReporter{}
+	}
+	// Settings that may change between attempts (parallel) are recorded as
+	// the latest attempt used them.
+	if err := store.Update(func(m *Manifest) error {
+		for k, v := range s.Sources {
+			m.Settings[k] = v
+		}
+		// Identical once batches exist (checked by ResolveSettings).
+		m.Table, m.TableHash, m.Tracker.Ref = s.Table, s.TableConfig.Hash(), s.StatusRef
+		return nil
+	}); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close releases the run's lock.
+func (r *Runner) Close() error { return r.store.Close() }
+
+// RunID is the run's id.
+func (r *Runner) RunID() string { return r.runID }
+
+// Resumed reports whether the run existed before this Runner opened it.
+func (r *Runner) Resumed() bool { return r.resumed }
+
+// Settings are the resolved settings.
+func (r *Runner) Settings() *Settings { return r.settings }
+
+// ManifestPath is the run's manifest file.
+func (r *Runner) ManifestPath() string { return filepath.Join(r.store.Dir(), "manifest.json") }
+
+// LogsDir is where the run's results and summary go.
+func (r *Runner) LogsDir() string { return r.logsDir }
+
+// Manifest returns a copy of the run's current manifest.
+func (r *Runner) Manifest() *Manifest { return r.store.Snapshot() }
+
+func (r *Runner) warn(msg string) {
+	r.warnMu.Lock()
+	r.warnings = append(r.warnings, msg)
+	r.warnMu.Unlock()
+	r.report.Report(Event{Kind: EventWarning, Message: msg})
+}
+
+// newClient builds the Salesforce client (no network call).
+func (r *Runner) newClient() (*salesforce.Client, error) {
+	if r.client != nil {
+		return r.client, nil
+	}
+	t := r.settings.Tracker
+	cfg := salesforce.Config{
+		LoginURL:     r.conns.LoginURL,
+		ClientID:     r.conns.Salesforce.Login,
+		ClientSecret: r.conns.Salesforce.Password,
+		Connection:   SalesforceConnID,
+		APIVersion:   r.conns.APIVersion,
+		PollInterval: r.opts.PollInterval,
+		Tracker:      salesforce.TrackerConfig{Object: t.SFObject, ExternalIDField: t.ExternalIDField, StatusField: t.StatusField},
+	}
+	if r.opts.PollInterval > 0 {
+		cfg.PollMaxInterval = 20 * r.opts.PollInterval
+		if cfg.PollMaxInterval > 2*time.Second {
+			cfg.PollMaxInterval = 2 * time.Second
+		}
+	}
+	var copts []salesforce.Option
+	if r.opts.HTTPClient != nil {
+		copts = append(copts, salesforce.WithHTTPClient(r.opts.HTTPClient))
+	}
+	if r.opts.Logger != nil {
+		copts = append(copts, salesforce.WithLogger(r.opts.Logger))
+	}
+	c, err := salesforce.New(cfg, copts...)
+	if err != nil {
+		return nil, &ConfigError{Setting: "connection " + SalesforceConnID, Source: "AIRFLOW_CONN_SALESFORCE_API",
+			Problem: "is not usable", Err: err, Fix: "check the connection's host, login and password"}
+	}
+	r.client = c
+	return c, nil
+}
+
+// stepFunc runs one step's work.
+type stepFunc func(ctx context.Context) error
+
+// step records a step's start and end in the manifest around fn.
+func (r *Runner) step(ctx context.Context, name string, fn stepFunc) error {
+	now := r.opts.Now().UTC()
+	if err := r.store.Update(func(m *Manifest) error {
+		s := m.Step(name)
+		s.State, s.StartedAt, s.FinishedAt, s.Error = StateRunning, now, nil, ""
+		s.Attempts++
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.report.Report(Event{Kind: EventStepStarted, Step: name})
+	err := fn(ctx)
+	end := r.opts.Now().UTC()
+	werr := r.store.Update(func(m *Manifest) error {
+		s := m.Step(name)
+		s.FinishedAt = &end
+		var pe *PartialError
+		switch {
+		case err == nil || errors.As(err, &pe):
+			s.State = StateDone
+		default:
+			s.State, s.Error = StateFailed, err.Error()
+		}
+		return nil
+	})
+	if err == nil {
+		err = werr
+	}
+	r.report.Report(Event{Kind: EventStepDone, Step: name, Err: err})
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+	}
+	return err
+}
+
+// Run runs every step: authenticate, then extract and upload overlapped
+// (a batch is uploaded as soon as its file is written), collect-results and
+// update-status. Steps already done in the manifest are not repeated. The
+// returned Summary is valid even with an error, except for configuration
+// errors (reported by Prepare).
+func (r *Runner) Run(ctx context.Context) (*Summary, error) {
+	err := r.run(ctx)
+	return r.finish(err)
+}
+
+func (r *Runner) run(ctx context.Context) error {
+	m := r.store.Snapshot()
+	if m.StepDone(StepUpdateStatus) {
+		r.report.Report(Event{Kind: EventInfo, Message: "run " + r.runID + " is already complete; nothing to do"})
+		return r.outcome()
+	}
+	if err := r.step(ctx, StepAuthenticate, r.authenticate); err != nil {
+		return err
+	}
+	if !m.StepDone(StepUpload) {
+		if err := r.extractAndUpload(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.step(ctx, StepCollectResults, r.collectResults); err != nil {
+		return err
+	}
+	return r.step(ctx, StepUpdateStatus, r.updateStatus)
+}
+
+// Task runs one step against the run's manifest (`sfmigrate task STEP`).
+func (r *Runner) Task(ctx context.Context, name string) (*Summary, error) {
+	err := r.task(ctx, name)
+	return r.finish(err)
+}
+
+func (r *Runner) task(ctx context.Context, name string) error {
+	m := r.store.Snapshot()
+	need := func(prev, what string) error {
+		if !m.StepDone(prev) {
+			return &OrderError{Step: name, Needs: prev, RunID: r.runID, What: what}
+		}
+		return nil
+	}
+	switch name {
+	case StepAuthenticate:
+		return r.step(ctx, name, r.authenticate)
+	case StepExtract:
+		return r.step(ctx, name, func(ctx context.Context) error { return r.extract(ctx, nil) })
+	case StepUpload:
+		if err := need(StepExtract, "every batch file must be written before they are uploaded"); err != nil {
+			return err
+		}
+		return r.step(ctx, name, func(ctx context.Context) error {
+			if _, err := r.authenticateOnly(ctx); err != nil {
+				return err
+			}
+			return r.uploadAll(ctx)
+		})
+	case StepCollectResults:
+		if err := need(StepUpload, "results exist only once every job has finished"); err != nil {
+			return err
+		}
+		return r.step(ctx, name, func(ctx context.Context) error {
+			if _, err := r.authenticateOnly(ctx); err != nil {
+				return err
+			}
+			return r.collectResults(ctx)
+		})
+	case StepUpdateStatus:
+		if err := need(StepCollectResults, "the status depends on the collected results"); err != nil {
+			return err
+		}
+		return r.step(ctx, name, func(ctx context.Context) error {
+			if _, err := r.authenticateOnly(ctx); err != nil {
+				return err
+			}
+			return r.updateStatus(ctx)
+		})
+	}
+	return &ConfigError{Setting: "STEP", Value: name, Source: "command line", Problem: "unknown step", Fix: "use one of authenticate, extract, upload, collect-results, update-status"}
+}
+
+// OrderError reports a task run before the step it depends on.
+type OrderError struct{ Step, Needs, RunID, What string }
+
+func (e *OrderError) Error() string {
+	return fmt.Sprintf("step %s cannot run yet: %s has not finished for run %s (%s); run 'sfmigrate task %s --run-id %s' first",
+		e.Step, e.Needs, e.RunID, e.What, e.Needs, e.RunID)
+}
+
+// ConfigError marks an out-of-order task as a usage problem (exit code 2).
+func (e *OrderError) ConfigError() bool { return true }
+
+// outcome turns the manifest's final state into the run's error: nil when
+// every record succeeded, a *PartialError otherwise.
+func (r *Runner) outcome() error {
+	m := r.store.Snapshot()
+	t := m.Totals()
+	if m.Tracker.Status == StatusUploaded {
+		return nil
+	}
+	return &PartialError{Failed: t.Failed, Unprocessed: t.Unprocessed, Missing: missing(m), Failures: t.JobsFailed, Status: m.Tracker.Status}
+}
+
+func missing(m *Manifest) int64 {
+	t := m.Totals()
+	if d := t.Rows - t.Processed - t.Unprocessed; d > 0 {
+		return d
+	}
+	return 0
+}
+
+// Tracker statuses written by update-status (the tracker's picklist values).
+const (
+	StatusUploaded   = "Uploaded"
+	StatusInProgress = "In Progress"
+)
+
+// authenticateOnly signs in (each process does, the token is never stored).
+func (r *Runner) authenticateOnly(ctx context.Context) (salesforce.Session, error) {
+	c, err := r.newClient()
+	if err != nil {
+		return salesforce.Session{}, err
+	}
+	sess, err := c.Authenticate(ctx)
+	if err != nil {
+		return sess, fmt.Errorf("authenticate with connection %s: %w", SalesforceConnID, err)
+	}
+	return sess, nil
+}
+
+// authenticate is the authenticate step: sign in, then make sure the
+// tracker record exists (status "In Progress") unless the tables config
+// says the records are created elsewhere.
+func (r *Runner) authenticate(ctx context.Context) error {
+	sess, err := r.authenticateOnly(ctx)
+	if err != nil {
+		return err
+	}
+	r.report.Report(Event{Kind: EventInfo, Message: "authenticated: instance " + sess.InstanceURL})
+	m := r.store.Snapshot()
+	if !r.settings.Tracker.CreateRecord() || m.Tracker.Status != "" {
+		return nil
+	}
+	fields := map[string]any{}
+	if f := r.settings.Tracker.RunIDField; f != "" {
+		fields[f] = r.runID
+	}
+	if f := r.settings.Tracker.MessageField; f != "" {
+		fields[f] = "sfmigrate run " + r.runID + " started"
+	}
+	if err := r.client.UpsertStatus(ctx, r.settings.StatusRef, StatusInProgress, fields); err != nil {
+		return fmt.Errorf("mark tracker record %s=%s %q: %w", r.settings.Tracker.ExternalIDField, r.settings.StatusRef, StatusInProgress, err)
+	}
+	return r.store.Update(func(m *Manifest) error {
+		m.Tracker.Status, m.Tracker.UpdatedAt = StatusInProgress, r.opts.Now().UTC()
+		return nil
+	})
+}
+
+// sumRows returns total rows in the manifest's batches.
+func sumRows(m *Manifest) int64 {
+	var n int64
+	for _, b := range m.Batches {
+		n += b.Rows
+	}
+	return n
+}
+
+func (r *Runner) batchPath(b *BatchState) string { return filepath.Join(r.store.Dir(), b.File) }
+
+// removeFile deletes a finished batch's file unless batches are kept.
+func (r *Runner) removeBatchFile(idx int) {
+	if r.opts.KeepBatches {
+		return
+	}
+	var path string
+	r.store.View(func(m *Manifest) {
+		if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == "JobComplete" && len(b.Results) == len(ResultKinds) {
+			path = r.batchPath(b)
+		}
+	})
+	if path == "" {
+		return
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.warn(fmt.Sprintf("cannot remove finished batch file %s: %v", path, err))
+		return
+	}
+	_ = r.store.Update(func(m *Manifest) error { // losing this flag only leaves a file to remove
+		if b := m.Batch(idx); b != nil {
+			b.FileRemoved = true
+		}
+		return nil
+	})
+}

@@ -1,0 +1,637 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sfmigrate/sfmigrate/extract"
+	"github.com/sfmigrate/sfmigrate/salesforce"
+)
+
+// extract is the extract step: it writes the batch files that are not
+// written yet, continuing after the last batch in the manifest. feed, when
+// not nil, is called with each new batch as soon as it is recorded (run
+// uses it to upload while extraction goes on; it may block).
+func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx int) error) error {
+	m := r.store.Snapshot()
+	if m.Extract.Done {
+		return nil
+	}
+	s := r.settings
+	start := extract.Position{BatchIndex: s.StartBatch, Row: int64(s.StartBatch-1) * int64(s.BatchSize)}
+	if n := len(m.Batches); n > 0 {
+		last := m.Batches[n-1]
+		start = extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows, AfterKey: last.LastKey}
+		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("resuming extraction at batch %d (row %d); %d batches were written before", start.BatchIndex, start.Row, n)})
+	}
+	src, err := extract.Open(ctx, r.conns.Source)
+	if err != nil {
+		return fmt.Errorf("open source %s: %w", r.conns.Source, err)
+	}
+	defer src.Close() // read-only source: nothing to lose on a failed close
+	tc := s.TableConfig
+	t := extract.Table{Name: s.Table, Query: tc.Query, From: tc.Table, OrderBy: tc.OrderBy, SourceTimeZone: tc.Location()}
+	for _, f := range tc.Fields {
+		t.Fields = append(t.Fields, extract.Field{Column: f.Column, Name: f.Name})
+	}
+	if tc.Nulls == "clear" {
+		t.NullAs = extract.NullClear
+	}
+	var rowsBase int64
+	res, err := src.Extract(ctx, t, extract.Options{
+		Dir:       filepath.Join(r.store.Dir(), "batches"),
+		BatchSize: s.BatchSize,
+		Start:     start,
+		OnBatch: func(ctx context.Context, b extract.Batch) error {
+			rel, err := filepath.Rel(r.store.Dir(), b.Path)
+			if err != nil {
+				rel = b.Path
+			}
+			if err := r.store.Update(func(m *Manifest) error {
+				bs := &BatchState{Index: b.Index, File: rel, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, FirstRow: b.FirstRow, LastKey: b.LastKey}
+				if old := m.Batch(b.Index); old != nil {
+					if old.JobID != "" {
+						return fmt.Errorf("batch %d was extracted again although job %s exists for it", b.Index, old.JobID)
+					}
+					*old = *bs
+				} else {
+					m.Batches = append(m.Batches, bs)
+				}
+				m.Extract.Rows = sumRows(m)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("record batch %d: %w", b.Index, err)
+			}
+			rowsBase += b.Rows
+			r.report.Report(Event{Kind: EventBatchExtracted, Batch: b.Index, Rows: b.Rows, Bytes: b.Bytes, Path: b.Path})
+			if feed != nil {
+				return feed(ctx, b.Index)
+			}
+			return nil
+		},
+		OnRows: func(n int64) { r.report.Report(Event{Kind: EventRows, Rows: n}) },
+	})
+	if err != nil {
+		return fmt.Errorf("extract %s from %s: %w", s.Table, r.conns.Source.ID, err)
+	}
+	_ = res // every batch was recorded through OnBatch
+	var total int64
+	if err := r.store.Update(func(m *Manifest) error {
+		m.Extract.Done = true
+		m.Extract.Rows = sumRows(m)
+		total = m.Extract.Rows
+		return nil
+	}); err != nil {
+		return err
+	}
+	if total == 0 {
+		r.warn(fmt.Sprintf("the query for table %s returned no rows (from batch %d on): nothing to upload", s.Table, s.StartBatch))
+	}
+	return nil
+}
+
+// extractAndUpload runs extract and upload together: each batch is queued
+// for upload as soon as its file is complete. The queue holds at most
+// `parallel` files, so extraction waits when uploads fall behind and the
+// files waiting on disk stay bounded.
+func (r *Runner) extractAndUpload(ctx context.Context) error {
+	m := r.store.Snapshot()
+	queue := make(chan int, r.settings.Parallel)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(queue)
+		// Batches written by an earlier attempt whose job did not finish go first.
+		for _, b := range m.Batches {
+			if b.Terminal() {
+				continue
+			}
+			select {
+			case queue <- b.Index:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		if m.StepDone(StepExtract) {
+			return nil
+		}
+		return r.step(gctx, StepExtract, func(ctx context.Context) error {
+			return r.extract(ctx, func(ctx context.Context, idx int) error {
+				select {
+				case queue <- idx:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+		})
+	})
+	g.Go(func() error {
+		return r.step(gctx, StepUpload, func(ctx context.Context) error { return r.upload(ctx, queue) })
+	})
+	return g.Wait()
+}
+
+// uploadAll is the upload task: every extracted batch whose job has not
+// finished is uploaded (or its existing job followed).
+func (r *Runner) uploadAll(ctx context.Context) error {
+	m := r.store.Snapshot()
+	queue := make(chan int, len(m.Batches))
+	for _, b := range m.Batches {
+		if !b.Terminal() {
+			queue <- b.Index
+		}
+	}
+	close(queue)
+	return r.upload(ctx, queue)
+}
+
+// upload loads the queued batches through the client's parallel loader and
+// records every job as soon as it exists. A batch whose job id is in the
+// manifest is followed, never given a second job; the one exception is a
+// job that was aborted before it processed anything (an interrupted
+// upload), which is recorded in PreviousJobs and replaced.
+func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
+	if _, err := r.newClient(); err != nil {
+		return err
+	}
+	if err := r.adoptUnrecordedJobs(ctx); err != nil {
+		return err
+	}
+	r.replaceAbandonedJobs()
+	uploaded := false
+	for attempt := 0; ; attempt++ {
+		n, err := r.loadOnce(ctx, queue)
+		uploaded = uploaded || n > 0
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: upload stopped", ErrInterrupted)
+		}
+		redo := r.replaceAbandonedJobs()
+		if len(redo) == 0 || attempt >= 2 {
+			break
+		}
+		q := make(chan int, len(redo))
+		for _, idx := range redo {
+			q <- idx
+		}
+		close(q)
+		queue = q
+	}
+	m := r.store.Snapshot()
+	if !m.Extract.Done {
+		return errors.New("upload finished before extraction: the extract step did not complete")
+	}
+	for _, b := range m.Batches {
+		if !b.Terminal() {
+			msg := b.ErrorMessage
+			if msg == "" {
+				msg = "job state " + b.JobState
+			}
+			return fmt.Errorf("batch %d (job %s) did not finish: %s; rerun with --run-id %s to continue", b.Index, b.JobID, msg, r.runID)
+		}
+	}
+	if len(m.Batches) == 0 {
+		r.warn("no rows were extracted: upload skipped")
+	}
+	return nil
+}
+
+// adoptUnrecordedJobs finds jobs an earlier process created but could not
+// record: it died between the create call's answer and the manifest write.
+// The loader uploads only after the job is recorded, so such a job is Open
+// and empty, and any of them can carry any batch: each batch that was handed
+// to the loader without a recorded job adopts one (oldest first) instead of
+// creating a second job. Jobs of other runs are told apart by object,
+// operation, key field, state and creation time.
+func (r *Runner) adoptUnrecordedJobs(ctx context.Context) error {
+	m := r.store.Snapshot()
+	var waiting []*BatchState
+	known := map[string]bool{}
+	var since time.Time
+	for _, b := range m.Batches {
+		if b.JobID != "" {
+			known[b.JobID] = true
+		}
+		for _, p := range b.PreviousJobs {
+			known[p] = true
+		}
+		if b.JobID == "" && b.HandedAt != nil && !b.Terminal() {
+			waiting = append(waiting, b)
+			if since.IsZero() || b.HandedAt.Before(since) {
+				since = *b.HandedAt
+			}
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	if _, err := r.authenticateOnly(ctx); err != nil {
+		return err
+	}
+	jobs, err := r.client.ListJobs(ctx)
+	if err != nil {
+		return fmt.Errorf("look for jobs created but not recorded by the interrupted run: %w", err)
+	}
+	s := r.settings
+	// Allow for the clock difference between this machine and Salesforce.
+	since = since.Add(-5 * time.Minute)
+	var orphans []salesforce.JobInfo
+	for _, j := range jobs {
+		if known[j.ID] || j.State != salesforce.JobOpen || !strings.EqualFold(j.Object, s.SFObject) ||
+			string(j.Operation) != s.Operation || (s.Operation == "upsert" && !strings.EqualFold(j.ExternalIDField, s.ExternalIDField)) ||
+			(!j.CreatedDate.IsZero() && j.CreatedDate.Before(since)) {
+			continue
+		}
+		orphans = append(orphans, j)
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	sort.Slice(orphans, func(i, j int) bool { return orphans[i].CreatedDate.Before(orphans[j].CreatedDate) })
+	sort.Slice(waiting, func(i, j int) bool { return waiting[i].HandedAt.Before(*waiting[j].HandedAt) })
+	n := min(len(orphans), len(waiting))
+	if err := r.store.Update(func(m *Manifest) error {
+		for i := 0; i < n; i++ {
+			if b := m.Batch(waiting[i].Index); b != nil {
+				b.JobID, b.JobState, b.Adopted = orphans[i].ID, string(salesforce.JobOpen), true
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: adopting job %s, created by the interrupted run but not recorded", waiting[i].Index, orphans[i].ID)})
+	}
+	return nil
+}
+
+// replaceAbandonedJobs moves the job of every batch whose job was aborted
+// before processing any record to PreviousJobs, so the batch gets a new
+// job. It returns those batches.
+func (r *Runner) replaceAbandonedJobs() []int {
+	var redo []int
+	_ = r.store.Update(func(m *Manifest) error { // a failed write surfaces on the next Update
+		for _, b := range m.Batches {
+			if b.JobID != "" && b.JobState == string(salesforce.JobAborted) && b.Processed == 0 {
+				b.PreviousJobs = append(b.PreviousJobs, b.JobID)
+				b.JobID, b.JobState, b.ErrorMessage, b.Failed = "", "", "", 0
+				redo = append(redo, b.Index)
+			}
+		}
+		return nil
+	})
+	for _, idx := range redo {
+		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: its job was aborted before processing any record; creating a new one", idx)})
+	}
+	return redo
+}
+
+// loadOnce runs one LoadStream over the batches from queue and returns how
+// many files it was given.
+func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
+	s := r.settings
+	spec := salesforce.JobSpec{Object: s.SFObject, Operation: salesforce.Operation(s.Operation)}
+	if s.Operation == "upsert" {
+		spec.ExternalIDField = s.ExternalIDField
+	}
+	// The loader gets a context that outlives ctx by up to StopGrace: on
+	// Ctrl-C/SIGTERM no new file is started, uploads in flight are finished
+	// (their jobs are recorded and followed by the next run) and only then,
+	// or when the grace runs out, the loader is stopped.
+	loadCtx, cancelLoad := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelLoad()
+	stopWatch := context.AfterFunc(ctx, func() { r.drainThenCancel(loadCtx, cancelLoad) })
+	defer stopWatch()
+
+	var mu sync.Mutex
+	byPath := map[string]int{} // guarded by mu
+	files := make(chan salesforce.LoadFile)
+	loadDone := make(chan struct{})
+	var feedErr error
+	sent := 0
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(files)
+		for {
+			var idx int
+			var ok bool
+			select {
+			case idx, ok = <-queue:
+				if !ok {
+					return
+				}
+			case <-ctx.Done():
+				return
+			case <-loadDone:
+				return
+			}
+			lf, skip, err := r.loadFile(idx)
+			if err != nil {
+				feedErr = err
+				cancelLoad()
+				return
+			}
+			if skip {
+				continue
+			}
+			mu.Lock()
+			byPath[lf.Path] = idx
+			mu.Unlock()
+			if lf.JobID == "" {
+				now := r.opts.Now().UTC()
+				if err := r.store.Update(func(m *Manifest) error {
+					if b := m.Batch(idx); b != nil {
+						b.HandedAt = &now
+					}
+					return nil
+				}); err != nil {
+					feedErr = err
+					cancelLoad()
+					return
+				}
+			}
+			select {
+			case files <- lf:
+				sent++
+			case <-ctx.Done():
+				return
+			case <-loadDone:
+				return
+			}
+		}
+	})
+	indexOf := func(path string) (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		idx, ok := byPath[path]
+		return idx, ok
+	}
+	_, err := r.client.LoadStream(loadCtx, spec, files, salesforce.LoadOptions{
+		Parallel: s.Parallel,
+		OnJobCreated: func(path, jobID string) {
+			idx, ok := indexOf(path)
+			if !ok {
+				return
+			}
+			if uerr := r.store.Update(func(m *Manifest) error {
+				if b := m.Batch(idx); b != nil {
+					b.JobID, b.JobState = jobID, string(salesforce.JobOpen)
+				}
+				return nil
+			}); uerr != nil {
+				r.warn(fmt.Sprintf("cannot record job %s of batch %d: %v", jobID, idx, uerr))
+			}
+			r.report.Report(Event{Kind: EventJobCreated, Batch: idx, JobID: jobID})
+		},
+		OnJobDone: func(res salesforce.LoadResult) {
+			idx, ok := indexOf(res.Path)
+			if !ok {
+				return
+			}
+			msg := res.ErrorMessage
+			if res.Err != nil && msg == "" {
+				msg = res.Err.Error()
+			}
+			_ = r.store.Update(func(m *Manifest) error { // a failed write surfaces on the next Update
+				if b := m.Batch(idx); b != nil {
+					if res.JobID != "" {
+						b.JobID = res.JobID
+					}
+					if res.State != "" {
+						b.JobState = string(res.State)
+					}
+					b.Processed, b.Failed, b.ErrorMessage = res.Processed, res.Failed, msg
+				}
+				return nil
+			})
+			r.report.Report(Event{Kind: EventJobDone, Batch: idx, JobID: res.JobID, State: string(res.State),
+				Processed: res.Processed, Failed: res.Failed, Message: msg, Err: res.Err})
+		},
+	})
+	close(loadDone)
+	wg.Wait()
+	if feedErr != nil {
+		return sent, feedErr
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return sent, fmt.Errorf("%w: upload stopped: %w", ErrInterrupted, err)
+		}
+		return sent, fmt.Errorf("upload %s batches: %w", s.Table, err)
+	}
+	return sent, nil
+}
+
+// loadFile describes batch idx for the loader; skip is true when its job
+// already finished. A batch without a job must still have the file the
+// manifest describes.
+func (r *Runner) loadFile(idx int) (lf salesforce.LoadFile, skip bool, err error) {
+	var b BatchState
+	found := false
+	r.store.View(func(m *Manifest) {
+		if p := m.Batch(idx); p != nil {
+			b, found = *p, true
+		}
+	})
+	if !found {
+		return lf, false, fmt.Errorf("batch %d is not in the manifest", idx)
+	}
+	if b.Terminal() {
+		return lf, true, nil
+	}
+	path := r.batchPath(&b)
+	if b.JobID == "" {
+		sum, err := fileSHA256(path)
+		if err != nil {
+			return lf, false, fmt.Errorf("batch %d: file %s is missing or unreadable (%v); batch files must stay in place until uploaded (use the same --work-dir for every step)", idx, path, err)
+		}
+		if b.SHA256 != "" && sum != b.SHA256 {
+			return lf, false, fmt.Errorf("batch %d: file %s changed since it was extracted (sha256 %s, manifest %s); start a new run", idx, path, sum, b.SHA256)
+		}
+	}
+	return salesforce.LoadFile{Path: path, JobID: b.JobID}, false, nil
+}
+
+// drainThenCancel runs when the run is interrupted. It waits until no job
+// of this run is still Open (its data being uploaded), at most StopGrace,
+// then stops the loader. Jobs past upload keep processing in Salesforce;
+// their ids are in the manifest and the next run follows them.
+func (r *Runner) drainThenCancel(loadCtx context.Context, cancel context.CancelFunc) {
+	defer cancel()
+	r.report.Report(Event{Kind: EventWarning, Message: fmt.Sprintf("stopping: finishing uploads in flight (at most %s)...", r.opts.StopGrace)})
+	deadline := time.NewTimer(r.opts.StopGrace)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-loadCtx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+		var open []string
+		r.store.View(func(m *Manifest) {
+			for _, b := range m.Batches {
+				if b.JobID != "" && b.JobState == string(salesforce.JobOpen) {
+					open = append(open, b.JobID)
+				}
+			}
+		})
+		stillOpen := false
+		for _, id := range open {
+			info, err := r.client.GetJob(loadCtx, id)
+			if err != nil || info.State == salesforce.JobOpen {
+				stillOpen = true
+				break
+			}
+		}
+		if !stillOpen {
+			return
+		}
+	}
+}
+
+// collectResults is the collect-results step: it saves the successful,
+// failed and unprocessed records of every finished job under the logs dir
+// and removes batch files that are no longer needed.
+func (r *Runner) collectResults(ctx context.Context) error {
+	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
+		return fmt.Errorf("create logs directory: %w", err)
+	}
+	if _, err := r.newClient(); err != nil {
+		return err
+	}
+	m := r.store.Snapshot()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.settings.Parallel)
+	for _, b := range m.Batches {
+		if !b.Terminal() {
+			return fmt.Errorf("batch %d has no finished job (state %q): run the upload step first", b.Index, b.JobState)
+		}
+		for _, kind := range ResultKinds {
+			if b.Results[kind] != nil {
+				continue
+			}
+			if gctx.Err() != nil {
+				break
+			}
+			idx, jobID := b.Index, b.JobID
+			g.Go(func() error { return r.download(gctx, idx, jobID, kind) })
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, b := range m.Batches {
+		r.removeBatchFile(b.Index)
+	}
+	return r.writeSummary()
+}
+
+func (r *Runner) download(ctx context.Context, idx int, jobID, kind string) error {
+	var apiKind salesforce.ResultKind
+	switch kind {
+	case ResultSuccessful:
+		apiKind = salesforce.ResultSuccessful
+	case ResultFailed:
+		apiKind = salesforce.ResultFailed
+	default:
+		apiKind = salesforce.ResultUnprocessed
+	}
+	path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%05d_%s.csv", r.settings.Table, idx, kind))
+	rows, err := r.client.DownloadResults(ctx, jobID, apiKind, path)
+	if err != nil {
+		return fmt.Errorf("download %s results of batch %d (job %s): %w", kind, idx, jobID, err)
+	}
+	err = r.store.Update(func(m *Manifest) error {
+		b := m.Batch(idx)
+		if b == nil {
+			return fmt.Errorf("batch %d vanished from the manifest", idx)
+		}
+		if b.Results == nil {
+			b.Results = map[string]*ResultFile{}
+		}
+		b.Results[kind] = &ResultFile{Path: path, Rows: rows}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.report.Report(Event{Kind: EventResults, Batch: idx, JobID: jobID, State: kind, Rows: rows, Path: path})
+	return nil
+}
+
+// updateStatus is the update-status step: "Uploaded" when every extracted
+// record succeeded, "In Progress" otherwise, written with updateOnly=true
+// as the original DAG did. With some records not succeeding it returns a
+// *PartialError (exit code 3).
+func (r *Runner) updateStatus(ctx context.Context) error {
+	m := r.store.Snapshot()
+	t := m.Totals()
+	for _, b := range m.Batches {
+		if len(b.Results) < len(ResultKinds) {
+			return fmt.Errorf("batch %d has no collected results: run the collect-results step first", b.Index)
+		}
+	}
+	status := StatusInProgress
+	if m.Extract.Done && t.Failed == 0 && t.Unprocessed == 0 && t.JobsFailed == 0 && t.Successful == t.Rows {
+		status = StatusUploaded
+	}
+	if _, err := r.newClient(); err != nil {
+		return err
+	}
+	ref := r.settings.StatusRef
+	if err := r.client.UpdateStatus(ctx, ref, status); err != nil {
+		return fmt.Errorf("set tracker %s %s=%s to %q: %w", r.settings.Tracker.SFObject, r.settings.Tracker.ExternalIDField, ref, status, err)
+	}
+	tr := r.settings.Tracker
+	fields := map[string]any{}
+	if tr.RecordsTotalField != "" {
+		fields[tr.RecordsTotalField] = t.Rows
+	}
+	if tr.RecordsFailedField != "" {
+		fields[tr.RecordsFailedField] = t.Rows - t.Successful
+	}
+	if tr.RunIDField != "" {
+		fields[tr.RunIDField] = r.runID
+	}
+	if tr.MessageField != "" {
+		fields[tr.MessageField] = fmt.Sprintf("sfmigrate run %s: %d of %d records succeeded, %d failed, %d unprocessed",
+			r.runID, t.Successful, t.Rows, t.Failed, t.Unprocessed)
+	}
+	if len(fields) > 0 {
+		// The record exists (the update-only call just found it), so this
+		// upsert only fills the detail fields.
+		if err := r.client.UpsertStatus(ctx, ref, status, fields); err != nil {
+			return fmt.Errorf("fill tracker details of %s: %w", ref, err)
+		}
+	}
+	if err := r.store.Update(func(m *Manifest) error {
+		m.Tracker.Status, m.Tracker.UpdatedAt = status, r.opts.Now().UTC()
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("tracker %s %s set to %q", tr.SFObject, ref, status)})
+	if err := r.writeSummary(); err != nil {
+		return err
+	}
+	if status != StatusUploaded {
+		return r.outcome()
+	}
+	return nil
+}

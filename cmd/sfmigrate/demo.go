@@ -117,7 +117,8 @@ Examples:
 	var sums []*pipeline.Summary
 	var runErr error
 	for _, table := range []string{demo.ProductsTable, demo.PricesTable} {
-		out := newOutput(runEnv, true) // the table goes to stderr; the demo prints its own ending
+		out := newOutput(runEnv, false)
+		out.table = env.Stderr // the demo prints its own ending on stdout
 		r, err := pipeline.Prepare(pipeline.Options{
 			WorkDir: abs, LogsDir: filepath.Join(abs, "salesforce", "logs"), RunID: "demo-" + table + "-" + stamp,
 			Inputs:   pipeline.Inputs{Table: table, Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv, Tables: tables},

@@ -24,7 +24,8 @@ import (
 // table at the end, and with --json the summary as the last stdout line.
 type output struct {
 	env    Env
-	json   bool
+	json   bool      // print the summary as JSON on stdout
+	table  io.Writer // where the summary table goes (stdout; stderr with --json)
 	tty    bool
 	stderr io.Writer
 
@@ -52,7 +53,7 @@ func isTerminal(env Env, w io.Writer) bool {
 }
 
 func newOutput(env Env, jsonOut bool) *output {
-	return &output{env: env, json: jsonOut, tty: isTerminal(env, env.Stderr), stderr: env.Stderr}
+	return &output{env: env, json: jsonOut, tty: isTerminal(env, env.Stderr), stderr: env.Stderr, table: env.Stdout}
 }
 
 // logger is the slog logger for library diagnostics (retries, warnings):
@@ -249,7 +250,7 @@ func (o *output) finish(s *pipeline.Summary, err error) {
 	if s == nil {
 		return
 	}
-	table := o.env.Stdout
+	table := o.table
 	if o.json {
 		table = o.env.Stderr
 	}

@@ -348,3 +348,60 @@ func TestRunZeroRows(t *testing.T) {
 		t.Errorf("tracker = %q", st)
 	}
 }
+
+func TestFailedJobLeavesUnprocessedRows(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.emu.FailNextJob("InvalidBatch : Failed to process query: simulated")
+	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "f", "--conf", `{"batch_size": 100, "parallel": 1}`, "--json")
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\n%s", code, stderr)
+	}
+	s := lastLineSummary(t, stdout)
+	if s.JobsFailed != 1 || s.Unprocessed != 100 || s.Successful != 200 || s.TrackerStatus != "In Progress" || len(s.UnprocessedFiles) != 1 {
+		t.Errorf("summary = %+v", s)
+	}
+	_, rows := csvRows(t, s.UnprocessedFiles[0])
+	if len(rows) != 100 {
+		t.Errorf("unprocessed file has %d rows, want 100", len(rows))
+	}
+	// A rerun does not give the failed batch a second job: the outcome stands.
+	jobs := len(h.emu.Jobs())
+	code, _, stderr = h.main("run", "--run-id", "f")
+	if code != 3 || len(h.emu.Jobs()) != jobs {
+		t.Errorf("rerun: exit %d, jobs %d -> %d\n%s", code, jobs, len(h.emu.Jobs()), stderr)
+	}
+}
+
+func TestDemoCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := Main(t.Context(), []string{"demo", "--dir", dir, "--products", "300", "--prices", "900", "--batch-size", "250", "--json"},
+		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	var res struct {
+		Dir  string             `json:"dir"`
+		Runs []pipeline.Summary `json:"runs"`
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line: %v\n%s", err, out.String())
+	}
+	if len(res.Runs) != 2 || res.Runs[0].Successful != 300 || res.Runs[1].Successful != 900 {
+		t.Errorf("runs = %+v", res.Runs)
+	}
+	for _, w := range []string{"holds 300 Product2 records", "holds 900 Product_Price__c records", "summary.json"} {
+		if !strings.Contains(errb.String(), w) {
+			t.Errorf("demo output lacks %q:\n%s", w, errb.String())
+		}
+	}
+	// With orphaned prices the demo shows failures and exits 3.
+	code = Main(t.Context(), []string{"demo", "--dir", t.TempDir(), "--products", "50", "--prices", "100", "--orphans", "4"},
+		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if code != 3 {
+		t.Errorf("demo with orphans: exit %d, want 3", code)
+	}
+}

@@ -68,10 +68,12 @@ func (e *testEnv) newClient(t testing.TB, base salesforce.Config, cfg func(*sale
 	return c
 }
 
-// requestLog records "METHOD path" of every request sent.
+// requestLog records "METHOD path" of every request sent, and every
+// bearer token sent, so tests can check none leaks.
 type requestLog struct {
-	mu   sync.Mutex
-	reqs []string
+	mu     sync.Mutex
+	reqs   []string
+	tokens map[string]bool
 }
 
 func (l *requestLog) add(s string) {
@@ -108,7 +110,48 @@ type countingTransport struct {
 
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.log.add(r.Method + " " + r.URL.Path)
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		t.log.mu.Lock()
+		if t.log.tokens == nil {
+			t.log.tokens = map[string]bool{}
+		}
+		t.log.tokens[tok] = true
+		t.log.mu.Unlock()
+	}
 	return t.next.RoundTrip(r)
+}
+
+// assertNoSecrets checks that no bearer token sent so far, and no client
+// secret, appears in the client's log or in the given texts.
+func (e *testEnv) assertNoSecrets(t testing.TB, texts ...string) {
+	t.Helper()
+	e.requests.mu.Lock()
+	secrets := []string{sfemu.TestClientSecret}
+	for tok := range e.requests.tokens {
+		secrets = append(secrets, tok)
+	}
+	e.requests.mu.Unlock()
+	if len(secrets) < 2 && !realOrg {
+		t.Error("no bearer token was seen; the check checks nothing")
+	}
+	all := e.logs.String() + strings.Join(texts, "\n")
+	for _, s := range secrets {
+		if strings.Contains(all, s) {
+			t.Errorf("a secret or token appears in the log or an error")
+		}
+	}
+}
+
+// resultTexts renders results the way a caller would print them.
+func resultTexts(res []salesforce.LoadResult) []string {
+	var out []string
+	for _, r := range res {
+		out = append(out, fmt.Sprintf("%+v %#v", r, r))
+		if r.Err != nil {
+			out = append(out, r.Err.Error())
+		}
+	}
+	return out
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent log writers.

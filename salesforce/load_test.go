@@ -173,6 +173,7 @@ func TestLoadFilesTokenExpiryMidLoad(t *testing.T) {
 				t.Errorf("jobs by state %v, want exactly 6 JobComplete", st)
 			}
 			t.Logf("token requests: %d", env.requests.count("POST", "/oauth2/token"))
+			env.assertNoSecrets(t, resultTexts(res)...)
 		})
 	}
 }
@@ -197,6 +198,7 @@ func TestLoadFilesUploadRefused(t *testing.T) {
 	if st := env.jobsByState(); st["Aborted"] != 1 || st["JobComplete"] != 1 {
 		t.Errorf("jobs by state %v, want 1 Aborted + 1 JobComplete", st)
 	}
+	env.assertNoSecrets(t, resultTexts(res)...)
 	if n := env.countProducts(t, "UR"); n != 12 {
 		t.Errorf("org has %d UR products, want 12", n)
 	}

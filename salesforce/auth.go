@@ -310,3 +310,9 @@ func (c *Client) sessionFrom(tok *oauth2.Token) (*session, error) {
 	c.log.Info("salesforce: logged in", "instance_url", inst, "org_id", s.OrgID, "user_id", s.UserID)
 	return s, nil
 }
+
+var (
+	_ fmt.Formatter  = Session{}
+	_ slog.LogValuer = Session{}
+	_ error          = (*AuthError)(nil)
+)

@@ -791,3 +791,12 @@ func (c *Client) dataPath(segments ...string) string {
 	}
 	return b.String()
 }
+
+var (
+	_ fmt.Formatter  = Config{}
+	_ slog.LogValuer = Config{}
+	_ json.Marshaler = Config{}
+	_ fmt.Formatter  = (*Client)(nil)
+	_ slog.LogValuer = (*Client)(nil)
+	_ fmt.Formatter  = secret("")
+)

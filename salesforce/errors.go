@@ -225,3 +225,9 @@ func isMultipleContents(err error) bool {
 	msg := strings.ToLower(apiErr.messageOf("BULK_API_ERROR"))
 	return strings.Contains(msg, "found multipe contents") || strings.Contains(msg, "found multiple contents")
 }
+
+var (
+	_ error = (*APIError)(nil)
+	_ error = (*ConfigError)(nil)
+	_ error = (*noAnswerError)(nil)
+)

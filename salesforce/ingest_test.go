@@ -517,6 +517,30 @@ func TestWaitJobTimeoutAndContext(t *testing.T) {
 	}
 }
 
+// TestWaitJobBacksOff: polls start at PollInterval and grow to
+// PollMaxInterval, so a long job costs few API calls.
+func TestWaitJobBacksOff(t *testing.T) {
+	env := newEnv(t, func(c *salesforce.Config) {
+		c.PollInterval = time.Millisecond
+		c.PollMaxInterval = 40 * time.Millisecond
+		c.JobTimeout = 400 * time.Millisecond
+	}, sfemu.WithProcessing(sfemu.ProcessManual, 0))
+	env.needEmu(t)
+	job, err := env.client.CreateJob(t.Context(), upsertProducts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.requests.reset()
+	if _, err := env.client.WaitJob(t.Context(), job.ID); !errors.Is(err, salesforce.ErrJobTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+	// 1ms growing by half up to 40ms over 400ms: about 20 polls. Without
+	// backoff it would be hundreds; with a far lower cap, more than 40.
+	if n := env.requests.count("GET", "/jobs/ingest/"); n < 8 || n > 30 {
+		t.Errorf("%d polls in 400ms, want about 20", n)
+	}
+}
+
 // TestJobEndsFailed: a job Salesforce fails as a whole reports Failed with
 // its errorMessage; its rows are unprocessed.
 func TestJobEndsFailed(t *testing.T) {

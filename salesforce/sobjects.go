@@ -295,6 +295,8 @@ func (c *Client) UpsertStatus(ctx context.Context, ref, status string, fields ma
 // salesforce-api.md §5.3, API v61.0 and later). When no record has that
 // reference the error wraps ErrTrackerRecordNotFound and says how to
 // create it.
+//
+// https://help.salesforce.com/s/articleView?id=release-notes.rn_api_new_updateonly_param.htm&release=250&type=5
 func (c *Client) UpdateStatus(ctx context.Context, ref, status string) error {
 	if c.apiMajor() < 61 {
 		return fmt.Errorf("salesforce: status tracker: UpdateStatus needs updateOnly, which Salesforce added in API v61.0; the client uses %s: configure v61.0 or later", c.version)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -385,6 +386,9 @@ func (r *Runner) authenticate(ctx context.Context) error {
 		return err
 	}
 	r.report.Report(Event{Kind: EventInfo, Message: "authenticated: instance " + sess.InstanceURL})
+	if err := r.checkTarget(ctx); err != nil {
+		return err
+	}
 	m := r.store.Snapshot()
 	if !r.settings.Tracker.CreateRecord() || m.Tracker.Status != "" {
 		return nil
@@ -440,4 +444,77 @@ func (r *Runner) removeBatchFile(idx int) {
 		}
 		return nil
 	})
+}
+
+// checkTarget compares the field mapping with the target object's describe
+// before any data is sent: a misspelt field would otherwise fail every job.
+// Problems are ConfigErrors (exit 2): nothing was loaded.
+func (r *Runner) checkTarget(ctx context.Context) error {
+	s := r.settings
+	tc := s.TableConfig
+	cache := map[string]*salesforce.SObjectDescribe{}
+	describe := func(object string) (*salesforce.SObjectDescribe, error) {
+		if d, ok := cache[object]; ok {
+			return d, nil
+		}
+		d, err := r.client.Describe(ctx, object)
+		if err != nil {
+			var apiErr *salesforce.APIError
+			if errors.As(err, &apiErr) && (apiErr.Status == http.StatusNotFound || apiErr.Status == http.StatusBadRequest) {
+				return nil, &ConfigError{Setting: "sf_object", Value: object, Source: s.Sources["sf_object"].Source,
+					Problem: "the org has no such object (describe failed)", Err: err, Fix: "use the object's API name as Setup shows it, e.g. Product2 or Product_Price__c"}
+			}
+			return nil, fmt.Errorf("describe %s: %w", object, err)
+		}
+		cache[object] = d
+		return d, nil
+	}
+	d, err := describe(s.SFObject)
+	if err != nil {
+		return err
+	}
+	bad := func(f Field, problem, fix string) error {
+		return &ConfigError{Setting: "tables." + s.Table + ".fields." + f.Column, Value: f.Name, Source: "tables config",
+			Problem: problem, Fix: fix}
+	}
+	for _, f := range tc.Fields {
+		rel, name, isRel := strings.Cut(f.Name, ".")
+		if !isRel {
+			fd := d.Field(f.Name)
+			if fd == nil {
+				return bad(f, "the field does not exist on "+s.SFObject, "use a field API name of "+s.SFObject+" (custom fields end in __c)")
+			}
+			if fd.Calculated || fd.AutoNumber || (!fd.Createable && !fd.Updateable) {
+				return bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")
+			}
+			continue
+		}
+		var lookup *salesforce.FieldDescribe
+		for i := range d.Fields {
+			if strings.EqualFold(d.Fields[i].RelationshipName, rel) {
+				lookup = &d.Fields[i]
+			}
+		}
+		if lookup == nil || len(lookup.ReferenceTo) == 0 {
+			return bad(f, "no lookup of "+s.SFObject+" has the relationship name "+rel,
+				"use the lookup's relationship name (Parent__c -> Parent__r) followed by the parent's external id field")
+		}
+		pd, err := describe(lookup.ReferenceTo[0])
+		if err != nil {
+			return err
+		}
+		pf := pd.Field(name)
+		if pf == nil || (!pf.ExternalID && !pf.IDLookup) {
+			return bad(f, fmt.Sprintf("%s.%s is not an external id (or idLookup) field, so it cannot identify the parent", lookup.ReferenceTo[0], name),
+				"name an external id field of "+lookup.ReferenceTo[0])
+		}
+	}
+	if s.Operation == "upsert" {
+		fd := d.Field(s.ExternalIDField)
+		if fd == nil || (!fd.ExternalID && !fd.IDLookup) {
+			return &ConfigError{Setting: "external_id_field", Value: s.ExternalIDField, Source: s.Sources["external_id_field"].Source,
+				Problem: "is not an external id field of " + s.SFObject, Fix: "name a field marked External ID (or an idLookup field such as Id)"}
+		}
+	}
+	return nil
 }

@@ -95,30 +95,44 @@ func TestSettingsPrecedenceEndToEnd(t *testing.T) {
 	}
 }
 
-// TestRunConfigOverridesTablesConfig points sf_object/external_id_field
-// elsewhere through the run config.
+// TestRunConfigOverridesTablesConfig points sf_object and status_ref
+// elsewhere through the run config: the rows land there instead.
 func TestRunConfigOverridesTablesConfig(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 30, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
-	// Account has Name and External_Id__c: load products' names as accounts.
-	code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "acc",
+	// A table whose fields exist on Product2 and on Account alike.
+	cfg, _ := os.ReadFile(h.tables)
+	cfg = append(cfg, []byte(`  NAMES:
+    source: demo_erp
+    table: PRODUCTS
+    order_by: PRODUCT_ID
+    sf_object: Product2
+    external_id_field: External_Id__c
+    fields:
+      PRODUCT_ID: External_Id__c
+      NAME: Name
+`)...)
+	os.WriteFile(h.tables, cfg, 0o644)
+	code, stdout, stderr := h.main("run", "--table", "NAMES", "--run-id", "acc", "--json",
 		"--conf", `{"sf_object": "Account", "external_id_field": "External_Id__c", "status_ref": "ACCOUNTS_FROM_PRODUCTS"}`)
-	// Product2 fields such as ProductCode do not exist on Account: every row
-	// fails (or the job fails) there — what matters is where it went.
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
 	m := h.manifest("acc")
 	if m.Settings["sf_object"].Value != "Account" || m.Settings["sf_object"].Source != "run config (--conf)" {
 		t.Errorf("sf_object = %+v", m.Settings["sf_object"])
 	}
-	for _, j := range h.emu.Jobs() {
-		if j.Object != "Account" {
-			t.Errorf("job on %s, want Account", j.Object)
-		}
+	if s := lastLineSummary(t, stdout); s.Object != "Account" || s.Successful != 30 {
+		t.Errorf("summary = %+v", s)
 	}
-	if len(h.emu.Jobs()) == 0 {
-		t.Errorf("no job was created (exit %d): %s", code, stderr)
+	if n, _ := h.query("SELECT COUNT() FROM Account"); n != 30 {
+		t.Errorf("accounts = %d, want 30", n)
 	}
-	if n, _ := h.query("SELECT COUNT() FROM Migration_Status__c WHERE External_Ref__c = 'ACCOUNTS_FROM_PRODUCTS'"); n != 1 {
-		t.Errorf("tracker record under the run config's status_ref: %d", n)
+	if n, _ := h.query("SELECT COUNT() FROM Product2"); n != 0 {
+		t.Errorf("products = %d, want 0", n)
+	}
+	if st := h.trackerStatus("ACCOUNTS_FROM_PRODUCTS"); st != "Uploaded" {
+		t.Errorf("tracker under the run config's status_ref = %q", st)
 	}
 }
 
@@ -278,5 +292,39 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 		if cmd != "demo" && !strings.Contains(stdout, "AIRFLOW_VAR_BATCH_SIZE") {
 			t.Errorf("%s --help does not explain settings precedence", cmd)
 		}
+	}
+}
+
+// TestMappingCheckedAgainstDescribe: a field that does not exist on the
+// object (or a relationship column that cannot work) stops the run after
+// describe, before any job: exit 2 naming the column and the field.
+func TestMappingCheckedAgainstDescribe(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ from, to, want string }{
+		{"NAME: Name", "NAME: Nmae", `tables.PRODUCTS.fields.NAME = "Nmae"`},
+		{"PRODUCT_ID: Product__r.External_Id__c", "PRODUCT_ID: Produkt__r.External_Id__c", "relationship name Produkt__r"},
+		{"PRODUCT_ID: Product__r.External_Id__c", "PRODUCT_ID: Product__r.Name", "not an external id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.to, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, sample{products: 5, prices: 5}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+			cfg, _ := os.ReadFile(h.tables)
+			if !strings.Contains(string(cfg), tt.from) {
+				t.Fatalf("tables config lacks %q", tt.from)
+			}
+			os.WriteFile(h.tables, []byte(strings.Replace(string(cfg), tt.from, tt.to, 1)), 0o644)
+			table := "PRODUCTS"
+			if strings.HasPrefix(tt.from, "PRODUCT_ID: Product__r") {
+				table = "PRICES"
+			}
+			code, _, stderr := h.main("run", "--table", table)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, want 2 with %q:\n%s", code, tt.want, stderr)
+			}
+			if n := len(h.emu.Jobs()); n != 0 {
+				t.Errorf("%d jobs created", n)
+			}
+		})
 	}
 }

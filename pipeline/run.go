@@ -390,8 +390,26 @@ func (r *Runner) authenticate(ctx context.Context) error {
 		return err
 	}
 	m := r.store.Snapshot()
-	if !r.settings.Tracker.CreateRecord() || m.Tracker.Status != "" {
+	if m.Tracker.Status != "" {
 		return nil
+	}
+	tr := r.settings.Tracker
+	if !tr.CreateRecord() {
+		// The record must exist already: prove it now, before any data
+		// moves, with the same update-only call update-status makes.
+		err := r.client.UpdateStatus(ctx, r.settings.StatusRef, StatusInProgress)
+		if errors.Is(err, salesforce.ErrTrackerRecordNotFound) {
+			return &ConfigError{Setting: "status_ref", Value: r.settings.StatusRef, Source: r.settings.Sources["status_ref"].Source,
+				Problem: fmt.Sprintf("no %s record has %s = %q, and status_tracker.create is false", tr.SFObject, tr.ExternalIDField, r.settings.StatusRef),
+				Fix:     "create that tracker record first, or set status_tracker.create: true to let sfmigrate create it"}
+		}
+		if err != nil {
+			return fmt.Errorf("mark tracker record %s %q: %w", r.settings.StatusRef, StatusInProgress, err)
+		}
+		return r.store.Update(func(m *Manifest) error {
+			m.Tracker.Status, m.Tracker.UpdatedAt = StatusInProgress, r.opts.Now().UTC()
+			return nil
+		})
 	}
 	fields := map[string]any{}
 	if f := r.settings.Tracker.RunIDField; f != "" {

@@ -405,3 +405,28 @@ func TestDemoCommand(t *testing.T) {
 		t.Errorf("demo with orphans: exit %d, want 3", code)
 	}
 }
+
+// TestTrackerRecordMustExistWhenNotCreated: with status_tracker.create:
+// false the run refuses to start (exit 2) until the record exists, and then
+// only ever updates it.
+func TestTrackerRecordMustExistWhenNotCreated(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 20, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	cfg, _ := os.ReadFile(h.tables)
+	os.WriteFile(h.tables, []byte(strings.Replace(string(cfg), "status_tracker:\n", "status_tracker:\n  create: false\n", 1)), 0o644)
+	code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "nc")
+	if code != 2 || !strings.Contains(stderr, `External_Ref__c = "PRODUCTS"`) || !strings.Contains(stderr, "create: true") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if n := len(h.emu.Jobs()); n != 0 {
+		t.Fatalf("%d jobs created before the tracker check", n)
+	}
+	// Someone creates the record; the same run id now goes through.
+	createTracker(t, h.srv.URL, "PRODUCTS", "Not Started")
+	if code, _, stderr := h.main("run", "--run-id", "nc"); code != 0 {
+		t.Fatalf("after creating the record: exit %d\n%s", code, stderr)
+	}
+	if st := h.trackerStatus("PRODUCTS"); st != "Uploaded" {
+		t.Errorf("tracker = %q", st)
+	}
+}

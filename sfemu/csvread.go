@@ -78,22 +78,31 @@ func (r *csvReader) next() bool {
 	}
 }
 
+// reset points the reader at new data, keeping its buffers.
+func (r *csvReader) reset(data []byte) {
+	r.data, r.pos = data, 0
+}
+
+// eol returns the offset after the line ending at i, and whether there is
+// one (the end of the data counts as one).
+func (r *csvReader) eol(i int) (int, bool) {
+	d := r.data
+	if i >= len(d) {
+		return i, true
+	}
+	if d[i] == '\n' {
+		return i + 1, true
+	}
+	if r.crlf && d[i] == '\r' && i+1 < len(d) && d[i+1] == '\n' {
+		return i + 2, true
+	}
+	return i, false
+}
+
 // slow parses a record that contains quotes, possibly over several lines.
 func (r *csvReader) slow() {
 	d := r.data
 	p := r.pos
-	atEOL := func(i int) (int, bool) { // returns the index after the line ending
-		if i >= len(d) {
-			return i, true
-		}
-		if d[i] == '\n' {
-			return i + 1, true
-		}
-		if r.crlf && d[i] == '\r' && i+1 < len(d) && d[i+1] == '\n' {
-			return i + 2, true
-		}
-		return i, false
-	}
 	for {
 		if p < len(d) && d[p] == '"' {
 			// Quoted field.
@@ -123,7 +132,7 @@ func (r *csvReader) slow() {
 			// Text between the closing quote and the delimiter makes the record invalid.
 			e := p
 			for e < len(d) && d[e] != r.delim {
-				if _, eol := atEOL(e); eol {
+				if _, eol := r.eol(e); eol {
 					break
 				}
 				e++
@@ -136,11 +145,13 @@ func (r *csvReader) slow() {
 			r.fields = append(r.fields, r.scratch[s:len(r.scratch):len(r.scratch)])
 		} else {
 			e := p
-			for e < len(d) && d[e] != r.delim {
-				if _, eol := atEOL(e); eol {
+			delim, crlf := r.delim, r.crlf
+			for e < len(d) {
+				c := d[e]
+				if c == delim || c == '\n' || (c == '\r' && crlf && e+1 < len(d) && d[e+1] == '\n') {
 					break
 				}
-				if d[e] == '"' {
+				if c == '"' {
 					r.setBad(`a quote (") inside an unquoted value; quote the whole value and double inner quotes`)
 				}
 				e++
@@ -152,11 +163,7 @@ func (r *csvReader) slow() {
 			p++
 			continue
 		}
-		after, _ := atEOL(p)
-		r.pos = after
-		// Scratch may have grown and moved: re-slice fields that point into it
-		// is unnecessary because each was sliced after its own append and the
-		// old backing arrays are never overwritten within one record.
+		r.pos, _ = r.eol(p)
 		return
 	}
 }

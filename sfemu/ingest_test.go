@@ -389,3 +389,50 @@ func TestShuffledResults(t *testing.T) {
 		t.Errorf("results are in upload order (or missing): %d rows", len(rows))
 	}
 }
+
+// TestLargeJob crosses internal batches (10,000 rows), the two-stage
+// processing and the parallel rendering of results.
+func TestLargeJob(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	const n = 25_000
+	var b strings.Builder
+	b.WriteString("External_Id__c,Name,Price__c\n")
+	for i := range n {
+		name := fmt.Sprintf("N%d", i)
+		if i%1000 == 7 {
+			name = "" // required on insert: fails
+		}
+		fmt.Fprintf(&b, "K-%d,\"%s\",%d\n", i, name, i)
+	}
+	id, info := c.runJob(upsertProduct, b.String())
+	if info["numberRecordsProcessed"].(float64) != n || info["numberRecordsFailed"].(float64) != 25 {
+		t.Fatalf("counters: %v", info)
+	}
+	_, ok := c.results(id, "successfulResults")
+	_, failed := c.results(id, "failedResults")
+	if len(ok)-1 != n-25 || len(failed)-1 != 25 {
+		t.Fatalf("rows: %d successful, %d failed", len(ok)-1, len(failed)-1)
+	}
+	seenIDs := map[string]bool{}
+	for _, row := range ok[1:] {
+		key, price := row[2], row[4]
+		var i int
+		fmt.Sscanf(key, "K-%d", &i)
+		if row[3] != fmt.Sprintf("N%d", i) || price != fmt.Sprintf("%d.0", i) && !strings.Contains(price, "E") {
+			t.Fatalf("row %v does not echo its own values", row)
+		}
+		if seenIDs[row[0]] || row[1] != "true" {
+			t.Fatalf("row %v: duplicate id or not created", row)
+		}
+		seenIDs[row[0]] = true
+	}
+	for _, row := range failed[1:] {
+		if !strings.HasPrefix(row[1], "REQUIRED_FIELD_MISSING:") || row[0] != "" {
+			t.Errorf("failed row %v", row)
+		}
+	}
+	r := c.get("/query?q=SELECT+COUNT()+FROM+Product2")
+	if !strings.Contains(r.body, fmt.Sprintf(`"totalSize":%d`, n-25)) {
+		t.Errorf("count: %s", r.body)
+	}
+}

@@ -204,7 +204,7 @@ type field struct {
 	refObj     *object
 	relName    string
 	values     []string
-	valueSet   map[string]string // lower-cased value -> canonical value
+	valueSet   map[string]string // exact and lower-cased value -> canonical value
 	restricted bool
 	custom     bool
 }
@@ -362,6 +362,7 @@ func compileField(obj string, j int, fd FieldDef) (*field, error) {
 				return nil, fmt.Errorf("sfemu: object definitions: %s: empty picklist value", where)
 			}
 			f.valueSet[strings.ToLower(v)] = v
+			f.valueSet[v] = v // exact spelling: found without folding
 		}
 		f.values = fd.Values
 		if f.length == 0 {

@@ -1,6 +1,7 @@
 package sfemu
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -187,13 +188,22 @@ type processor struct {
 	ext  *field // upsert key (nil unless upsert)
 	res  *jobResults
 
+	// Used by the preparing goroutine only.
+	dup     map[string]int32
+	prepKey []byte
+
+	// Used by the applying goroutine only.
+	key    []byte
+	relBuf []byte
+	sc     applyScratch
+}
+
+// batch is one internal batch of prepared rows. Two of them alternate
+// between the goroutine that parses and converts and the one that applies.
+type batch struct {
 	rows    []prow
 	changes []change
 	arena   []byte
-	dup     map[string]int32
-	key     []byte
-	relBuf  []byte
-	sc      applyScratch
 }
 
 // run processes the job and returns the errorMessage of a job-level
@@ -232,25 +242,54 @@ func (p *processor) run() string {
 		return msg
 	}
 	p.res.cols = p.cols
+	p.presizeIndexes(rd)
 	nslots := len(p.ob.data)
-	p.changes = make([]change, internalBatch*nslots)
-	p.rows = make([]prow, 0, internalBatch)
 	p.dup = map[string]int32{}
-	for {
-		p.rows = p.rows[:0]
-		p.arena = p.arena[:0]
-		for len(p.rows) < internalBatch && rd.next() {
-			p.prepare(rd, nslots)
+
+	// Two stages on two goroutines: this one parses and converts the next
+	// internal batch while the other applies the previous one under the
+	// store lock, so a job uses two cores.
+	free := make(chan *batch, 2)
+	full := make(chan *batch, 1)
+	stop := make(chan struct{})
+	for range 2 {
+		free <- &batch{changes: make([]change, internalBatch*nslots), rows: make([]prow, 0, internalBatch)}
+	}
+	go func() {
+		defer close(full)
+		for {
+			var b *batch
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			b.rows, b.arena = b.rows[:0], b.arena[:0]
+			for len(b.rows) < internalBatch && rd.next() {
+				p.prepare(b, rd, nslots)
+			}
+			if len(b.rows) == 0 {
+				return
+			}
+			if p.ext != nil && p.ext.kind != kindID {
+				p.markDuplicates(b.rows)
+			}
+			select {
+			case full <- b:
+			case <-stop:
+				return
+			}
 		}
-		if len(p.rows) == 0 {
-			break
+	}()
+	defer func() {
+		close(stop)
+		for range full { // let the preparing goroutine finish
 		}
-		if p.ext != nil && p.ext.kind != kindID {
-			p.markDuplicates()
-		}
+	}()
+	for b := range full {
 		lockRetry := false
-		for c := 0; c < len(p.rows); c += chunkSize {
-			chunk := p.rows[c:min(c+chunkSize, len(p.rows))]
+		for c := 0; c < len(b.rows); c += chunkSize {
+			chunk := b.rows[c:min(c+chunkSize, len(b.rows))]
 			if !p.applyChunk(chunk, &lockRetry) {
 				p.res.unprocFrom = chunk[0].start
 				return ""
@@ -261,9 +300,30 @@ func (p *processor) run() string {
 			j.retries++
 			p.s.mu.Unlock()
 		}
+		free <- b
 	}
 	p.res.unprocFrom = uint32(len(p.data))
 	return ""
+}
+
+// presizeIndexes grows the value indexes once for the rows to come, so
+// that a large first load does not rehash them again and again.
+func (p *processor) presizeIndexes(rd *csvReader) {
+	rows := bytes.Count(p.data[rd.pos:], []byte{'\n'}) + 1
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := p.t
+	for i, m := range t.idx {
+		if len(m) >= rows {
+			continue
+		}
+		grown := make(map[string]uint32, len(m)+rows)
+		for k, v := range m {
+			grown[k] = v
+		}
+		t.idx[i] = grown
+	}
 }
 
 // plan checks the header against the object (salesforce-api.md 2.11, 4.1,
@@ -349,9 +409,9 @@ func (p *processor) plan(header []string) string {
 func isNA(v []byte) bool { return len(v) == 4 && string(v) == "#N/A" }
 
 // prepare parses and converts one row outside the store lock.
-func (p *processor) prepare(rd *csvReader, nslots int) {
-	base := len(p.rows) * nslots
-	ch := p.changes[base : base+nslots : base+nslots]
+func (p *processor) prepare(b *batch, rd *csvReader, nslots int) {
+	base := len(b.rows) * nslots
+	ch := b.changes[base : base+nslots : base+nslots]
 	clear(ch)
 	pr := prow{start: uint32(rd.start), ch: ch}
 	switch {
@@ -374,18 +434,18 @@ func (p *processor) prepare(rd *csvReader, nslots int) {
 					ch[c.f.slot] = change{st: stNull}
 					continue
 				}
-				start := len(p.arena)
+				start := len(b.arena)
 				var e *rowErr
 				if c.f.kind == kindReference {
-					p.arena, e = convertReference(c.f, v, p.arena)
+					b.arena, e = convertReference(c.f, v, b.arena)
 				} else {
-					p.arena, e = convertValue(c.f, v, p.arena)
+					b.arena, e = convertValue(c.f, v, b.arena)
 				}
 				if e != nil {
 					pr.err = e
 					break
 				}
-				ch[c.f.slot] = change{st: stSet, v: p.arena[start:len(p.arena):len(p.arena)]}
+				ch[c.f.slot] = change{st: stSet, v: b.arena[start:len(b.arena):len(b.arena)]}
 			case colRel:
 				if len(v) == 0 {
 					continue
@@ -394,13 +454,13 @@ func (p *processor) prepare(rd *csvReader, nslots int) {
 					ch[c.f.slot] = change{st: stNull}
 					continue
 				}
-				start := len(p.arena)
-				p.arena = append(p.arena, v...)
-				ch[c.f.slot] = change{st: stRel, v: p.arena[start:len(p.arena):len(p.arena)]}
+				start := len(b.arena)
+				b.arena = append(b.arena, v...)
+				ch[c.f.slot] = change{st: stRel, v: b.arena[start:len(b.arena):len(b.arena)]}
 			case colID:
-				start := len(p.arena)
-				p.arena = append(p.arena, v...)
-				pr.id = p.arena[start:len(p.arena):len(p.arena)]
+				start := len(b.arena)
+				b.arena = append(b.arena, v...)
+				pr.id = b.arena[start:len(b.arena):len(b.arena)]
 			case colSystem:
 				if len(v) > 0 {
 					pr.err = &rowErr{"INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: " + c.f.name +
@@ -415,7 +475,7 @@ func (p *processor) prepare(rd *csvReader, nslots int) {
 	if pr.err == nil && p.j.operation == "insert" && len(pr.id) > 0 {
 		pr.err = &rowErr{"INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", []string{"Id"}}
 	}
-	p.rows = append(p.rows, pr)
+	b.rows = append(b.rows, pr)
 }
 
 // convertReference checks a record ID given in a lookup column and appends
@@ -435,33 +495,33 @@ func convertReference(f *field, v []byte, dst []byte) ([]byte, *rowErr) {
 // more than once in it: "DUPLICATE_VALUE:Duplicate external id specified"
 // (salesforce-api.md 4.1 [O], observed at least within one internal batch;
 // duplicates in different internal batches are not detected [I]).
-func (p *processor) markDuplicates() {
+func (p *processor) markDuplicates(rows []prow) {
 	clear(p.dup)
 	slot := p.ext.slot
 	dups := false
-	for i := range p.rows {
-		r := &p.rows[i]
+	for i := range rows {
+		r := &rows[i]
 		if r.err != nil || r.ch[slot].st != stSet {
 			continue
 		}
-		p.key = foldKey(p.key[:0], r.ch[slot].v, p.ext.caseSens)
-		if n, ok := p.dup[unsafeString(p.key)]; ok {
-			p.dup[unsafeString(p.key)] = n + 1
+		p.prepKey = foldKey(p.prepKey[:0], r.ch[slot].v, p.ext.caseSens)
+		if n, ok := p.dup[unsafeString(p.prepKey)]; ok {
+			p.dup[unsafeString(p.prepKey)] = n + 1
 			dups = true
 		} else {
-			p.dup[string(p.key)] = 1
+			p.dup[string(p.prepKey)] = 1
 		}
 	}
 	if !dups {
 		return
 	}
-	for i := range p.rows {
-		r := &p.rows[i]
+	for i := range rows {
+		r := &rows[i]
 		if r.err != nil || r.ch[slot].st != stSet {
 			continue
 		}
-		p.key = foldKey(p.key[:0], r.ch[slot].v, p.ext.caseSens)
-		if p.dup[unsafeString(p.key)] > 1 {
+		p.prepKey = foldKey(p.prepKey[:0], r.ch[slot].v, p.ext.caseSens)
+		if p.dup[unsafeString(p.prepKey)] > 1 {
 			r.err = &rowErr{"DUPLICATE_VALUE", "Duplicate external id specified: " + string(r.ch[slot].v), nil}
 		}
 	}
@@ -540,7 +600,7 @@ func (p *processor) applyLocked(r *prow, now int64, locked map[string]bool) (uin
 			// [I]: an empty key fails the row (4.1).
 			return 0, false, &rowErr{"MISSING_ARGUMENT", p.ext.name + " not specified", nil}
 		}
-		first, n := t.lookup(p.ext, c.v, p.key)
+		first, n := t.lookup(p.ext, c.v, &p.key)
 		if n > 1 {
 			ids := t.lookupAll(p.ext, c.v)
 			strs := make([]string, len(ids))
@@ -574,7 +634,7 @@ func (p *processor) applyLocked(r *prow, now int64, locked map[string]bool) (uin
 				}
 				pseq = s
 			} else {
-				first, n := pt.lookup(c.target, ch.v, p.key)
+				first, n := pt.lookup(c.target, ch.v, &p.key)
 				switch {
 				case n == 0:
 					return target, false, &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ch.v) + " not found for field " + c.target.name + " in entity " + pt.obj.name, nil}
@@ -608,7 +668,10 @@ func (p *processor) applyLocked(r *prow, now int64, locked map[string]bool) (uin
 		if target != 0 {
 			return target, false, t.updateLocked(target, r.ch, now, &p.sc)
 		}
+		// The key was just looked up: no need to check its uniqueness again.
+		p.sc.known = p.ext
 		seq, e := t.insertLocked(r.ch, now, &p.sc)
+		p.sc.known = nil
 		return seq, e == nil, e
 	}
 }

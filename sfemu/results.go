@@ -6,8 +6,11 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 )
 
 // Job results (salesforce-api.md §3). They are kept compactly: the upload
@@ -116,11 +119,7 @@ func (res *jobResults) writeCSV(w *bufio.Writer, kind resultKind) error {
 		writeHeaderName(w, name)
 	}
 	w.WriteByte('\n')
-	var (
-		buf  []byte
-		idb  [18]byte
-		vals []byte
-	)
+	var buf []byte
 	switch kind {
 	case resultUnprocessed:
 		if int(res.unprocFrom) >= len(res.data) {
@@ -141,29 +140,104 @@ func (res *jobResults) writeCSV(w *bufio.Writer, kind resultKind) error {
 			}
 		}
 	default:
-		for _, i := range res.order(kind) {
-			buf = buf[:0]
-			buf = append(buf, '"')
-			if seq := res.rec[i]; seq != 0 {
-				buf = append(buf, appendID(idb[:0], res.prefix, uint64(seq))...)
-			}
-			buf = append(buf, `","`...)
-			if kind == resultSuccessful {
-				if res.status[i] == rowCreated {
-					buf = append(buf, "true"...)
-				} else {
-					buf = append(buf, "false"...)
-				}
-			} else {
-				k := sort.Search(len(res.failRow), func(n int) bool { return res.failRow[n] >= i })
-				buf = appendEscaped(buf, []byte(res.failErr[k]))
-			}
-			buf = append(buf, '"')
-			buf, vals = res.appendRow(buf, vals, int(i))
-			buf = append(buf, '\n')
+		return res.writeRows(w, kind, res.order(kind))
+	}
+	return nil
+}
+
+// rowRenderer renders processed rows; each goroutine has its own.
+type rowRenderer struct {
+	res  *jobResults
+	kind resultKind
+	rd   *csvReader
+	vals []byte
+	idb  [18]byte
+}
+
+func (rr *rowRenderer) append(buf []byte, i uint32) []byte {
+	res := rr.res
+	buf = append(buf, '"')
+	if seq := res.rec[i]; seq != 0 {
+		buf = append(buf, appendID(rr.idb[:0], res.prefix, uint64(seq))...)
+	}
+	buf = append(buf, `","`...)
+	if rr.kind == resultSuccessful {
+		if res.status[i] == rowCreated {
+			buf = append(buf, "true"...)
+		} else {
+			buf = append(buf, "false"...)
+		}
+	} else {
+		k := sort.Search(len(res.failRow), func(n int) bool { return res.failRow[n] >= i })
+		buf = appendEscaped(buf, []byte(res.failErr[k]))
+	}
+	buf = append(buf, '"')
+	buf, rr.vals = res.appendRow(buf, rr.vals, rr.rd, int(i))
+	return append(buf, '\n')
+}
+
+// renderBlock is how many rows one goroutine renders at a time.
+const renderBlock = 4096
+
+// writeRows writes the rows idx. Large results are rendered by several
+// goroutines in blocks and written in order, so a million-row result
+// uses every core.
+func (res *jobResults) writeRows(w *bufio.Writer, kind resultKind, idx []uint32) error {
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	nblocks := (len(idx) + renderBlock - 1) / renderBlock
+	if workers < 2 || nblocks < 2 {
+		rr := &rowRenderer{res: res, kind: kind, rd: newCSVReader(nil, res.delim, res.crlf)}
+		var buf []byte
+		for _, i := range idx {
+			buf = rr.append(buf[:0], i)
 			if _, err := w.Write(buf); err != nil {
 				return err
 			}
+		}
+		return nil
+	}
+	slots := make([]chan []byte, nblocks)
+	for b := range slots {
+		slots[b] = make(chan []byte, 1)
+	}
+	tokens := make(chan struct{}, 2*workers) // bounds the blocks rendered ahead
+	// Rendered rows are about as long as uploaded ones plus the sf__ columns.
+	sizeHint := min(len(res.data)/max(len(res.rowStart), 1)*renderBlock*5/4+renderBlock*32, 64<<20)
+	var next atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rr := &rowRenderer{res: res, kind: kind, rd: newCSVReader(nil, res.delim, res.crlf)}
+			for {
+				select {
+				case tokens <- struct{}{}:
+				case <-stop:
+					return
+				}
+				b := int(next.Add(1) - 1)
+				if b >= nblocks {
+					return
+				}
+				buf := make([]byte, 0, sizeHint)
+				for _, i := range idx[b*renderBlock : min((b+1)*renderBlock, len(idx))] {
+					buf = rr.append(buf, i)
+				}
+				slots[b] <- buf
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	for b := range slots {
+		buf := <-slots[b]
+		<-tokens
+		if _, err := w.Write(buf); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -172,8 +246,8 @@ func (res *jobResults) writeCSV(w *bufio.Writer, kind resultKind) error {
 // appendRow re-reads processed row i and appends its values, each quoted,
 // re-serialised after type conversion as Salesforce does (3.2: numbers
 // come back in Java notation, e.g. 9.12260031E8; text unchanged).
-func (res *jobResults) appendRow(buf, scratch []byte, i int) ([]byte, []byte) {
-	rd := newCSVReader(res.data[res.rowStart[i]:res.rowEnd(i)], res.delim, res.crlf)
+func (res *jobResults) appendRow(buf, scratch []byte, rd *csvReader, i int) ([]byte, []byte) {
+	rd.reset(res.data[res.rowStart[i]:res.rowEnd(i)])
 	rd.next()
 	for ci := range res.header {
 		buf = append(buf, ',')
@@ -209,6 +283,11 @@ func echoValue(dst []byte, c *colPlan, v []byte) []byte {
 		}
 	case kindDateTime:
 		// [I]: datetimes come back normalised to UTC with milliseconds.
+		if len(v) == 24 && v[23] == 'Z' && v[19] == '.' {
+			if _, ok := parseDateTime(v); ok {
+				return append(dst, v...) // already in that form
+			}
+		}
 		if t, ok := parseDateTime(v); ok {
 			return t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
 		}

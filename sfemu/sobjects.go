@@ -168,7 +168,7 @@ func (s *Server) resolveRelsLocked(ob *object, ch []change, rels map[int]*relRef
 			}
 			pseq = sq
 		} else {
-			first, n := pt.lookup(ref.target, ref.value, nil)
+			first, n := pt.lookup(ref.target, ref.value, new([]byte))
 			if n == 0 {
 				return &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ref.value) + " not found for field " + ref.target.name + " in entity " + pt.obj.name, nil}
 			}

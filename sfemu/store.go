@@ -119,8 +119,10 @@ func (t *table) seqOf(id string) (uint32, bool) {
 }
 
 // lookup returns the live records whose indexed field f equals v.
-func (t *table) lookup(f *field, v []byte, buf []byte) (first uint32, n int) {
-	key := foldKey(buf[:0], v, f.caseSens)
+// buf is scratch space for the folded key, kept for the next call.
+func (t *table) lookup(f *field, v []byte, buf *[]byte) (first uint32, n int) {
+	key := foldKey((*buf)[:0], v, f.caseSens)
+	*buf = key
 	seq, ok := t.idx[f.index][unsafeString(key)]
 	if !ok {
 		return 0, 0
@@ -137,8 +139,9 @@ func (t *table) lookupAll(f *field, v []byte) []uint32 {
 	return append([]uint32{seq}, t.more[f.index][string(key)]...)
 }
 
-func (t *table) indexAdd(f *field, v string, seq uint32, buf []byte) {
-	key := string(foldKey(buf[:0], []byte(v), f.caseSens))
+func (t *table) indexAdd(f *field, v string, seq uint32, buf *[]byte) {
+	*buf = foldKey((*buf)[:0], v, f.caseSens)
+	key := string(*buf)
 	m := t.idx[f.index]
 	if _, ok := m[key]; ok {
 		t.more[f.index][key] = append(t.more[f.index][key], seq)
@@ -147,8 +150,9 @@ func (t *table) indexAdd(f *field, v string, seq uint32, buf []byte) {
 	m[key] = seq
 }
 
-func (t *table) indexRemove(f *field, v string, seq uint32, buf []byte) {
-	key := foldKey(buf[:0], []byte(v), f.caseSens)
+func (t *table) indexRemove(f *field, v string, seq uint32, buf *[]byte) {
+	key := foldKey((*buf)[:0], v, f.caseSens)
+	*buf = key
 	m := t.idx[f.index]
 	cur, ok := m[string(key)]
 	if !ok {
@@ -180,10 +184,11 @@ func (t *table) indexRemove(f *field, v string, seq uint32, buf []byte) {
 // applyScratch is per-caller scratch space so that applying rows does not
 // allocate beyond the stored record.
 type applyScratch struct {
-	old  []string
-	enc  []byte
-	key  []byte
-	miss []string
+	known *field // a unique field already checked by the caller
+	old   []string
+	enc   []byte
+	key   []byte
+	miss  []string
 }
 
 // checkUniqueLocked fails when setting f to v would duplicate another
@@ -192,7 +197,7 @@ func (t *table) checkUniqueLocked(f *field, v []byte, self uint32, sc *applyScra
 	if !f.unique {
 		return nil
 	}
-	first, n := t.lookup(f, v, sc.key)
+	first, n := t.lookup(f, v, &sc.key)
 	if n == 0 || (n == 1 && first == self) {
 		return nil
 	}
@@ -215,7 +220,7 @@ func (t *table) insertLocked(ch []change, now int64, sc *applyScratch) (uint32, 
 		return 0, errRequired(append([]string(nil), sc.miss...))
 	}
 	for _, f := range ob.indexed {
-		if c := ch[f.slot]; c.st == stSet {
+		if c := ch[f.slot]; c.st == stSet && f != sc.known {
 			if e := t.checkUniqueLocked(f, c.v, 0, sc); e != nil {
 				return 0, e
 			}
@@ -240,7 +245,7 @@ func (t *table) insertLocked(ch []change, now int64, sc *applyScratch) (uint32, 
 	rec := &t.recs[seq-1]
 	for _, f := range ob.indexed {
 		if v := valueAt(rec.vals, f.slot); v != "" {
-			t.indexAdd(f, v, seq, sc.key)
+			t.indexAdd(f, v, seq, &sc.key)
 		}
 	}
 	return seq, nil
@@ -302,10 +307,10 @@ func (t *table) updateLocked(seq uint32, ch []change, now int64, sc *applyScratc
 			continue
 		}
 		if ov != "" {
-			t.indexRemove(f, ov, seq, sc.key)
+			t.indexRemove(f, ov, seq, &sc.key)
 		}
 		if nv != "" {
-			t.indexAdd(f, nv, seq, sc.key)
+			t.indexAdd(f, nv, seq, &sc.key)
 		}
 	}
 	rec.vals = newVals
@@ -318,7 +323,7 @@ func (t *table) deleteLocked(seq uint32, now int64, sc *applyScratch) {
 	rec := &t.recs[seq-1]
 	for _, f := range t.obj.indexed {
 		if v := valueAt(rec.vals, f.slot); v != "" {
-			t.indexRemove(f, v, seq, sc.key)
+			t.indexRemove(f, v, seq, &sc.key)
 		}
 	}
 	rec.deleted = true

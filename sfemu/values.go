@@ -77,7 +77,7 @@ func convertValue(f *field, v []byte, dst []byte) ([]byte, *rowErr) {
 		}
 		return append(dst, v...), nil
 	case kindPicklist:
-		if canon, ok := f.valueSet[lowerASCII(v)]; ok {
+		if canon, ok := f.picklistValue(v); ok {
 			return append(dst, canon...), nil
 		}
 		if f.restricted {
@@ -161,6 +161,11 @@ func convertValue(f *field, v []byte, dst []byte) ([]byte, *rowErr) {
 		t, ok := parseDateTime(v)
 		if !ok {
 			return dst, errWrongType(f, v)
+		}
+		if len(v) == 24 && v[10] == 'T' && v[19] == '.' && v[23] == 'Z' {
+			// Already UTC with milliseconds: only the zone is spelled differently.
+			dst = append(dst, v[:23]...)
+			return append(dst, "+0000"...), nil
 		}
 		return t.UTC().AppendFormat(dst, jsonTime), nil
 	case kindReference, kindID:
@@ -343,31 +348,31 @@ func parseDateTime(v []byte) (time.Time, bool) {
 	return t.Truncate(time.Millisecond), true
 }
 
-// lowerASCII returns v lower-cased as a string for map lookups; only ASCII
-// letters are folded, others are kept (no allocation when the compiler can
-// avoid it for map keys is not guaranteed, so callers on hot paths use foldKey).
-func lowerASCII(v []byte) string {
-	for _, c := range v {
-		if c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf {
-			return strings.ToLower(string(v))
-		}
+// picklistValue finds the defined value matching v, exactly or ignoring
+// case, without allocating for values up to 128 bytes.
+func (f *field) picklistValue(v []byte) (string, bool) {
+	if canon, ok := f.valueSet[unsafeString(v)]; ok && canon == unsafeString(v) {
+		return canon, true
 	}
-	return string(v)
+	var buf [128]byte
+	key := foldKey(buf[:0], v, false)
+	canon, ok := f.valueSet[unsafeString(key)]
+	return canon, ok
 }
 
 // foldKey appends the case-folded form of v used as an index key for
 // case-insensitive unique and external-ID fields.
-func foldKey(dst, v []byte, caseSensitive bool) []byte {
+func foldKey[T string | []byte](dst []byte, v T, caseSensitive bool) []byte {
 	if caseSensitive {
 		return append(dst, v...)
 	}
-	for i, c := range v {
-		if c >= utf8.RuneSelf {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
 			return append(dst, strings.ToLower(string(v))...)
 		}
-		_ = i
 	}
-	for _, c := range v {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
 		}

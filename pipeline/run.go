@@ -59,6 +59,9 @@ type Runner struct {
 	client   *salesforce.Client
 	started  time.Time
 	resumed  bool
+	// collector fetches results while run uploads; nil otherwise. Set
+	// and cleared by extractAndUpload around the upload.
+	collector *collector
 
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu

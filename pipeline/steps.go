@@ -100,12 +100,15 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 }
 
 // extractAndUpload runs extract and upload together: each batch is queued
-// for upload as soon as its file is complete. The queue holds at most
-// `parallel` files, so extraction waits when uploads fall behind and the
-// files waiting on disk stay bounded.
+// for upload as soon as its file is complete. Extraction waits when uploads
+// fall behind, so the batch files on disk stay bounded: `parallel` in
+// flight, one taken by the loader waiting for a slot, one in the feeder,
+// one in the queue and the one just written (parallel+4; TestBoundedFilesWaiting).
+// Extraction is far faster than Salesforce's processing, so a longer queue
+// would only hold more files, not speed anything up.
 func (r *Runner) extractAndUpload(ctx context.Context) error {
 	m := r.store.Snapshot()
-	queue := make(chan int, r.settings.Parallel)
+	queue := make(chan int, 1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(queue)
@@ -134,11 +137,53 @@ func (r *Runner) extractAndUpload(ctx context.Context) error {
 			})
 		})
 	})
+	// Results are fetched as soon as each job finishes, and the batch file
+	// removed, so disk use stays bounded by the files waiting and in flight.
+	r.collector = newCollector(ctx, r)
 	g.Go(func() error {
 		return r.step(gctx, StepUpload, func(ctx context.Context) error { return r.upload(ctx, queue) })
 	})
-	return g.Wait()
+	err := g.Wait()
+	r.collector.wait()
+	r.collector = nil
+	return err
 }
+
+// collector downloads the results of finished jobs while the upload goes
+// on. Failures are left for the collect-results step, which retries them.
+type collector struct {
+	ctx context.Context
+	r   *Runner
+	sem chan struct{}
+	wg  sync.WaitGroup
+}
+
+func newCollector(ctx context.Context, r *Runner) *collector {
+	return &collector{ctx: ctx, r: r, sem: make(chan struct{}, r.settings.Parallel)}
+}
+
+// add fetches batch idx's results in the background.
+func (c *collector) add(idx int, jobID string) {
+	c.wg.Go(func() {
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.ctx.Done():
+			return
+		}
+		defer func() { <-c.sem }()
+		if err := os.MkdirAll(c.r.logsDir, 0o755); err != nil {
+			return // collect-results reports it
+		}
+		for _, kind := range ResultKinds {
+			if err := c.r.download(c.ctx, idx, jobID, kind); err != nil {
+				return // collect-results retries and reports it
+			}
+		}
+		c.r.removeBatchFile(idx)
+	})
+}
+
+func (c *collector) wait() { c.wg.Wait() }
 
 // uploadAll is the upload task: every extracted batch whose job has not
 // finished is uploaded (or its existing job followed).
@@ -418,6 +463,9 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 			})
 			r.report.Report(Event{Kind: EventJobDone, Batch: idx, JobID: res.JobID, State: string(res.State),
 				Processed: res.Processed, Failed: res.Failed, Message: msg, Err: res.Err})
+			if c := r.collector; c != nil && res.Err == nil && res.State.Terminal() && res.JobID != "" {
+				c.add(idx, res.JobID)
+			}
 		},
 	})
 	close(loadDone)

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
 	"github.com/sfmigrate/sfmigrate/pipeline/demo"
@@ -253,6 +255,9 @@ func TestRunLandsEverySourceRow(t *testing.T) {
 		t.Errorf("summary.json: %v", err)
 	}
 	h.checkOneJobPerBatch("p1", "Product2")
+	if left, _ := filepath.Glob(filepath.Join(h.dir, "runs", "p1", "batches", "*.csv")); len(left) != 0 {
+		t.Errorf("batch files left after their jobs completed: %v", left)
+	}
 
 	// Prices reference products by external id through Product__r.External_Id__c.
 	code, stdout, stderr = h.main("run", "--table", "PRICES", "--run-id", "pp1", "--conf", `{"batch_size": 500}`, "--json")
@@ -428,5 +433,43 @@ func TestTrackerRecordMustExistWhenNotCreated(t *testing.T) {
 	}
 	if st := h.trackerStatus("PRODUCTS"); st != "Uploaded" {
 		t.Errorf("tracker = %q", st)
+	}
+}
+
+// TestBoundedFilesWaiting: when Salesforce falls behind, extraction waits:
+// the batch files on disk stay within what is in flight plus the queue.
+func TestBoundedFilesWaiting(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 2000, prices: 0}, sfemu.WithProcessing(sfemu.ProcessManual, 0))
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := h.main("run", "--table", "PRODUCTS", "--run-id", "b", "--conf", `{"batch_size": 100, "parallel": 2}`)
+		done <- code
+	}()
+	// Wait until the run stalls on the held jobs.
+	var files []string
+	stable := 0
+	for i := 0; i < 5000 && stable < 50; i++ {
+		time.Sleep(2 * time.Millisecond)
+		now, _ := filepath.Glob(filepath.Join(h.dir, "runs", "b", "batches", "*.csv"))
+		if len(now) == len(files) && len(h.heldJobs()) == 2 {
+			stable++
+		} else {
+			stable = 0
+		}
+		files = now
+	}
+	// parallel (2) in flight + 1 taken by the loader + 1 in the feeder + 1 queued + 1 just written.
+	if len(files) == 0 || len(files) > 6 {
+		t.Errorf("%d batch files on disk while 2 jobs are held (20 batches in all): %v", len(files), files)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	h.processJobsWhile(ctx)
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Product2"); n != 2000 {
+		t.Errorf("org holds %d", n)
 	}
 }

@@ -95,8 +95,9 @@ func runRun(ctx context.Context, env Env, args []string) error {
 	var f runFlags
 	fs := newFlagSet(env, "run", "sfmigrate run --table T [--run-id ID] [--conf JSON | --conf-file F] [flags]", `
 Runs every step for one table: authenticate, extract, upload, collect-results, update-status.
-Batches are uploaded as soon as they are written, while extraction goes on; at most
-'parallel' files wait for upload, so memory and disk stay bounded.
+Batches are uploaded as soon as they are written, while extraction goes on; extraction
+waits when Salesforce falls behind, and results are fetched (and the batch file removed)
+as each job finishes, so at most parallel+4 batch files are on disk at once.
 
 Files:
   <work-dir>/runs/<run-id>/manifest.json          state of the run (rewritten atomically)

@@ -356,8 +356,9 @@ func appendDecimal(dst, s []byte) ([]byte, error) {
 		return bad()
 	}
 	if i == len(s) { // no exponent: the common case, copied as is
-		if s[0] == '+' {
+		if s[0] == '+' || (neg && allZero(intPart) && allZero(frac)) { // "+1" -> "1", "-0.0" -> "0.0"
 			s = s[1:]
+			neg = false
 		}
 		if len(frac) == 0 && s[len(s)-1] == '.' { // "5." -> "5"
 			s = s[:len(s)-1]
@@ -429,6 +430,15 @@ func appendDecimal(dst, s []byte) ([]byte, error) {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != '0' {
+			return false
+		}
+	}
+	return true
+}
 
 // parseBool reads the spellings databases use for booleans.
 func parseBool(b []byte) (val, ok bool) {
@@ -631,7 +641,7 @@ func (f *formatter) appendTime(dst []byte, v *value, c *column, dateOnly bool) (
 				return dst, fault("filter it out or replace it in the query", "infinite date/time has no Salesforce value")
 			case strings.HasSuffix(low, " bc"):
 				return dst, fault("filter it out or replace it in the query", "dates before the Common Era have no Salesforce value")
-			case len(v.b) > 4 && isDigit(v.b[4]):
+			case yearTooLong(v.b):
 				return dst, fault("filter it out or replace it in the query", "year is outside 0000-9999")
 			}
 			return dst, fault(fixTime, "not a date/time (expected yyyy-mm-dd[ hh:mm:ss[.fff]][zone])")
@@ -690,6 +700,16 @@ func (f *formatter) appendTime(dst []byte, v *value, c *column, dateOnly bool) (
 		byte('0'+cv.min/10), byte('0'+cv.min%10), ':',
 		byte('0'+cv.sec/10), byte('0'+cv.sec%10), '.',
 		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z'), nil
+}
+
+// yearTooLong reports text like PostgreSQL's "12345-01-01": a year of five
+// or more digits.
+func yearTooLong(b []byte) bool {
+	n := 0
+	for n < len(b) && isDigit(b[n]) {
+		n++
+	}
+	return n > 4 && n < len(b) && b[n] == '-'
 }
 
 func fromTime(t time.Time) civil {

@@ -167,8 +167,11 @@ func parseEasyConnect(s string) (host string, port int, service string, err erro
 	if host == "" {
 		return "", 0, "", errors.New("dsn has no host")
 	}
-	if service == "" && !strings.ContainsAny(host, ".:") && host != "localhost" {
-		return "", 0, "", fmt.Errorf("dsn %q looks like a tnsnames.ora alias, which the pure-Go driver cannot resolve: give host:port/service_name or the full (DESCRIPTION=...) descriptor", s)
+	if service == "" {
+		if !strings.ContainsAny(host, ".:") && host != "localhost" {
+			return "", 0, "", fmt.Errorf("dsn %q looks like a tnsnames.ora alias, which the pure-Go driver cannot resolve: give host:port/service_name or the full (DESCRIPTION=...) descriptor", s)
+		}
+		return "", 0, "", fmt.Errorf("no service name or SID for %s: set extra service_name (or sid); older Airflow providers read schema as the service name, current ones do not", host)
 	}
 	return host, port, service, nil
 }
@@ -182,14 +185,23 @@ func openOracle(ctx context.Context, conn airflow.Connection) (engine, error) {
 	if err != nil {
 		return nil, redactOracle(err, conn)
 	}
+	e, err := newOracleEngine(ctx, db, st.currentSchema)
+	if err != nil {
+		return nil, redactOracle(err, conn)
+	}
+	return e, nil
+}
+
+// newOracleEngine pins one session of db (closing db on failure).
+func newOracleEngine(ctx context.Context, db *sql.DB, currentSchema string) (*oracleEngine, error) {
 	c, err := db.Conn(ctx)
 	if err == nil {
 		err = c.PingContext(ctx)
 	}
-	if err == nil && st.currentSchema != "" {
-		_, err = c.ExecContext(ctx, "ALTER SESSION SET CURRENT_SCHEMA = "+st.currentSchema)
+	if err == nil && currentSchema != "" {
+		_, err = c.ExecContext(ctx, "ALTER SESSION SET CURRENT_SCHEMA = "+currentSchema)
 		if err != nil {
-			err = fmt.Errorf("set current schema %s (connection schema): %w", st.currentSchema, err)
+			err = fmt.Errorf("set current schema %s (connection schema): %w", currentSchema, err)
 		}
 	}
 	if err != nil {
@@ -197,7 +209,7 @@ func openOracle(ctx context.Context, conn airflow.Connection) (engine, error) {
 			_ = c.Close() // the connect error is what matters
 		}
 		_ = db.Close()
-		return nil, redactOracle(err, conn)
+		return nil, err
 	}
 	return &oracleEngine{db: db, conn: c}, nil
 }

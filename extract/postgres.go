@@ -27,8 +27,9 @@ import (
 // 17 significant digits before).
 
 type pgEngine struct {
-	conn *pgconn.PgConn
-	tm   *pgtype.Map // OID -> type name, for messages
+	cfg  *pgconn.Config
+	conn *pgconn.PgConn // nil once closed; reconnected when a cancelled query closed it
+	tm   *pgtype.Map    // OID -> type name, for messages
 }
 
 // pgExtraKeys are the connection extras passed on to the driver, as libpq
@@ -93,7 +94,23 @@ func openPostgres(ctx context.Context, conn airflow.Connection) (engine, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &pgEngine{conn: c, tm: pgtype.NewMap()}, nil
+	return &pgEngine{cfg: cfg, conn: c, tm: pgtype.NewMap()}, nil
+}
+
+// ready returns the session, reconnecting when a cancelled context has
+// closed it (pgconn closes the connection when a context ends mid-query).
+func (e *pgEngine) ready(ctx context.Context) (*pgconn.PgConn, error) {
+	if e.conn == nil {
+		return nil, errors.New("source is closed")
+	}
+	if e.conn.IsClosed() {
+		c, err := pgconn.ConnectConfig(ctx, e.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("reconnect: %w", err)
+		}
+		e.conn = c
+	}
+	return e.conn, nil
 }
 
 func (e *pgEngine) dialect() dialect { return dialectPostgres }
@@ -145,11 +162,12 @@ func (e *pgEngine) typeName(oid uint32) string {
 }
 
 func (e *pgEngine) describe(ctx context.Context, from string) ([]column, error) {
-	if e.conn == nil {
-		return nil, errors.New("source is closed")
+	conn, err := e.ready(ctx)
+	if err != nil {
+		return nil, err
 	}
 	// Prepare parses and plans without running the query.
-	sd, err := e.conn.Prepare(ctx, "", "SELECT * FROM "+from, nil)
+	sd, err := conn.Prepare(ctx, "", "SELECT * FROM "+from, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +181,9 @@ func (e *pgEngine) describe(ctx context.Context, from string) ([]column, error) 
 }
 
 func (e *pgEngine) query(ctx context.Context, sql string, args []any, cols []column) (rowStream, error) {
-	if e.conn == nil {
-		return nil, errors.New("source is closed")
+	conn, err := e.ready(ctx)
+	if err != nil {
+		return nil, err
 	}
 	params := make([][]byte, len(args))
 	for i, a := range args {
@@ -175,16 +194,16 @@ func (e *pgEngine) query(ctx context.Context, sql string, args []any, cols []col
 		params[i] = []byte(s)
 	}
 	// Text parameters of unknown type (OID 0), text results.
-	rr := e.conn.ExecParams(ctx, sql, params, nil, nil, nil)
+	rr := conn.ExecParams(ctx, sql, params, nil, nil, nil)
 	if fd := rr.FieldDescriptions(); fd != nil && len(fd) != len(cols) {
 		_, _ = rr.Close() // the column count mismatch is the error to report
 		return nil, fmt.Errorf("query returns %d columns, expected %d", len(fd), len(cols))
 	}
-	return &pgRows{e: e, ctx: ctx, rr: rr}, nil
+	return &pgRows{conn: conn, ctx: ctx, rr: rr}, nil
 }
 
 type pgRows struct {
-	e    *pgEngine
+	conn *pgconn.PgConn
 	ctx  context.Context
 	rr   *pgconn.ResultReader
 	done bool
@@ -225,7 +244,7 @@ func (r *pgRows) close() error {
 	// ask the server to cancel the query first so it stops sending.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 10*time.Second)
 	defer cancel()
-	_ = r.e.conn.CancelRequest(cctx) // best effort: Close below ends the query either way
+	_ = r.conn.CancelRequest(cctx) // best effort: Close below ends the query either way
 	_, _ = r.rr.Close()              // the cancel error ("canceling statement") is expected
 	return nil
 }

@@ -114,7 +114,7 @@ func TestAppendTime(t *testing.T) {
 		{in: "2024-07-01 12:00:00+00", src: srcTimestampTZ, loc: berlin, want: "2024-07-01T12:00:00.000Z"},
 		{in: "2024-07-01 12:00:00+05:30", src: srcTimestampTZ, want: "2024-07-01T06:30:00.000Z"},
 		{in: "2024-07-01 12:00:00-0330", src: srcTimestampTZ, want: "2024-07-01T15:30:00.000Z"},
-		{in: "1900-01-01 00:00:00+00:53:28", src: srcTimestampTZ, want: "1899-12-31T23:06:32.000Z"}, // historical LMT offset
+		{in: "1900-01-01 00:00:00+00:53:28", src: srcTimestampTZ, want: "1899-12-31T23:06:32.000Z"},    // historical LMT offset
 		{in: "2024-07-01T12:00:00Z", src: srcTimestamp, loc: berlin, want: "2024-07-01T12:00:00.000Z"}, // a zone in the text wins
 		{in: "2024-07-01 00:30:00+02", src: srcTimestampTZ, dateOnly: true, loc: berlin, want: "2024-07-01"},
 		{in: "2024-07-01 00:30:00+02", src: srcTimestampTZ, dateOnly: true, want: "2024-06-30"},

@@ -245,7 +245,7 @@ func (r *pgRows) close() error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 10*time.Second)
 	defer cancel()
 	_ = r.conn.CancelRequest(cctx) // best effort: Close below ends the query either way
-	_, _ = r.rr.Close()              // the cancel error ("canceling statement") is expected
+	_, _ = r.rr.Close()            // the cancel error ("canceling statement") is expected
 	return nil
 }
 

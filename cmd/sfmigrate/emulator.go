@@ -61,7 +61,7 @@ type emulatorFlags struct {
 	locks                                   lockFlag
 	failJobs                                int
 	apiLimit, maxUpload                     int64
-	noShuffle                               bool
+	noShuffle, gzipResults                  bool
 	seed                                    int64
 }
 
@@ -84,6 +84,7 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	fs.IntVar(&f.failJobs, "fail-jobs", 0, "the next `N` jobs to be processed end Failed")
 	fs.Int64Var(&f.apiLimit, "api-limit", 100_000, "daily API request allocation (Sforce-Limit-Info max; over it: 403 REQUEST_LIMIT_EXCEEDED)")
 	fs.Int64Var(&f.maxUpload, "max-upload-bytes", 100_000_000, "largest CSV upload per job")
+	fs.BoolVar(&f.gzipResults, "gzip-results", false, "gzip result CSVs for clients that accept it, as Salesforce does (costs CPU on loopback)")
 	fs.BoolVar(&f.noShuffle, "no-shuffle", false, "return result rows in upload order (Salesforce does not guarantee any order)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed for result order and fault shares")
 	if err := parseFlags(env, fs, args); err != nil {
@@ -145,6 +146,9 @@ func (f *emulatorFlags) options() ([]sfemu.Option, error) {
 	}
 	if f.noShuffle {
 		opts = append(opts, sfemu.WithoutShuffle())
+	}
+	if f.gzipResults {
+		opts = append(opts, sfemu.WithGzipResults(true))
 	}
 	mode := sfemu.ProcessAsync
 	if f.processing == "instant" {

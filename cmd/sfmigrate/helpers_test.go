@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sfmigrate/sfmigrate/pipeline"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
@@ -31,4 +36,50 @@ func createTracker(t *testing.T, baseURL, ref, status string) {
 	if err := doJSON(req, &res); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitManifest polls the run's manifest until cond holds (or fails the test).
+func (h *harness) waitManifest(runID string, what string, cond func(*pipeline.Manifest) bool, proc *exec.Cmd, out *bytes.Buffer) {
+	h.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if m, err := pipeline.ReadManifest(h.dir, runID); err == nil && cond(m) {
+			return
+		}
+		if proc.ProcessState != nil {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	proc.Process.Kill()
+	proc.Wait()
+	h.t.Fatalf("manifest never reached %q; process output:\n%s", what, out.String())
+}
+
+// processJobsWhile keeps processing the emulator's held jobs until stop is
+// closed (for ProcessManual orgs).
+func (h *harness) processJobsWhile(ctx context.Context) {
+	go func() {
+		t := time.NewTicker(3 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.emu.ProcessJobs()
+			}
+		}
+	}()
+}
+
+// heldJobs lists jobs waiting in UploadComplete (ProcessManual).
+func (h *harness) heldJobs() []string {
+	var ids []string
+	for _, j := range h.emu.Jobs() {
+		if j.State == "UploadComplete" {
+			ids = append(ids, j.ID)
+		}
+	}
+	return ids
 }

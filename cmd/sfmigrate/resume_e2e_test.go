@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -13,41 +15,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/pipeline"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
-
-// waitManifest polls the run's manifest until cond holds (or fails the test).
-func (h *harness) waitManifest(runID string, what string, cond func(*pipeline.Manifest) bool, proc *exec.Cmd, out *bytes.Buffer) {
-	h.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if m, err := pipeline.ReadManifest(h.dir, runID); err == nil && cond(m) {
-			return
-		}
-		if proc.ProcessState != nil {
-			break
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	proc.Process.Kill()
-	proc.Wait()
-	h.t.Fatalf("manifest never reached %q; process output:\n%s", what, out.String())
-}
-
-// processJobsWhile keeps processing the emulator's held jobs until stop is
-// closed (for ProcessManual orgs).
-func (h *harness) processJobsWhile(ctx context.Context) {
-	go func() {
-		t := time.NewTicker(3 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.emu.ProcessJobs()
-			}
-		}
-	}()
-}
 
 // TestKillAndResume kills sfmigrate with SIGKILL at several points of a run
 // and reruns the same run id: the final state is the same as an
@@ -181,17 +148,6 @@ func TestKillAndResume(t *testing.T) {
 			}
 		})
 	}
-}
-
-// heldJobs lists jobs waiting in UploadComplete (ProcessManual).
-func (h *harness) heldJobs() []string {
-	var ids []string
-	for _, j := range h.emu.Jobs() {
-		if j.State == "UploadComplete" {
-			ids = append(ids, j.ID)
-		}
-	}
-	return ids
 }
 
 // TestSIGTERMStopsCleanly: SIGTERM mid-run exits 1 saying how to resume,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,6 +190,10 @@ func (o *output) Report(e pipeline.Event) {
 			o.failed.Add(e.Failed)
 		}
 		switch {
+		case e.Err != nil && errors.Is(e.Err, context.Canceled) && e.JobID == "":
+			o.logf("batch %d: not started (stopping)", e.Batch)
+		case e.Err != nil && errors.Is(e.Err, context.Canceled):
+			o.logf("batch %d: stopped following job %s (%s); the next run follows it", e.Batch, e.JobID, e.State)
 		case e.Err != nil:
 			o.logf("batch %d: job %s did not finish: %v", e.Batch, e.JobID, e.Err)
 		case !o.tty || e.State != "JobComplete":

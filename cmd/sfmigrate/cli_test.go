@@ -43,3 +43,28 @@ func TestMainUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestRunAndTaskUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"task without step", []string{"task"}, "missing STEP"},
+		{"task unknown step", []string{"task", "deploy", "--run-id", "x"}, `unknown step "deploy"`},
+		{"task flags first", []string{"task", "--run-id", "x", "upload"}, "the STEP comes first"},
+		{"task without run id", []string{"task", "upload"}, "--run-id is required"},
+		{"run extra argument", []string{"run", "--table", "T", "extra"}, `unexpected argument "extra"`},
+		{"run bad duration", []string{"run", "--poll-interval", "fast"}, "invalid value"},
+		{"both conf flags", []string{"run", "--conf", "{}", "--conf-file", "c.json"}, "--conf or --conf-file"},
+		{"demo bad size", []string{"demo", "--products", "0"}, "--products must be at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runMain(t, tt.args...)
+			if code != exitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 mentioning %q", code, stderr, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,32 @@
+// Package pipeline runs sfmigrate's five steps for one table — authenticate,
+// extract, upload, collect-results, update-status — as the original Airflow
+// DAG did, with resumable state.
+//
+// Settings are resolved once (ResolveSettings): run config > AIRFLOW_VAR_* >
+// default for start_batch, batch_size and parallel; run config > tables
+// config for sf_object, external_id_field, operation and status_ref. Every
+// value remembers its source, and every bad value is a *ConfigError naming
+// the setting, the source and the fix, raised before any Salesforce call.
+//
+// A run's state lives in <work-dir>/runs/<run-id>/manifest.json, rewritten
+// atomically after every change by its only writer (RunStore). A job id is
+// recorded the moment the job exists, so a rerun of the same run id follows
+// it instead of creating a second job; finished batches are neither
+// extracted nor uploaded again.
+//
+// Typical use:
+//
+//	tables, err := pipeline.LoadTablesConfig("tables.yaml")
+//	r, err := pipeline.Prepare(pipeline.Options{
+//		RunID:  "PRODUCTS-2026-11-25",               // "" starts a new run
+//		Inputs: pipeline.Inputs{Table: "PRODUCTS", Getenv: os.Getenv, Tables: tables},
+//	})
+//	defer r.Close()
+//	summary, err := r.Run(ctx) // or r.Task(ctx, pipeline.StepUpload)
+//
+// Run overlaps extraction and upload: each batch file is handed to the
+// client's parallel loader as soon as it is written, and results are fetched
+// as each job finishes. Errors map to exit codes through *ConfigError (2),
+// *PartialError (3: the run finished, not every record succeeded) and
+// ErrInterrupted (the context ended; the manifest is consistent).
+package pipeline

@@ -8,80 +8,74 @@ import (
 	"hash"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // batchWriter writes formatted CSV rows into rolling batch files
-// <name>_<NNNNN>.csv. A file is written as <file>.tmp, then flushed, synced,
-// closed and renamed, so a file with the final name is always complete; the
-// directory is synced after the rename so the name survives a crash too.
-// Files roll over after maxRows rows, or before a row that would take the
-// file over maxBytes.
+// <name>_<NNNNN>.csv. Files roll over after maxRows rows, or before a row
+// that would take a file over maxBytes.
+//
+// The work is split over two goroutines: the extracting goroutine formats
+// rows into 1 MiB buffers and decides where files end (this type), and a
+// writer goroutine (fileWriter) hashes and writes the buffers, then
+// finishes each file: flush, fsync, close, rename from <file>.tmp to its
+// final name, fsync the directory, and call OnBatch. A file with its final
+// name is therefore always complete, and reading the source overlaps with
+// writing, hashing and syncing (bench/extract/README.md: fsync waits alone
+// were ~15 % of a 1 M-row run). A bounded set of buffers keeps memory flat:
+// when the writer or OnBatch is slow, the extraction waits.
 type batchWriter struct {
 	dir, name string
 	header    []byte // "Field1,Field2\n"
 	maxRows   int64
 	maxBytes  int64
 	next      int // index of the next file
-	onBatch   func(context.Context, Batch) error
 
-	cur     *batchFile
-	batches []Batch
+	cur   *fileMeta // open file, nil between files
+	buf   []byte    // buffer being filled for the writer
+	fw    *fileWriter
+	close sync.Once
 }
 
-type batchFile struct {
+// fileMeta is what the extracting side knows about the open file.
+type fileMeta struct {
 	index    int
 	path     string
-	f        *os.File
-	buf      []byte
-	h        hash.Hash
 	rows     int64
 	bytes    int64
 	firstRow int64
 }
 
-// writeBufSize is the write buffer of a batch file: large enough that
-// write(2) calls are a small share of the time, small enough to keep memory
-// flat.
-const writeBufSize = 1 << 20
+const (
+	// writeBufSize is the size of one buffer handed to the writer: large
+	// enough that write(2) calls are a small share of the time.
+	writeBufSize = 1 << 20
+	// writeBuffers is how many buffers exist: one being filled, the rest
+	// queued for or being written by the writer.
+	writeBuffers = 4
+)
 
 // batchPath is where batch file index of table name goes.
 func batchPath(dir, name string, index int) string {
 	return filepath.Join(dir, fmt.Sprintf("%s_%05d.csv", name, index))
 }
 
-// write adds one row (ending in '\n') to the open file, opening one when
-// needed; the caller has made room with fits/finish. rowNum is the row's
-// 0-based position in the ordered query, and key returns its order_by values
-// (only called when the row is the last of its file).
-func (w *batchWriter) write(ctx context.Context, row []byte, rowNum int64, key func() []string) error {
-	if w.cur == nil {
-		if err := w.open(rowNum); err != nil {
-			return err
-		}
-		if w.cur.bytes+int64(len(row)) > w.maxBytes {
-			return fmt.Errorf("row of %d bytes does not fit in a batch file of at most %d bytes", len(row), w.maxBytes)
-		}
+func newBatchWriter(ctx context.Context, dir, name string, header []byte, maxRows, maxBytes int64, first int, onBatch func(context.Context, Batch) error) *batchWriter {
+	fw := &fileWriter{
+		dir:     dir,
+		ops:     make(chan fileOp, writeBuffers+2),
+		free:    make(chan []byte, writeBuffers),
+		failed:  make(chan struct{}),
+		onBatch: onBatch,
+		ctx:     ctx,
 	}
-	c := w.cur
-	if len(c.buf)+len(row) > cap(c.buf) {
-		if err := c.flush(); err != nil {
-			return fmt.Errorf("write %s: %w", c.path+".tmp", err)
-		}
+	for range writeBuffers - 1 {
+		fw.free <- make([]byte, 0, writeBufSize)
 	}
-	if len(row) > cap(c.buf) {
-		c.h.Write(row)
-		if _, err := c.f.Write(row); err != nil {
-			return fmt.Errorf("write %s: %w", c.path+".tmp", err)
-		}
-	} else {
-		c.buf = append(c.buf, row...)
-	}
-	c.rows++
-	c.bytes += int64(len(row))
-	if c.rows >= w.maxRows {
-		return w.finish(ctx, key())
-	}
-	return nil
+	fw.wg.Add(1)
+	go fw.run()
+	return &batchWriter{dir: dir, name: name, header: header, maxRows: maxRows, maxBytes: maxBytes, next: first,
+		fw: fw, buf: make([]byte, 0, writeBufSize)}
 }
 
 // fits reports whether a row of n bytes still fits in the open file; when it
@@ -90,83 +84,211 @@ func (w *batchWriter) fits(n int) bool {
 	return w.cur == nil || w.cur.bytes+int64(n) <= w.maxBytes
 }
 
-func (w *batchWriter) open(firstRow int64) error {
-	index := w.next
-	path := batchPath(w.dir, w.name, index)
-	f, err := os.OpenFile(path+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("create batch file: %w", err)
+// write adds one row (ending in '\n') to the open file, opening one when
+// needed; the caller has made room with fits/finish. rowNum is the row's
+// 0-based position in the ordered query, and key returns its order_by values
+// (only called when the row is the last of its file).
+func (w *batchWriter) write(ctx context.Context, row []byte, rowNum int64, key func() []string) error {
+	if w.cur == nil {
+		w.cur = &fileMeta{index: w.next, path: batchPath(w.dir, w.name, w.next), firstRow: rowNum, bytes: int64(len(w.header))}
+		w.next++
+		if w.cur.bytes+int64(len(row)) > w.maxBytes {
+			return fmt.Errorf("row of %d bytes does not fit in a batch file of at most %d bytes", len(row), w.maxBytes)
+		}
+		if err := w.fw.send(fileOp{kind: opOpen, path: w.cur.path}); err != nil {
+			return err
+		}
+		if err := w.append(w.header); err != nil {
+			return err
+		}
 	}
-	c := &batchFile{index: index, path: path, f: f, buf: make([]byte, 0, writeBufSize), h: sha256.New(), firstRow: firstRow}
-	c.buf = append(c.buf, w.header...)
-	c.bytes = int64(len(w.header))
-	w.cur = c
-	w.next++
+	if err := w.append(row); err != nil {
+		return err
+	}
+	w.cur.rows++
+	w.cur.bytes += int64(len(row))
+	if w.cur.rows >= w.maxRows {
+		return w.finish(ctx, key())
+	}
 	return nil
 }
 
-func (c *batchFile) flush() error {
-	if len(c.buf) == 0 {
+// append adds b to the fill buffer, handing full buffers to the writer.
+func (w *batchWriter) append(b []byte) error {
+	if len(w.buf)+len(b) > cap(w.buf) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+		if len(b) > cap(w.buf) { // a row over 1 MiB goes on its own
+			return w.fw.send(fileOp{kind: opData, buf: append([]byte(nil), b...), own: true})
+		}
+	}
+	w.buf = append(w.buf, b...)
+	return nil
+}
+
+func (w *batchWriter) flush() error {
+	if len(w.buf) == 0 {
 		return nil
 	}
-	c.h.Write(c.buf)
-	_, err := c.f.Write(c.buf)
-	c.buf = c.buf[:0]
+	if err := w.fw.send(fileOp{kind: opData, buf: w.buf}); err != nil {
+		return err
+	}
+	buf, err := w.fw.buffer()
+	w.buf = buf
 	return err
 }
 
-// finish completes the open file: flush, fsync, close, rename to the final
-// name, sync the directory, then report it through onBatch.
-func (w *batchWriter) finish(ctx context.Context, lastKey []string) error {
+// finish ends the open file; the writer completes it and reports it.
+func (w *batchWriter) finish(_ context.Context, lastKey []string) error {
 	c := w.cur
 	if c == nil {
 		return nil
 	}
 	w.cur = nil
-	tmp := c.path + ".tmp"
-	err := c.flush()
-	if err == nil {
-		err = c.f.Sync()
+	if err := w.flush(); err != nil {
+		return err
 	}
-	if cerr := c.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, c.path)
-	}
-	if err == nil {
-		err = syncDir(w.dir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp) // best effort: the error below is what matters
-		return fmt.Errorf("finish batch file %s: %w", c.path, err)
-	}
-	b := Batch{
-		Index:    c.index,
-		Path:     c.path,
-		Rows:     c.rows,
-		Bytes:    c.bytes,
-		SHA256:   hex.EncodeToString(c.h.Sum(nil)),
-		FirstRow: c.firstRow,
-		LastKey:  lastKey,
-	}
-	w.batches = append(w.batches, b)
-	if w.onBatch != nil {
-		if err := w.onBatch(ctx, b); err != nil {
-			return fmt.Errorf("OnBatch for %s: %w", b.Path, err)
-		}
-	}
-	// Stop between files as soon as the context ends (OnBatch may have
-	// waited for a long time).
-	return ctx.Err()
+	return w.fw.send(fileOp{kind: opFinish, batch: Batch{
+		Index: c.index, Path: c.path, Rows: c.rows, Bytes: c.bytes, FirstRow: c.firstRow, LastKey: lastKey,
+	}})
 }
 
-// abort removes the unfinished file, if any.
-func (w *batchWriter) abort() {
-	if c := w.cur; c != nil {
-		w.cur = nil
-		_ = c.f.Close()                // the file is being thrown away
-		_ = os.Remove(c.path + ".tmp") // best effort; a leftover .tmp never looks finished
+// wait stops the writer after the queued work and returns the finished
+// batches and the writer's error. An unfinished file (after an error) is
+// removed. Safe to call more than once.
+func (w *batchWriter) wait() ([]Batch, error) {
+	w.close.Do(func() {
+		close(w.fw.ops)
+		w.fw.wg.Wait()
+	})
+	return w.fw.batches, w.fw.err
+}
+
+// fileWriter is the writer goroutine's side.
+type fileWriter struct {
+	dir     string
+	ops     chan fileOp
+	free    chan []byte   // empty buffers returned by the writer
+	failed  chan struct{} // closed when err is set
+	onBatch func(context.Context, Batch) error
+	ctx     context.Context
+	wg      sync.WaitGroup
+
+	// Set by the writer goroutine; read by others only after failed is
+	// closed or wg.Wait returned.
+	err     error
+	batches []Batch
+
+	// Writer goroutine only.
+	f   *os.File
+	tmp string
+	h   hash.Hash
+}
+
+type opKind int
+
+const (
+	opOpen   opKind = iota // create path.tmp
+	opData                 // write buf to the open file
+	opFinish               // complete the open file as batch
+)
+
+type fileOp struct {
+	kind  opKind
+	path  string // opOpen
+	buf   []byte // opData
+	own   bool   // buf is not a pooled buffer
+	batch Batch  // opFinish
+}
+
+// send queues op, or returns the writer's error once it has failed.
+func (fw *fileWriter) send(op fileOp) error {
+	select {
+	case fw.ops <- op:
+		return nil
+	case <-fw.failed:
+		return fw.err
+	}
+}
+
+// buffer returns an empty buffer to fill, waiting for the writer to free one.
+func (fw *fileWriter) buffer() ([]byte, error) {
+	select {
+	case b := <-fw.free:
+		return b[:0], nil
+	case <-fw.failed:
+		return nil, fw.err
+	}
+}
+
+func (fw *fileWriter) run() {
+	defer fw.wg.Done()
+	for op := range fw.ops {
+		if fw.err == nil {
+			if err := fw.do(op); err != nil {
+				fw.err = err
+				close(fw.failed)
+				fw.discard()
+			}
+		}
+		if op.kind == opData && !op.own {
+			fw.free <- op.buf // never blocks: at most writeBuffers buffers exist
+		}
+	}
+	fw.discard() // ops closed with a file still open: the extraction stopped
+}
+
+func (fw *fileWriter) do(op fileOp) error {
+	switch op.kind {
+	case opOpen:
+		f, err := os.OpenFile(op.path+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("create batch file: %w", err)
+		}
+		fw.f, fw.tmp, fw.h = f, op.path+".tmp", sha256.New()
+	case opData:
+		fw.h.Write(op.buf)
+		if _, err := fw.f.Write(op.buf); err != nil {
+			return fmt.Errorf("write %s: %w", fw.tmp, err)
+		}
+	case opFinish:
+		b := op.batch
+		err := fw.f.Sync()
+		if cerr := fw.f.Close(); err == nil {
+			err = cerr
+		}
+		fw.f = nil
+		if err == nil {
+			err = os.Rename(fw.tmp, b.Path)
+		}
+		if err == nil {
+			err = syncDir(fw.dir)
+		}
+		if err != nil {
+			_ = os.Remove(fw.tmp) // best effort: the error below is what matters
+			return fmt.Errorf("finish batch file %s: %w", b.Path, err)
+		}
+		b.SHA256 = hex.EncodeToString(fw.h.Sum(nil))
+		fw.batches = append(fw.batches, b)
+		if fw.onBatch != nil {
+			if err := fw.onBatch(fw.ctx, b); err != nil {
+				return fmt.Errorf("OnBatch for %s: %w", b.Path, err)
+			}
+		}
+		// Stop between files as soon as the context ends (OnBatch may
+		// have waited for a long time).
+		return fw.ctx.Err()
+	}
+	return nil
+}
+
+// discard removes the unfinished file, if any.
+func (fw *fileWriter) discard() {
+	if fw.f != nil {
+		_ = fw.f.Close()       // the file is being thrown away
+		_ = os.Remove(fw.tmp) // best effort; a leftover .tmp never looks finished
+		fw.f = nil
 	}
 }
 

@@ -112,8 +112,10 @@ type Options struct {
 	// Start is where to start; the zero value starts at row 0 as batch 0.
 	Start Position
 	// OnBatch, if set, is called after each file is complete and renamed,
-	// from the extracting goroutine: extraction waits while it runs (so it
-	// may block for back-pressure). An error stops the extraction.
+	// in file order, from one goroutine (not the caller's; Extract returns
+	// only after the last call). Extraction goes on while it runs, up to a
+	// few MiB of buffered rows, then waits: it may block for back-pressure.
+	// An error stops the extraction.
 	OnBatch func(ctx context.Context, b Batch) error
 	// OnRows, if set, is called from time to time with the number of rows
 	// written so far in this call.
@@ -382,19 +384,11 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 		return Result{}, fmt.Errorf("extract %s: run query %s: %w", t.Name, q, err)
 	}
 	x := &extraction{
-		t:    &t,
-		p:    p,
-		fmt:  newFormatter(t.SourceTimeZone),
-		vals: make([]value, len(p.sel)),
-		bw: &batchWriter{
-			dir:      opts.Dir,
-			name:     t.Name,
-			header:   header(t.Fields),
-			maxRows:  int64(opts.BatchSize),
-			maxBytes: maxBytes,
-			next:     st.BatchIndex,
-			onBatch:  opts.OnBatch,
-		},
+		t:      &t,
+		p:      p,
+		fmt:    newFormatter(t.SourceTimeZone),
+		vals:   make([]value, len(p.sel)),
+		bw:     newBatchWriter(ctx, opts.Dir, t.Name, header(t.Fields), int64(opts.BatchSize), maxBytes, st.BatchIndex, opts.OnBatch),
 		onRows: opts.OnRows,
 		rowNum: st.Row,
 	}
@@ -405,10 +399,11 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 	if cerr := rows.close(); err == nil && cerr != nil {
 		err = fmt.Errorf("extract %s: finish query: %w", t.Name, cerr)
 	}
-	if err != nil {
-		x.bw.abort()
+	batches, werr := x.bw.wait()
+	if err == nil && werr != nil {
+		err = fmt.Errorf("extract %s: %w", t.Name, werr)
 	}
-	res := Result{Batches: x.bw.batches, Rows: x.rows}
+	res := Result{Batches: batches, Rows: x.rows}
 	if err == nil && opts.OnRows != nil {
 		opts.OnRows(x.rows)
 	}

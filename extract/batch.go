@@ -286,7 +286,7 @@ func (fw *fileWriter) do(op fileOp) error {
 // discard removes the unfinished file, if any.
 func (fw *fileWriter) discard() {
 	if fw.f != nil {
-		_ = fw.f.Close()       // the file is being thrown away
+		_ = fw.f.Close()      // the file is being thrown away
 		_ = os.Remove(fw.tmp) // best effort; a leftover .tmp never looks finished
 		fw.f = nil
 	}

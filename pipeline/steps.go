@@ -243,6 +243,9 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 			if msg == "" {
 				msg = "job state " + b.JobState
 			}
+			if b.JobID == "" {
+				return fmt.Errorf("batch %d got no job: %s; rerun with --run-id %s to continue", b.Index, msg, r.runID)
+			}
 			return fmt.Errorf("batch %d (job %s) did not finish: %s; rerun with --run-id %s to continue", b.Index, b.JobID, msg, r.runID)
 		}
 	}

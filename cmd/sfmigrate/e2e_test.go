@@ -473,3 +473,30 @@ func TestBoundedFilesWaiting(t *testing.T) {
 		t.Errorf("org holds %d", n)
 	}
 }
+
+// TestLostCreateAnswerIsAdopted: the answer to a job creation is lost (the
+// job exists in the org, the run never learnt its id). The rerun adopts that
+// job rather than creating a second one for the batch.
+func TestLostCreateAnswerIsAdopted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.emu.AddFault(sfemu.Fault{Method: "POST", Path: "/jobs/ingest", Count: 1, DropAfterHandling: true})
+	code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "lost", "--conf", `{"batch_size": 100, "parallel": 1}`)
+	t.Logf("first run: exit %d\n%s", code, stderr)
+	if code == 0 {
+		// The client may have recovered by itself; then there must be no stray job.
+		h.checkOneJobPerBatch("lost", "Product2")
+		return
+	}
+	code, _, stderr2 := h.main("run", "--run-id", "lost")
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\nfirst:\n%s\nrerun:\n%s", code, stderr, stderr2)
+	}
+	if !strings.Contains(stderr2, "adopting job") {
+		t.Errorf("rerun did not adopt the unrecorded job:\n%s", stderr2)
+	}
+	h.checkOneJobPerBatch("lost", "Product2")
+	if n, _ := h.query("SELECT COUNT() FROM Product2"); n != 300 {
+		t.Errorf("org holds %d", n)
+	}
+}

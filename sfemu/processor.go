@@ -496,7 +496,11 @@ func convertReference(f *field, v []byte, dst []byte) ([]byte, *rowErr) {
 // (salesforce-api.md 4.1 [O], observed at least within one internal batch;
 // duplicates in different internal batches are not detected [I]).
 func (p *processor) markDuplicates(rows []prow) {
+	// Keys point into prepKey, which only grows during one batch (a
+	// reallocation leaves earlier keys on the old, unchanged array), so the
+	// map needs no allocation per key.
 	clear(p.dup)
+	p.prepKey = p.prepKey[:0]
 	slot := p.ext.slot
 	dups := false
 	for i := range rows {
@@ -504,14 +508,17 @@ func (p *processor) markDuplicates(rows []prow) {
 		if r.err != nil || r.ch[slot].st != stSet {
 			continue
 		}
-		p.prepKey = foldKey(p.prepKey[:0], r.ch[slot].v, p.ext.caseSens)
-		if n, ok := p.dup[unsafeString(p.prepKey)]; ok {
-			p.dup[unsafeString(p.prepKey)] = n + 1
+		start := len(p.prepKey)
+		p.prepKey = foldKey(p.prepKey, r.ch[slot].v, p.ext.caseSens)
+		key := unsafeString(p.prepKey[start:])
+		if n, ok := p.dup[key]; ok {
+			p.dup[key] = n + 1
 			dups = true
 		} else {
-			p.dup[string(p.prepKey)] = 1
+			p.dup[key] = 1
 		}
 	}
+	var fold []byte
 	if !dups {
 		return
 	}
@@ -520,8 +527,8 @@ func (p *processor) markDuplicates(rows []prow) {
 		if r.err != nil || r.ch[slot].st != stSet {
 			continue
 		}
-		p.prepKey = foldKey(p.prepKey[:0], r.ch[slot].v, p.ext.caseSens)
-		if p.dup[unsafeString(p.prepKey)] > 1 {
+		fold = foldKey(fold[:0], r.ch[slot].v, p.ext.caseSens)
+		if p.dup[unsafeString(fold)] > 1 {
 			r.err = &rowErr{"DUPLICATE_VALUE", "Duplicate external id specified: " + string(r.ch[slot].v), nil}
 		}
 	}

@@ -2,9 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"flag"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -61,7 +68,7 @@ type emulatorFlags struct {
 	locks                                   lockFlag
 	failJobs                                int
 	apiLimit, maxUpload                     int64
-	noShuffle, gzipResults                  bool
+	noShuffle, gzipResults, tls             bool
 	seed                                    int64
 }
 
@@ -84,6 +91,7 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	fs.IntVar(&f.failJobs, "fail-jobs", 0, "the next `N` jobs to be processed end Failed")
 	fs.Int64Var(&f.apiLimit, "api-limit", 100_000, "daily API request allocation (Sforce-Limit-Info max; over it: 403 REQUEST_LIMIT_EXCEEDED)")
 	fs.Int64Var(&f.maxUpload, "max-upload-bytes", 100_000_000, "largest CSV upload per job")
+	fs.BoolVar(&f.tls, "tls", false, "serve HTTPS with a self-signed certificate made at start (for clients that insist on https; they must skip verification)")
 	fs.BoolVar(&f.gzipResults, "gzip-results", false, "gzip result CSVs for clients that accept it, as Salesforce does (costs CPU on loopback)")
 	fs.BoolVar(&f.noShuffle, "no-shuffle", false, "return result rows in upload order (Salesforce does not guarantee any order)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed for result order and fault shares")
@@ -210,7 +218,17 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return usageErrorf("emulator: --listen %s: %v", f.listen, err)
 	}
-	base := "http://" + ln.Addr().String()
+	scheme := "http"
+	if f.tls {
+		cert, err := selfSignedCert()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("emulator: --tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(env.Stdout, "sfemu listening on %s\n", base)
 	fmt.Fprintf(env.Stderr, "sfemu: token URL %s/services/oauth2/token, client id %s (secret not shown), API v%s\n", base, f.clientID, sfemu.APIVersion)
 
@@ -230,6 +248,29 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stderr, "sfemu: stopped")
 	return nil
+}
+
+// selfSignedCert makes a throwaway certificate for 127.0.0.1, ::1 and localhost.
+func selfSignedCert() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "sfemu"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(30 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 var _ flag.Value = (*lockFlag)(nil)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -48,6 +49,11 @@ func (w *lineWriter) String() string {
 // URL, a stop function and the exit code channel.
 func startEmulator(t *testing.T, args ...string) (base string, stop func() int, stderr *lineWriter) {
 	t.Helper()
+	return startEmulatorScheme(t, "http://127.0.0.1:", args...)
+}
+
+func startEmulatorScheme(t *testing.T, prefix string, args ...string) (base string, stop func() int, stderr *lineWriter) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out, errw := newLineWriter(), newLineWriter()
 	env := Env{Stdout: out, Stderr: errw, Getenv: func(string) string { return "" }}
@@ -56,7 +62,7 @@ func startEmulator(t *testing.T, args ...string) (base string, stop func() int, 
 	select {
 	case line := <-out.first:
 		base, ok := strings.CutPrefix(line, "sfemu listening on ")
-		if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
+		if !ok || !strings.HasPrefix(base, prefix) {
 			cancel()
 			t.Fatalf("first stdout line = %q", line)
 		}
@@ -166,5 +172,23 @@ func TestEmulatorFlagErrors(t *testing.T) {
 				t.Errorf("stdout = %q, want nothing", stdout)
 			}
 		})
+	}
+}
+
+func TestEmulatorTLS(t *testing.T) {
+	base, stop, _ := startEmulatorScheme(t, "https://127.0.0.1:", "--tls")
+	defer stop()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test certificate
+	res, err := hc.PostForm(base+"/services/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"sfemu-test-client"}, "client_secret": {"sfemu-test-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok map[string]string
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != 200 {
+		t.Fatalf("token over TLS: %d %v", res.StatusCode, err)
+	}
+	if tok["instance_url"] != base {
+		t.Errorf("instance_url = %q, want %q", tok["instance_url"], base)
 	}
 }

@@ -18,7 +18,7 @@ const pgTestConnID = "postgres_test"
 
 // pgTestConn returns the PostgreSQL test connection, or skips saying how to
 // get one.
-func pgTestConn(t *testing.T) airflow.Connection {
+func pgTestConn(t testing.TB) airflow.Connection {
 	t.Helper()
 	conn, err := airflow.LookupConnection(os.Getenv, pgTestConnID)
 	if err != nil {

@@ -435,6 +435,11 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 			}
 			if uerr := r.store.Update(func(m *Manifest) error {
 				if b := m.Batch(idx); b != nil {
+					if b.JobID != "" && b.JobID != jobID {
+						// The loader abandoned (aborted) a job whose upload was
+						// refused, before it could process anything.
+						b.PreviousJobs = append(b.PreviousJobs, b.JobID)
+					}
 					b.JobID, b.JobState = jobID, string(salesforce.JobOpen)
 				}
 				return nil

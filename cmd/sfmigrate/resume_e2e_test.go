@@ -93,6 +93,24 @@ func TestKillAndResume(t *testing.T) {
 				return done >= 2 && len(h.heldJobs()) >= 1
 			},
 		},
+		{
+			// Every job finished; result downloads stall half way.
+			name: "while collecting results",
+			setup: func(h *harness) {
+				h.emu.AddFault(sfemu.Fault{Method: "GET", Path: "/failedResults", Share: 1, Latency: 3 * time.Second})
+				ctx, stop := context.WithCancel(h.t.Context())
+				h.t.Cleanup(stop)
+				h.processJobsWhile(ctx)
+			},
+			at: func(h *harness, m *pipeline.Manifest) bool {
+				for _, b := range m.Batches {
+					if b.Results[pipeline.ResultSuccessful] != nil && b.Results[pipeline.ResultFailed] == nil {
+						return true
+					}
+				}
+				return false
+			},
+		},
 	}
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {

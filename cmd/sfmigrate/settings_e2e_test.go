@@ -235,8 +235,15 @@ func TestAirflowConnectionURIs(t *testing.T) {
 func TestTasksOneStepAtATime(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
-	code, _, stderr := h.main("task", "upload", "--run-id", "t1", "--table", "PRODUCTS")
-	if code != 2 || !strings.Contains(stderr, "task extract --run-id t1") {
+	code, _, stderr := h.main("task", "upload", "--run-id", "t1")
+	if code != 2 || !strings.Contains(stderr, "run t1 has no manifest") {
+		t.Fatalf("upload of an unknown run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := h.main("task", "authenticate", "--run-id", "t0", "--table", "PRODUCTS"); code != 0 {
+		t.Fatalf("authenticate: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr = h.main("task", "upload", "--run-id", "t0")
+	if code != 2 || !strings.Contains(stderr, "task extract --run-id t0") {
 		t.Fatalf("upload before extract: exit %d\n%s", code, stderr)
 	}
 	steps := [][]string{

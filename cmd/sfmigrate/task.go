@@ -64,6 +64,10 @@ Examples:
 	if f.runID == "" {
 		return usageErrorf("task: --run-id is required: every step of one run must use the same id (in Airflow: --run-id {{ run_id }})")
 	}
+	if step != pipeline.StepAuthenticate && step != pipeline.StepExtract && !pipeline.ManifestExists(f.workDir, f.runID) {
+		return usageErrorf("task %s: run %s has no manifest under --work-dir %s: start the run with 'sfmigrate task authenticate --run-id %s --table T' (or check --work-dir: every step of a run must use the same one)",
+			step, f.runID, f.workDir, f.runID)
+	}
 	opts, err := f.options(env)
 	if err != nil {
 		return err

@@ -11,10 +11,9 @@ const (
 	EventBatchExtracted                  // Batch, Rows, Bytes, Path
 	EventJobCreated                      // Batch, JobID
 	EventJobDone                         // Batch, JobID, State, Processed, Failed, Message (job error message)
-	EventResults                         // Batch, Rows (successful), Failed, Unprocessed
+	EventResults                         // Batch, JobID, State (the result kind: successful, failed, unprocessed), Rows, Path
 	EventWarning                         // Message
 	EventInfo                            // Message
-	EventPlan                            // Batches already extracted / done when a run resumes: Batch (count), Rows, Processed
 )
 
 // Event is one progress report. Only the fields named for its Kind are set.

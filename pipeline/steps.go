@@ -46,8 +46,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	if tc.Nulls == "clear" {
 		t.NullAs = extract.NullClear
 	}
-	var rowsBase int64
-	res, err := src.Extract(ctx, t, extract.Options{
+	_, err = src.Extract(ctx, t, extract.Options{
 		Dir:       filepath.Join(r.store.Dir(), "batches"),
 		BatchSize: s.BatchSize,
 		Start:     start,
@@ -71,7 +70,6 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 			}); err != nil {
 				return fmt.Errorf("record batch %d: %w", b.Index, err)
 			}
-			rowsBase += b.Rows
 			r.report.Report(Event{Kind: EventBatchExtracted, Batch: b.Index, Rows: b.Rows, Bytes: b.Bytes, Path: b.Path})
 			if feed != nil {
 				return feed(ctx, b.Index)
@@ -83,7 +81,6 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	if err != nil {
 		return fmt.Errorf("extract %s from %s: %w", s.Table, r.conns.Source.ID, err)
 	}
-	_ = res // every batch was recorded through OnBatch
 	var total int64
 	if err := r.store.Update(func(m *Manifest) error {
 		m.Extract.Done = true
@@ -212,11 +209,8 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 		return err
 	}
 	r.replaceAbandonedJobs()
-	uploaded := false
 	for attempt := 0; ; attempt++ {
-		n, err := r.loadOnce(ctx, queue)
-		uploaded = uploaded || n > 0
-		if err != nil {
+		if _, err := r.loadOnce(ctx, queue); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {

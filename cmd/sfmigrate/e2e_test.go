@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -543,4 +544,91 @@ func TestFlakyOrg(t *testing.T) {
 	// A refused upload makes the loader abort that job and start another:
 	// allowed, as long as the aborted job processed nothing.
 	h.checkJobs("flaky", "Product2", true)
+}
+
+// TestValuesArriveAsInTheSource compares what the org holds with the source
+// rows for the values that break migrations: long texts with CRLF line
+// breaks, local timestamps (Europe/Berlin, DST gap and overlap included),
+// dates, booleans, NULLs left unset.
+func TestValuesArriveAsInTheSource(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 600, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	if code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "v"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openSQLite(t, h.db)
+	rows, err := db.Query(`SELECT PRODUCT_ID, NAME, DESCRIPTION, ACTIVE, LAUNCH_DATE, LAST_CHANGED FROM PRODUCTS ORDER BY PRODUCT_ID`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type src struct {
+		name, desc      sql.NullString
+		launch, changed sql.NullTime // the driver reads DATE/TIMESTAMP text as wall-clock times
+		active          sql.NullBool
+	}
+	want := map[string]src{}
+	for rows.Next() {
+		var id string
+		var s src
+		if err := rows.Scan(&id, &s.name, &s.desc, &s.active, &s.launch, &s.changed); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = s
+	}
+	_, recs := h.query("SELECT External_Id__c, Name, Description, IsActive, Launch_Date__c, Last_Changed__c FROM Product2")
+	if len(recs) != len(want) {
+		t.Fatalf("org holds %d products, source %d", len(recs), len(want))
+	}
+	checked := map[string]int{}
+	for _, r := range recs {
+		id, _ := r["External_Id__c"].(string)
+		s, ok := want[id]
+		if !ok {
+			t.Errorf("org has unknown product %q", id)
+			continue
+		}
+		if r["Name"] != s.name.String {
+			t.Errorf("%s Name = %q, source %q", id, r["Name"], s.name.String)
+		}
+		// Salesforce keeps line breaks; the file carries CRLF as LF (a CR
+		// would break an LF job), so compare with CRLF folded.
+		if d, _ := r["Description"].(string); d != strings.ReplaceAll(s.desc.String, "\r\n", "\n") {
+			if s.desc.Valid && s.desc.String != "" || d != "" {
+				t.Errorf("%s Description = %.60q, source %.60q", id, d, s.desc.String)
+			}
+		}
+		if s.desc.Valid && strings.Contains(s.desc.String, "\r\n") {
+			checked["crlf"]++
+		}
+		if s.active.Valid && r["IsActive"] != s.active.Bool {
+			t.Errorf("%s IsActive = %v, source %v", id, r["IsActive"], s.active.Bool)
+		}
+		if s.launch.Valid && r["Launch_Date__c"] != s.launch.Time.Format(time.DateOnly) {
+			t.Errorf("%s Launch_Date__c = %v, source %v", id, r["Launch_Date__c"], s.launch.Time)
+		}
+		if !s.launch.Valid && r["Launch_Date__c"] != nil {
+			t.Errorf("%s Launch_Date__c = %v, source NULL", id, r["Launch_Date__c"])
+		}
+		if s.changed.Valid {
+			w := s.changed.Time
+			local := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), berlin)
+			gotText, _ := r["Last_Changed__c"].(string)
+			got, err := time.Parse("2006-01-02T15:04:05.000-0700", gotText)
+			if err != nil {
+				got, err = time.Parse(time.RFC3339Nano, gotText)
+			}
+			if err != nil || !got.Equal(local) {
+				t.Errorf("%s Last_Changed__c = %q, source %s Berlin = %s", id, gotText, w.Format(time.DateTime), local.UTC().Format(time.RFC3339Nano))
+			}
+			checked["timestamps"]++
+		}
+	}
+	if checked["crlf"] == 0 || checked["timestamps"] < 500 {
+		t.Errorf("sample too small to cover the tricky values: %v", checked)
+	}
 }

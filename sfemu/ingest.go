@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -562,16 +561,17 @@ func readUpload(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errTooLarge(limit)
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	if r.ContentLength > 0 && body == r.Body {
+		// Known length: one allocation of fresh (already zero) memory.
+		data := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(body, data); err != nil {
+			return nil, newAPIError(http.StatusBadRequest, "ClientInputError", "could not read the uploaded data: "+err.Error())
+		}
+		return data, nil
 	}
+	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
 	if err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) {
-			return nil, ae
-		}
 		return nil, newAPIError(http.StatusBadRequest, "ClientInputError", "could not read the uploaded data: "+err.Error())
 	}
 	if n > limit {

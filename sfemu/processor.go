@@ -310,10 +310,17 @@ func (p *processor) run() string {
 // that a large first load does not rehash them again and again.
 func (p *processor) presizeIndexes(rd *csvReader) {
 	rows := bytes.Count(p.data[rd.pos:], []byte{'\n'}) + 1
+	res := p.res
+	res.rowStart = make([]uint32, 0, rows)
+	res.rec = make([]uint32, 0, rows)
+	res.status = make([]uint8, 0, rows)
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := p.t
+	if p.j.operation == "insert" || p.j.operation == "upsert" {
+		t.recs = slices.Grow(t.recs, rows)
+	}
 	for i, m := range t.idx {
 		if len(m) >= rows {
 			continue

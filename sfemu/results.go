@@ -201,6 +201,7 @@ func (res *jobResults) writeRows(w *bufio.Writer, kind resultKind, idx []uint32)
 		slots[b] = make(chan []byte, 1)
 	}
 	tokens := make(chan struct{}, 2*workers) // bounds the blocks rendered ahead
+	spare := make(chan []byte, 3*workers)    // written blocks, reused to avoid zeroing new ones
 	// Rendered rows are about as long as uploaded ones plus the sf__ columns.
 	sizeHint := min(len(res.data)/max(len(res.rowStart), 1)*renderBlock*5/4+renderBlock*32, 64<<20)
 	var next atomic.Int64
@@ -221,7 +222,12 @@ func (res *jobResults) writeRows(w *bufio.Writer, kind resultKind, idx []uint32)
 				if b >= nblocks {
 					return
 				}
-				buf := make([]byte, 0, sizeHint)
+				var buf []byte
+				select {
+				case buf = <-spare:
+				default:
+					buf = make([]byte, 0, sizeHint)
+				}
 				for _, i := range idx[b*renderBlock : min((b+1)*renderBlock, len(idx))] {
 					buf = rr.append(buf, i)
 				}
@@ -238,6 +244,10 @@ func (res *jobResults) writeRows(w *bufio.Writer, kind resultKind, idx []uint32)
 		<-tokens
 		if _, err := w.Write(buf); err != nil {
 			return err
+		}
+		select {
+		case spare <- buf[:0]:
+		default:
 		}
 	}
 	return nil

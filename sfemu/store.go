@@ -28,6 +28,23 @@ type table struct {
 	idx  []map[string]uint32   // per obj.indexed field: folded value -> seq
 	more []map[string][]uint32 // further seqs with the same value (non-unique external IDs)
 	live int                   // records not deleted
+	// arena holds the bytes of record values and index keys: one
+	// allocation per 64 KiB instead of two per record. Bytes below len are
+	// never written again, so strings into it stay immutable.
+	arena []byte
+}
+
+// intern copies b into the table's arena and returns it as a string.
+func (t *table) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(t.arena)-len(t.arena) < len(b) {
+		t.arena = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(t.arena)
+	t.arena = append(t.arena, b...)
+	return unsafe.String(&t.arena[start], len(b))
 }
 
 func newTable(ob *object) *table {
@@ -141,7 +158,7 @@ func (t *table) lookupAll(f *field, v []byte) []uint32 {
 
 func (t *table) indexAdd(f *field, v string, seq uint32, buf *[]byte) {
 	*buf = foldKey((*buf)[:0], v, f.caseSens)
-	key := string(*buf)
+	key := t.intern(*buf)
 	m := t.idx[f.index]
 	if _, ok := m[key]; ok {
 		t.more[f.index][key] = append(t.more[f.index][key], seq)
@@ -239,7 +256,7 @@ func (t *table) insertLocked(ch []change, now int64, sc *applyScratch) (uint32, 
 			sc.enc = appendValue(sc.enc, nil)
 		}
 	}
-	t.recs = append(t.recs, record{vals: string(sc.enc), created: now, modified: now})
+	t.recs = append(t.recs, record{vals: t.intern(sc.enc), created: now, modified: now})
 	seq := uint32(len(t.recs))
 	t.live++
 	rec := &t.recs[seq-1]
@@ -300,7 +317,7 @@ func (t *table) updateLocked(seq uint32, ch []change, now int64, sc *applyScratc
 	if !changed {
 		return nil
 	}
-	newVals := string(sc.enc)
+	newVals := t.intern(sc.enc)
 	for _, f := range ob.indexed {
 		ov, nv := old[f.slot], valueAt(newVals, f.slot)
 		if ov == nv {

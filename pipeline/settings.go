@@ -122,7 +122,11 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 		set("table", s.Table, confSrc)
 	case in.Resume != nil:
 		s.Table = in.Resume.Table
-		set("table", s.Table, "manifest of run "+in.Resume.RunID)
+		if rec, ok := in.Resume.Settings["table"]; ok && fmt.Sprint(rec.Value) == s.Table {
+			s.Sources["table"] = rec // where the run first got it
+		} else {
+			set("table", s.Table, "manifest of run "+in.Resume.RunID)
+		}
 	default:
 		return nil, &ConfigError{Setting: "table", Problem: "is missing", Fix: `pass --table NAME or put "table" in the run config`}
 	}

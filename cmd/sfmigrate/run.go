@@ -44,6 +44,9 @@ succeeded, else "In Progress", with updateOnly=true as the original DAG did.
 Resume: rerun with the same --run-id. Finished batches are not extracted or uploaded again;
 a batch whose job exists is followed, never given a second job. Ctrl-C / SIGTERM stop
 cleanly (uploads in flight finish or are aborted) and leave a manifest the rerun continues.
+A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,
+operation and status_ref (settings left out are taken from the manifest; different ones are
+refused with exit 2 once a batch exists); parallel may change between attempts.
 `
 
 // runFlags are the flags run and task share.

@@ -1,6 +1,8 @@
 package sfemu_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +95,44 @@ func TestRecordREST(t *testing.T) {
 	if r := c.get("/limits"); r.status != 200 {
 		t.Errorf("limits: %d", r.status)
 	}
+}
+
+// TestAbortWhileInProgress aborts a job while it is being processed: rows
+// already saved stay, the rest are unprocessed, and every uploaded row is
+// in exactly one result set (salesforce-api.md 2.5, 3.1).
+func TestAbortWhileInProgress(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessManual, 0))
+	const n = 60_000
+	var b strings.Builder
+	b.WriteString("External_Id__c,Name\n")
+	for i := range n {
+		fmt.Fprintf(&b, "K-%d,N\n", i)
+	}
+	id := c.createJob(upsertProduct)
+	c.upload(id, b.String())
+	c.patch("/jobs/ingest/"+id, `{"state":"UploadComplete"}`)
+	go c.emu.ProcessJobs()
+	if _, err := c.emu.AwaitJob(t.Context(), id, "InProgress", "JobComplete"); err != nil {
+		t.Fatal(err)
+	}
+	r := c.patch("/jobs/ingest/"+id, `{"state":"Aborted"}`)
+	st, err := c.emu.AwaitJob(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case r.status == 200 && st != "Aborted":
+		t.Fatalf("abort answered 200 but the job ended %s", st)
+	case r.status == 400 && st != "JobComplete":
+		t.Fatalf("abort refused (%s) but the job ended %s", r.body, st)
+	}
+	info := c.jobInfo(id)
+	_, ok := c.results(id, "successfulResults")
+	_, failed := c.results(id, "failedResults")
+	_, unproc := c.results(id, "unprocessedrecords")
+	processed := int(info["numberRecordsProcessed"].(float64))
+	if len(ok)-1+len(failed)-1 != processed || processed+len(unproc)-1 != n {
+		t.Errorf("%s: processed %d, successful %d, failed %d, unprocessed %d of %d", st, processed, len(ok)-1, len(failed)-1, len(unproc)-1, n)
+	}
+	t.Logf("abort -> %s after %d of %d rows", st, processed, n)
 }

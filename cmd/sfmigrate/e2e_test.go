@@ -486,6 +486,10 @@ func TestBoundedFilesWaiting(t *testing.T) {
 	if len(files) == 0 || len(files) > 6 {
 		t.Errorf("%d batch files on disk while 2 jobs are held (20 batches in all): %v", len(files), files)
 	}
+	// Upload started while extraction was still going: overlap, not a sequence.
+	if m := h.manifest("b"); m.Extract.Done || m.Totals().Jobs == 0 {
+		t.Errorf("extract done %v with %d jobs: extraction and upload did not overlap", m.Extract.Done, m.Totals().Jobs)
+	}
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	h.processJobsWhile(ctx)

@@ -39,7 +39,9 @@
 //     read in Table.SourceTimeZone; fractions below a millisecond are
 //     truncated;
 //   - NULL: empty (field left unchanged) or #N/A (field cleared) per
-//     Table.NullAs;
+//     Table.NullAs; an empty string counts as NULL (Salesforce has no empty
+//     text distinct from null). Note that Salesforce reads a source text
+//     that is literally "#N/A" as null too;
 //   - binary columns are refused.
 //
 // A value that cannot be written (invalid UTF-8, a date that is not one, a

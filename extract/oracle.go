@@ -41,8 +41,9 @@ import (
 const defaultPrefetchRows = 5000
 
 type oracleEngine struct {
-	db   *sql.DB
-	conn *sql.Conn // one session: current_schema and the query share it
+	db     *sql.DB
+	conn   *sql.Conn // one session: current_schema and the query share it; nil after a cancelled query
+	schema string    // current schema to set on each new session
 }
 
 // oracleSettings is an Airflow oracle connection turned into a go-ora URL.
@@ -194,24 +195,41 @@ func openOracle(ctx context.Context, conn airflow.Connection) (engine, error) {
 
 // newOracleEngine pins one session of db (closing db on failure).
 func newOracleEngine(ctx context.Context, db *sql.DB, currentSchema string) (*oracleEngine, error) {
-	c, err := db.Conn(ctx)
+	e := &oracleEngine{db: db, schema: currentSchema}
+	if _, err := e.session(ctx); err != nil {
+		_ = db.Close() // the connect error is what matters
+		return nil, err
+	}
+	return e, nil
+}
+
+// session returns the pinned session, opening a new one when a cancelled
+// query has dropped it.
+func (e *oracleEngine) session(ctx context.Context) (*sql.Conn, error) {
+	if e.db == nil {
+		return nil, errors.New("source is closed")
+	}
+	if e.conn != nil {
+		return e.conn, nil
+	}
+	c, err := e.db.Conn(ctx)
 	if err == nil {
 		err = c.PingContext(ctx)
 	}
-	if err == nil && currentSchema != "" {
-		_, err = c.ExecContext(ctx, "ALTER SESSION SET CURRENT_SCHEMA = "+currentSchema)
+	if err == nil && e.schema != "" {
+		_, err = c.ExecContext(ctx, "ALTER SESSION SET CURRENT_SCHEMA = "+e.schema)
 		if err != nil {
-			err = fmt.Errorf("set current schema %s (connection schema): %w", currentSchema, err)
+			err = fmt.Errorf("set current schema %s (connection schema): %w", e.schema, err)
 		}
 	}
 	if err != nil {
 		if c != nil {
 			_ = c.Close() // the connect error is what matters
 		}
-		_ = db.Close()
 		return nil, err
 	}
-	return &oracleEngine{db: db, conn: c}, nil
+	e.conn = c
+	return c, nil
 }
 
 // redactOracle keeps the password out of a driver error that might quote the URL.
@@ -228,7 +246,10 @@ func (e *oracleEngine) close() error {
 	if e.db == nil {
 		return nil
 	}
-	err := e.conn.Close()
+	var err error
+	if e.conn != nil {
+		err = e.conn.Close()
+	}
 	if cerr := e.db.Close(); err == nil {
 		err = cerr
 	}
@@ -290,10 +311,11 @@ func oracleTypeName(t string) string {
 }
 
 func (e *oracleEngine) describe(ctx context.Context, from string) ([]column, error) {
-	if e.conn == nil {
-		return nil, errors.New("source is closed")
+	conn, err := e.session(ctx)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := e.conn.QueryContext(ctx, "SELECT * FROM "+from+" WHERE 1 = 0")
+	rows, err := conn.QueryContext(ctx, "SELECT * FROM "+from+" WHERE 1 = 0")
 	if err != nil {
 		return nil, err
 	}
@@ -313,10 +335,11 @@ func (e *oracleEngine) describe(ctx context.Context, from string) ([]column, err
 }
 
 func (e *oracleEngine) query(ctx context.Context, q string, args []any, cols []column) (rowStream, error) {
-	if e.conn == nil {
-		return nil, errors.New("source is closed")
+	conn, err := e.session(ctx)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := e.conn.QueryContext(ctx, q, args...)
+	rows, err := conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +351,7 @@ func (e *oracleEngine) query(ctx context.Context, q string, args []any, cols []c
 		_ = rows.Close() // reporting err
 		return nil, err
 	}
-	r := &sqlRows{rows: rows, cols: cols, raw: make([]any, len(cols)), ptrs: make([]any, len(cols))}
+	r := &sqlRows{e: e, ctx: ctx, rows: rows, cols: cols, raw: make([]any, len(cols)), ptrs: make([]any, len(cols))}
 	for i := range r.raw {
 		r.ptrs[i] = &r.raw[i]
 	}
@@ -337,6 +360,8 @@ func (e *oracleEngine) query(ctx context.Context, q string, args []any, cols []c
 
 // sqlRows reads a database/sql result (Oracle).
 type sqlRows struct {
+	e    *oracleEngine
+	ctx  context.Context
 	rows *sql.Rows
 	cols []column
 	raw  []any
@@ -358,7 +383,16 @@ func (r *sqlRows) next(dst []value) (bool, error) {
 	return true, nil
 }
 
-func (r *sqlRows) close() error { return r.rows.Close() }
+func (r *sqlRows) close() error {
+	err := r.rows.Close()
+	if r.ctx.Err() != nil && r.e.conn != nil {
+		// A cancelled query can leave the session mid-protocol: drop it,
+		// the next extraction opens a fresh one.
+		_ = r.e.conn.Close() // the session is being discarded
+		r.e.conn = nil
+	}
+	return err
+}
 
 // oracleValue converts one value as go-ora hands it to database/sql.
 func oracleValue(v any, dst *value) error {

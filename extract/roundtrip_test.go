@@ -96,8 +96,8 @@ func roundTrip(t *testing.T, h *engineHarness) {
 		}
 		data = append(data, []string{
 			strconv.FormatInt(row.id, 10), txt, lit(row.dec), strconv.FormatFloat(row.flt, 'g', -1, 64), h.boolLit(row.ok),
-			lit(row.day.Format("2006-01-02")), lit(row.ts.Format("2006-01-02 15:04:05.999999")),
-			lit(row.tstz.Format("2006-01-02 15:04:05.999999-07:00")),
+			lit(row.day.Format("2006-01-02")), lit(row.ts.Format("2006-01-02 15:04:05.000000")),
+			lit(row.tstz.Format("2006-01-02 15:04:05.000000 -07:00")),
 		})
 	}
 	h.createTable(t, name, [][2]string{{"id", "int"}, {"txt", "text"}, {"dec", "decimal"}, {"flt", "float"}, {"ok", "bool"},

@@ -77,6 +77,9 @@ func TestRecordREST(t *testing.T) {
 	if r := c.patch("/sobjects/Account/"+id, `{"Name":null}`); r.status != 400 || r.errorCode() != "REQUIRED_FIELD_MISSING" {
 		t.Errorf("null required: %d %s", r.status, r.body)
 	}
+	if r := c.get("/sobjects/Account/01t5g0000000001AAA"); r.status != 400 || r.body != `[{"message":"Account ID: id value of incorrect type: 01t5g0000000001AAA","errorCode":"MALFORMED_ID","fields":["Id"]}]` {
+		t.Errorf("id of another object: %d %s", r.status, r.body)
+	}
 	if r := c.get("/sobjects/Account/" + id + "?fields=Nope"); r.status != 400 || r.errorCode() != "INVALID_FIELD" {
 		t.Errorf("bad fields: %d %s", r.status, r.body)
 	}

@@ -14,6 +14,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -374,7 +375,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if rt.methods["GET"] != nil {
 			allowed = append(allowed, "HEAD")
 		}
-		sortStrings(allowed)
+		slices.Sort(allowed)
 		writeError(w, errMethod(r.Method, allowed))
 		return
 	}
@@ -665,14 +666,6 @@ func (s *Server) handleLimits(rq *request) (*reply, error) {
 		"DailyBulkV2QueryJobs": {Max: 10000, Remaining: 10000},
 		"DailyBulkApiBatches":  {Max: 15000, Remaining: 15000},
 	}}, nil
-}
-
-func sortStrings(a []string) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
 }
 
 var _ http.Handler = (*Server)(nil)

@@ -365,12 +365,17 @@ func (s *Server) handleUpsert(rq *request) (*reply, error) {
 	return &reply{status: http.StatusOK, body: saveResult{ID: t.id(target), Success: true, Errors: []errItem{}, Created: &created}}, nil
 }
 
-// recordByParam finds a record by the ID in the path: a malformed ID is
-// read as an external-ID value and answers the observed 404 (6.3).
+// recordByIDLocked finds a record by the ID in the path: a value that is
+// not an ID at all is read as an external-ID value and answers the
+// observed 404 (6.3).
 func (s *Server) recordByIDLocked(t *table, id string) (uint32, *apiError) {
 	prefix, sq, ok := parseID(id)
-	if !ok || prefix != t.obj.prefix {
+	if !ok {
 		return 0, newAPIError(http.StatusNotFound, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+id)
+	}
+	if prefix != t.obj.prefix {
+		// A well-formed ID of another object (6.3 MALFORMED_ID [D]).
+		return 0, newAPIError(http.StatusBadRequest, "MALFORMED_ID", t.obj.name+" ID: id value of incorrect type: "+id, "Id")
 	}
 	if sq == 0 || sq > uint64(len(t.recs)) || t.recs[sq-1].deleted {
 		return 0, errNotFound()

@@ -189,7 +189,6 @@ type Server struct {
 	wg     sync.WaitGroup // async job processors
 	ctx    context.Context
 	cancel context.CancelFunc
-	rng    *mrand.Rand // guarded by mu
 }
 
 // New returns an emulated org: the default objects (or WithObjects), the
@@ -228,7 +227,6 @@ func New(opts ...Option) *Server {
 		tables: map[*object]*table{}, jobs: map[string]*job{},
 		changed: make(chan struct{}), locks: map[*object]map[string]bool{},
 		queries: map[string]*queryCursor{},
-		rng:     mrand.New(mrand.NewPCG(uint64(o.seed), 0x5f3e)),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, ob := range g.objects {

@@ -743,7 +743,10 @@ func appendKey(dst []byte, v *value, c *column) []byte {
 		}
 		return append(dst, "false"...)
 	case vTime:
-		if c.src == srcTimestampTZ || (c.src != srcDate && c.src != srcTimestamp && v.t.Location() != time.UTC) {
+		switch {
+		case c.src == srcDate:
+			return v.t.AppendFormat(dst, "2006-01-02")
+		case c.src == srcTimestampTZ || (c.src != srcTimestamp && v.t.Location() != time.UTC):
 			return v.t.AppendFormat(dst, keyTimeTZLayout)
 		}
 		return v.t.AppendFormat(dst, keyTimeLayout)

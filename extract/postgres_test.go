@@ -131,7 +131,9 @@ func TestPostgresTypes(t *testing.T) {
 		{"'NaN'::numeric", "NaN is not a number"},
 		{"'infinity'::timestamp", "infinite date/time"},
 		{"'-infinity'::date", "infinite date/time"},
-		{"'0044-03-15 BC'::date", "before the Common Era"},
+		{"'0044-03-15 BC'::date", "year -43 is outside 0000-9999"},
+		{"'0044-03-15 12:00 BC'::timestamp", "year -43 is outside 0000-9999"},
+		{"'infinity'::timestamptz", "infinite date/time"},
 		{"'12345-01-01'::date", "outside 0000-9999"},
 		{"'Infinity'::float8", "is not a number"},
 		{"'12.34'::money", "money"},
@@ -202,5 +204,39 @@ func TestPostgresOpenError(t *testing.T) {
 	wantAll(t, err, "pg_bad")
 	if strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// TestPostgresTimeKeys resumes after date, timestamp and timestamptz keys:
+// the key text written into Batch.LastKey must read back as the same value.
+func TestPostgresTimeKeys(t *testing.T) {
+	h := pgHarness(t)
+	src := h.open(t)
+	q := `SELECT (date '2024-01-01' + (g / 10)) AS d,
+		timestamp '2024-01-01 00:00:00.123456' + g * interval '1 second' AS ts,
+		timestamptz '2024-06-01 12:00:00.5+02' + g * interval '1 minute' AS tz, g
+		FROM generate_series(1, 95) g`
+	for _, keys := range [][]string{{"d", "ts"}, {"tz"}, {"d", "g"}} {
+		t.Run(strings.Join(keys, "_"), func(t *testing.T) {
+			tb := Table{Name: "TK", Query: q, OrderBy: keys, Fields: []Field{{Column: "g", Name: "G__c"}, {Column: "ts", Name: "Ts__c"}, {Column: "d", Name: "D__c"}}}
+			full, err := src.Extract(t.Context(), tb, Options{Dir: t.TempDir(), BatchSize: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := 1; k < len(full.Batches); k++ {
+				prev := full.Batches[k-1]
+				res, err := src.Extract(t.Context(), tb, Options{Dir: t.TempDir(), BatchSize: 20,
+					Start: Position{BatchIndex: prev.Index + 1, Row: prev.FirstRow + prev.Rows, AfterKey: prev.LastKey}})
+				if err != nil {
+					t.Fatalf("after %v: %v", prev.LastKey, err)
+				}
+				if len(res.Batches) != len(full.Batches)-k || res.Batches[0].SHA256 != full.Batches[k].SHA256 {
+					t.Fatalf("after key %v: %d batches, first %+v; want %+v", prev.LastKey, len(res.Batches), res.Batches[0], full.Batches[k])
+				}
+			}
+			if got := full.Batches[0].LastKey; keys[0] == "tz" && got[0] != "2024-06-01 10:20:00.500000000 +00:00" {
+				t.Errorf("timestamptz key %q", got)
+			}
+		})
 	}
 }

@@ -231,3 +231,31 @@ func FuzzParseCivil(f *testing.F) {
 		}
 	})
 }
+
+func TestScanText(t *testing.T) {
+	// Every position of every special byte in strings long enough for the
+	// 8-byte fast path.
+	for n := 0; n < 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, c := range []byte{',', '"', '\n', '\r', 0x80, 0xc3, 0xff} {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = c
+				if got, want := scanText(b), csvClass[c]; got != want {
+					t.Errorf("scanText(%q) = %d, want %d", b, got, want)
+				}
+			}
+		}
+		if got := scanText([]byte(strings.Repeat("+", n))); got != 0 {
+			t.Errorf("scanText of plain text = %d", got)
+		}
+	}
+}
+
+func BenchmarkAppendText(b *testing.B) {
+	v := []byte("Description of product 123456 with some longer text to make the row realistic")
+	dst := make([]byte, 0, 256)
+	b.SetBytes(int64(len(v)))
+	for b.Loop() {
+		dst, _ = appendText(dst[:0], v, maxFieldChars)
+	}
+}

@@ -158,6 +158,7 @@ type ValueError struct {
 	Row    int64  // 0-based offset of the row in the ordered query
 	Key    string // the row's order_by values, e.g. "ID=42"
 	Column string // source column
+	Type   string // its type as the database names it (e.g. "numeric", "DATETIME", "VARCHAR2")
 	Field  string // Salesforce field
 	Value  string // the value, quoted and shortened for display
 	Reason string // what is wrong with it
@@ -167,6 +168,9 @@ type ValueError struct {
 func (e *ValueError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "extract %s: row %d (%s), column %s", e.Table, e.Row, e.Key, e.Column)
+	if e.Type != "" {
+		fmt.Fprintf(&b, " (%s)", e.Type)
+	}
 	if e.Field != "" {
 		fmt.Fprintf(&b, " -> field %s", e.Field)
 	}
@@ -598,7 +602,8 @@ func (x *extraction) valueError(err error, c *column, v *value) error {
 		Table:  x.t.Name,
 		Row:    x.rowNum,
 		Key:    x.describeKey(&x.key),
-		Column: fmt.Sprintf("%s (%s)", c.name, typ),
+		Column: c.name,
+		Type:   typ,
 		Field:  c.field,
 		Value:  shown,
 		Reason: vf.reason,

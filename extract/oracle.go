@@ -36,9 +36,12 @@ import (
 // e.g. SYS_EXTRACT_UTC(col), which arrives as a plain TIMESTAMP in UTC.
 
 // defaultPrefetchRows is go-ora's PREFETCH_ROWS unless the connection says
-// otherwise. The driver's own default of 25 rows per round trip makes a
-// network round trip per 25 rows, the biggest speed lever (dependencies.md).
-const defaultPrefetchRows = 5000
+// otherwise (extra prefetch_rows). The driver's own default of 25 rows makes
+// a network round trip per 25 rows, the biggest speed lever
+// (dependencies.md); but go-ora holds a whole fetch in memory, inline CLOBs
+// included, so the default stays at 1000 rows (a few MB for ordinary rows)
+// rather than higher.
+const defaultPrefetchRows = 1000
 
 type oracleEngine struct {
 	db     *sql.DB

@@ -555,6 +555,10 @@ func (x *extraction) run(ctx context.Context, rows rowStream) error {
 			}
 		}
 
+		if int64(len(x.bw.header)+len(x.row)) > x.bw.maxBytes {
+			return fmt.Errorf("extract %s: row %d (%s) takes %d bytes, more than a batch file may hold (%d bytes with the header): raise the byte cap or leave long columns out",
+				x.t.Name, x.rowNum, x.describeKey(&x.key), len(x.row), x.bw.maxBytes)
+		}
 		if !x.bw.fits(len(x.row)) {
 			if err := x.bw.finish(ctx, x.prevKey.strings()); err != nil {
 				return fmt.Errorf("extract %s: %w", x.t.Name, err)

@@ -467,6 +467,9 @@ func suiteErrors(t *testing.T, h *engineHarness) {
 			wantAll(t, err, "binary", "fix:")
 		}},
 		{"bad resume key", func(tb *Table) {}, nil},
+		{"row over the byte cap", func(tb *Table) { tb.Name = "ERR_CAP" }, func(t *testing.T, err error) {
+			wantAll(t, err, "row 1 (", "=2)", "more than a batch file may hold (25 bytes")
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -475,6 +478,9 @@ func suiteErrors(t *testing.T, h *engineHarness) {
 			c.change(&tb)
 			dir := t.TempDir()
 			opts := Options{Dir: dir, BatchSize: 1}
+			if tb.Name == "ERR_CAP" {
+				opts.MaxBytes = 25 // header "Id__c,Code__c\n" + "1,aaaa\n" fit, "2,bbbbbbbbbbbb\n" does not
+			}
 			if c.check == nil {
 				opts.Start.AfterKey = []string{"1", "2"}
 			}

@@ -171,3 +171,77 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return p
 }
+
+// TestSQLiteHugeRow writes a row larger than the 1 MiB write buffer.
+func TestSQLiteHugeRow(t *testing.T) {
+	h := sqliteHarness(t)
+	big := strings.Repeat("🚀", 130_000) // 520,000 bytes, under the 131,072-character field limit
+	h.createTable(t, "t", [][2]string{{"id", "int"}, {"a", "text"}, {"b", "text"}, {"c", "text"}}, [][]string{
+		{"1", "'x'", "'y'", "'z'"},
+		{"2", sqlStr(big), sqlStr(big), sqlStr(big + ",")},
+		{"3", "'x'", "'y'", "'z'"},
+	})
+	src := h.open(t)
+	res, err := src.Extract(t.Context(), Table{Name: "HUGE", From: "t", OrderBy: []string{"id"},
+		Fields: []Field{{Column: "a", Name: "A"}, {Column: "b", Name: "B"}, {Column: "c", Name: "C"}}}, Options{Dir: t.TempDir(), BatchSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readCSV(t, res.Batches[0].Path)
+	want := [][]string{{"A", "B", "C"}, {"x", "y", "z"}, {big, big, big + ","}, {"x", "y", "z"}}
+	if !cmp.Equal(want, got) {
+		t.Errorf("huge row did not round-trip (%d records)", len(got))
+	}
+	if fileSHA(t, res.Batches[0].Path) != res.Batches[0].SHA256 {
+		t.Error("checksum does not match the file")
+	}
+}
+
+func TestTableValidate(t *testing.T) {
+	ok := Table{Name: "T", From: "t", OrderBy: []string{"id"}, Fields: []Field{{Column: "id", Name: "Id"}}}
+	cases := []struct {
+		name   string
+		change func(*Table)
+		want   string
+	}{
+		{"bad name", func(t *Table) { t.Name = "../x" }, "cannot name batch files"},
+		{"no source", func(t *Table) { t.From = "" }, "neither query nor table"},
+		{"both", func(t *Table) { t.Query = "SELECT 1" }, "both query and table"},
+		{"injection", func(t *Table) { t.From = "t; DROP TABLE x" }, "is not a table name"},
+		{"quoted table ok", func(t *Table) { t.From = `sales."Order Lines"` }, ""},
+		{"no order", func(t *Table) { t.OrderBy = nil }, "order_by is empty"},
+		{"blank order", func(t *Table) { t.OrderBy = []string{" "} }, "empty column name"},
+		{"no fields", func(t *Table) { t.Fields = nil }, "no fields"},
+		{"empty field", func(t *Table) { t.Fields[0].Name = "" }, "has an empty side"},
+		{"bad field", func(t *Table) { t.Fields[0].Name = "A,B" }, "is not an API name"},
+		{"twice", func(t *Table) { t.Fields = append(t.Fields, Field{Column: "x", Name: "ID"}) }, "mapped twice"},
+		{"negative length", func(t *Table) { t.Fields[0].Length = -1 }, "negative length"},
+		{"huge header", func(t *Table) {
+			for i := range 2000 {
+				t.Fields = append(t.Fields, Field{Column: "c", Name: fmt.Sprintf("Field_Number_%d__c", i)})
+			}
+		}, "header of"},
+		{"null mode", func(t *Table) { t.NullAs = 7 }, "unknown null mode"},
+	}
+	for _, c := range cases {
+		tb := ok
+		tb.Fields = append([]Field(nil), ok.Fields...)
+		c.change(&tb)
+		err := tb.validate()
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want %q", c.name, err, c.want)
+		}
+	}
+	src := &Source{eng: &sqliteEngine{}}
+	for _, o := range []Options{{BatchSize: 1}, {Dir: "d"}, {Dir: "d", BatchSize: 1, MaxBytes: MaxUploadBytes + 1}, {Dir: "d", BatchSize: 1, Start: Position{Row: -1}}} {
+		if _, err := src.Extract(t.Context(), ok, o); err == nil {
+			t.Errorf("options %+v accepted", o)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"unsafe"
@@ -71,12 +72,20 @@ func openSQLite(_ context.Context, conn airflow.Connection) (engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	from := "connection host"
+	if conn.Host == "" {
+		from = "connection schema"
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("SQLite database file %s (connection host): %w", path, err)
+		hint := ""
+		if !filepath.IsAbs(path) {
+			hint = " (a relative path; in a URI an absolute path needs four slashes, sqlite:////abs/path.db, or sqlite://%2Fabs%2Fpath.db)"
+		}
+		return nil, fmt.Errorf("SQLite database file %s (%s)%s: %w", path, from, hint, err)
 	}
 	if fi.IsDir() {
-		return nil, fmt.Errorf("SQLite database file %s (connection host) is a directory", path)
+		return nil, fmt.Errorf("SQLite database file %s (%s) is a directory", path, from)
 	}
 	e := &sqliteEngine{tls: libc.NewTLS(), path: path}
 	zName, err := libc.CString(path)

@@ -128,7 +128,8 @@ func TestSQLiteOpen(t *testing.T) {
 		want string
 	}{
 		{"no path", airflow.Connection{ID: "src", Type: "sqlite"}, "set the connection's host"},
-		{"missing file", airflow.Connection{ID: "src", Type: "sqlite", Host: filepath.Join(dir, "nope.db")}, "nope.db"},
+		{"missing file", airflow.Connection{ID: "src", Type: "sqlite", Host: filepath.Join(dir, "nope.db")}, "nope.db (connection host)"},
+		{"relative path from a three-slash URI", airflow.Connection{ID: "src", Type: "sqlite", Schema: "tmp/nope.db"}, "sqlite:////abs/path.db"},
 		{"directory", airflow.Connection{ID: "src", Type: "sqlite", Host: dir}, "is a directory"},
 		{"memory", airflow.Connection{ID: "src", Type: "sqlite", Host: ":memory:"}, "plain file path"},
 		{"not a database", airflow.Connection{ID: "src", Type: "sqlite", Host: writeFile(t, dir, "junk.db", "this is not sqlite")}, ""},

@@ -2,7 +2,7 @@
 // reports its speed and peak memory; bench/extract/run.sh drives it next to
 // sqlite3 and psql. See bench/extract/README.md.
 //
-//	go run ./bench/extract -conn sqlite:///tmp/bench.db -dir /tmp/out
+//	go run ./bench/extract -conn sqlite:////tmp/bench.db -dir /tmp/out
 //
 // Output (one line, for the script): rows=... files=... bytes=... seconds=...
 // rows_per_s=... peak_rss_kb=...

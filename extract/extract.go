@@ -165,6 +165,7 @@ type ValueError struct {
 	Fix    string // how to fix it
 }
 
+// Error renders the table, row, key, column, value, reason and fix in one line.
 func (e *ValueError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "extract %s: row %d (%s), column %s", e.Table, e.Row, e.Key, e.Column)

@@ -63,6 +63,30 @@ type Manifest struct {
 	Extract   ExtractState          `json:"extract"`
 	Batches   []*BatchState         `json:"batches"` // ordered by Index
 	Tracker   TrackerState          `json:"tracker"`
+	// Target is the target object's fields as the authenticate step read
+	// them from describe; the extract step (possibly in another process)
+	// formats and checks values by them. Nil until authenticate ran.
+	Target *TargetState `json:"target,omitempty"`
+}
+
+// TargetState is what describe said about the mapped fields of the target
+// object: the Salesforce type decides a value's form (a timestamp column
+// into a date field is written yyyy-MM-dd) and the length its limit.
+type TargetState struct {
+	Object      string        `json:"object"`
+	DescribedAt time.Time     `json:"described_at"`
+	Fields      []TargetField `json:"fields"` // in the order of the tables config's fields
+}
+
+// TargetField is one mapped column and its Salesforce field's describe.
+// For a relationship column (Parent__r.Ext__c) Type and Length are the
+// parent's external id field's, the value the file carries.
+type TargetField struct {
+	Column string `json:"column"`
+	Name   string `json:"name"`             // as mapped (header of the batch files)
+	Type   string `json:"type"`             // describe type: string, date, datetime, boolean, double, ...
+	Length int    `json:"length,omitempty"` // describe length in characters (text types; 0 = no field limit)
+	Parent string `json:"parent,omitempty"` // object a relationship column looks up
 }
 
 // StepState is the last known state of one step.

@@ -495,9 +495,10 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		return err
 	}
 	bad := func(f Field, problem, fix string) error {
-		return &ConfigError{Setting: "tables." + s.Table + ".fields." + f.Column, Value: f.Name, Source: "tables config",
+		return &ConfigError{Setting: "tables." + s.Table + ".fields." + f.Column, Value: f.Name, Source: r.tablesSource(),
 			Problem: problem, Fix: fix}
 	}
+	target := &TargetState{Object: s.SFObject, DescribedAt: r.opts.Now().UTC()}
 	for _, f := range tc.Fields {
 		rel, name, isRel := strings.Cut(f.Name, ".")
 		if !isRel {
@@ -508,6 +509,7 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 			if fd.Calculated || fd.AutoNumber || (!fd.Createable && !fd.Updateable) {
 				return bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")
 			}
+			target.Fields = append(target.Fields, TargetField{Column: f.Column, Name: f.Name, Type: fd.Type, Length: textLength(fd)})
 			continue
 		}
 		var lookup *salesforce.FieldDescribe
@@ -529,6 +531,7 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 			return bad(f, fmt.Sprintf("%s.%s is not an external id (or idLookup) field, so it cannot identify the parent", lookup.ReferenceTo[0], name),
 				"name an external id field of "+lookup.ReferenceTo[0])
 		}
+		target.Fields = append(target.Fields, TargetField{Column: f.Column, Name: f.Name, Type: pf.Type, Length: textLength(pf), Parent: lookup.ReferenceTo[0]})
 	}
 	if s.Operation == "upsert" {
 		fd := d.Field(s.ExternalIDField)
@@ -537,5 +540,29 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 				Problem: "is not an external id field of " + s.SFObject, Fix: "name a field marked External ID (or an idLookup field such as Id)"}
 		}
 	}
-	return nil
+	// The extract step, perhaps in another process, formats values by these.
+	return r.store.Update(func(m *Manifest) error {
+		m.Target = target
+		return nil
+	})
+}
+
+// textLength is the character limit describe gives a field whose values
+// are text in the file; other types (numbers, dates, booleans) report 0 or
+// a length that does not bound their text form.
+func textLength(fd *salesforce.FieldDescribe) int {
+	switch strings.ToLower(fd.Type) {
+	case "string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox",
+		"encryptedstring", "id", "reference":
+		return fd.Length
+	}
+	return 0
+}
+
+// tablesSource names the tables config for messages.
+func (r *Runner) tablesSource() string {
+	if p := r.opts.Inputs.Tables; p != nil && p.Path != "" {
+		return "tables config " + p.Path
+	}
+	return "tables config"
 }

@@ -33,16 +33,17 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 		start = extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows, AfterKey: last.LastKey}
 		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("resuming extraction at batch %d (row %d); %d batches were written before", start.BatchIndex, start.Row, n)})
 	}
+	fields, err := r.targetFields(m)
+	if err != nil {
+		return err
+	}
 	src, err := extract.Open(ctx, r.conns.Source)
 	if err != nil {
 		return fmt.Errorf("open source %s: %w", r.conns.Source, err)
 	}
 	defer src.Close() // read-only source: nothing to lose on a failed close
 	tc := s.TableConfig
-	t := extract.Table{Name: s.Table, Query: tc.Query, From: tc.Table, OrderBy: tc.OrderBy, SourceTimeZone: tc.Location()}
-	for _, f := range tc.Fields {
-		t.Fields = append(t.Fields, extract.Field{Column: f.Column, Name: f.Name})
-	}
+	t := extract.Table{Name: s.Table, Query: tc.Query, From: tc.Table, OrderBy: tc.OrderBy, SourceTimeZone: tc.Location(), Fields: fields}
 	if tc.Nulls == "clear" {
 		t.NullAs = extract.NullClear
 	}
@@ -94,6 +95,33 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 		r.warn(fmt.Sprintf("the query for table %s returned no rows (from batch %d on): nothing to upload", s.Table, s.StartBatch))
 	}
 	return nil
+}
+
+// targetFields pairs the mapping with the field types and lengths the
+// authenticate step recorded from describe, so that values are written in
+// the form each field needs and over-long text fails before any upload.
+func (r *Runner) targetFields(m *Manifest) ([]extract.Field, error) {
+	s := r.settings
+	tc := s.TableConfig
+	if m.Target == nil {
+		return nil, &OrderError{Step: StepExtract, Needs: StepAuthenticate, RunID: r.runID,
+			What: "extract writes each value in the form its Salesforce field needs, and the field types come from describing " + s.SFObject}
+	}
+	same := strings.EqualFold(m.Target.Object, s.SFObject) && len(m.Target.Fields) == len(tc.Fields)
+	for i := 0; same && i < len(tc.Fields); i++ {
+		same = m.Target.Fields[i].Column == tc.Fields[i].Column && strings.EqualFold(m.Target.Fields[i].Name, tc.Fields[i].Name)
+	}
+	if !same {
+		return nil, &ConfigError{Setting: "tables." + s.Table + ".fields", Source: r.tablesSource(),
+			Problem: fmt.Sprintf("sf_object or the field mapping changed since the authenticate step of run %s described %s", r.runID, m.Target.Object),
+			Fix:     fmt.Sprintf("run 'sfmigrate task authenticate --run-id %s' again with the settings extract uses", r.runID)}
+	}
+	fields := make([]extract.Field, len(tc.Fields))
+	for i, f := range tc.Fields {
+		tf := m.Target.Fields[i]
+		fields[i] = extract.Field{Column: f.Column, Name: f.Name, Type: tf.Type, Length: tf.Length}
+	}
+	return fields, nil
 }
 
 // extractAndUpload runs extract and upload together: each batch is queued

@@ -10,10 +10,30 @@ import (
 
 // errItem is one element of the REST error array (salesforce-api.md 6.1).
 // Field order matches the real bodies: message, errorCode, fields.
+// Fields is present for record-level (DML) errors, even when empty, and
+// absent (nil) for request-level errors.
 type errItem struct {
-	Message   string   `json:"message"`
-	ErrorCode string   `json:"errorCode"`
-	Fields    []string `json:"fields,omitempty"`
+	Message   string
+	ErrorCode string
+	Fields    []string
+}
+
+// MarshalJSON writes the item with "fields" only when Fields is not nil:
+// encoding/json's omitempty would also drop an empty list.
+func (e errItem) MarshalJSON() ([]byte, error) {
+	type withFields struct {
+		Message   string   `json:"message"`
+		ErrorCode string   `json:"errorCode"`
+		Fields    []string `json:"fields"`
+	}
+	type noFields struct {
+		Message   string `json:"message"`
+		ErrorCode string `json:"errorCode"`
+	}
+	if e.Fields == nil {
+		return json.Marshal(noFields{e.Message, e.ErrorCode})
+	}
+	return json.Marshal(withFields(e))
 }
 
 // apiError is what a handler returns to fail a request: one HTTP status and

@@ -195,6 +195,18 @@ func (s *Server) jobLocked(id string) (*job, *apiError) {
 	return j, nil
 }
 
+// lockJob locks s.mu and finds the job named in the path. On success the
+// caller holds s.mu and must release it; on error it is released.
+func (s *Server) lockJob(id string) (*job, *apiError) {
+	s.mu.Lock()
+	j, err := s.jobLocked(id)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	return j, nil
+}
+
 // expireLocked applies the documented lifetimes lazily: an Open job not
 // closed within 24 h is aborted [D/I: fate not documented, 2.6], terminal
 // jobs and their results are deleted after 7 days [D].
@@ -362,10 +374,8 @@ func (s *Server) handlePatchJob(rq *request) (*reply, error) {
 	if err := readJSON(rq.r, &req); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	j, aerr := s.jobLocked(rq.params[0])
+	j, aerr := s.lockJob(rq.params[0])
 	if aerr != nil {
-		s.mu.Unlock()
 		return nil, aerr
 	}
 	want := ""
@@ -511,10 +521,8 @@ func (s *Server) handleUpload(rq *request) (*reply, error) {
 				"Unsupported content type: "+ct+"; upload job data as text/csv")
 		}
 	}
-	s.mu.Lock()
-	j, aerr := s.jobLocked(rq.params[0])
+	j, aerr := s.lockJob(rq.params[0])
 	if aerr != nil {
-		s.mu.Unlock()
 		return nil, aerr
 	}
 	if j.state == StateOpen && (j.uploaded || j.uploading) {

@@ -182,6 +182,7 @@ type object struct {
 	byRel   map[string]*field // lower-cased relationship name -> reference field
 	idField *field
 	indexed []*field // unique or externalId fields: each has a value index in the table (field.index)
+	refs    []*field // reference (lookup) fields
 }
 
 // field is the compiled form of a FieldDef.
@@ -302,6 +303,7 @@ func compileOrg(defs []ObjectDef) (*org, error) {
 			}
 			f.refObj = parent
 			f.refTo = parent.name
+			ob.refs = append(ob.refs, f)
 			rk := strings.ToLower(f.relName)
 			if _, dup := ob.byRel[rk]; dup {
 				return nil, fmt.Errorf("sfemu: object definitions: object %s: relationshipName %s is used twice", ob.name, f.relName)

@@ -185,7 +185,8 @@ type processor struct {
 	t    *table
 	ob   *object
 	cols []colPlan
-	ext  *field // upsert key (nil unless upsert)
+	rels []relCol // the relationship columns
+	ext  *field   // upsert key (nil unless upsert)
 	res  *jobResults
 
 	// Used by the preparing goroutine only.
@@ -193,9 +194,8 @@ type processor struct {
 	prepKey []byte
 
 	// Used by the applying goroutine only.
-	key    []byte
-	relBuf []byte
-	sc     applyScratch
+	key []byte
+	sc  applyScratch
 }
 
 // batch is one internal batch of prepared rows. Two of them alternate
@@ -367,6 +367,7 @@ func (p *processor) plan(header []string) string {
 				return fmt.Sprintf("InvalidBatch : Foreign key field %s on %s is not an External ID or idLookup field: %s", tf.name, rf.refObj.name, name)
 			}
 			c.kind, c.f, c.target = colRel, rf, tf
+			p.rels = append(p.rels, relCol{ref: rf, key: tf})
 		} else {
 			f := ob.byName[strings.ToLower(name)]
 			switch {
@@ -443,11 +444,7 @@ func (p *processor) prepare(b *batch, rd *csvReader, nslots int) {
 				}
 				start := len(b.arena)
 				var e *rowErr
-				if c.f.kind == kindReference {
-					b.arena, e = convertReference(c.f, v, b.arena)
-				} else {
-					b.arena, e = convertValue(c.f, v, b.arena)
-				}
+				b.arena, e = convertField(c.f, v, b.arena)
 				if e != nil {
 					pr.err = e
 					break
@@ -470,8 +467,7 @@ func (p *processor) prepare(b *batch, rd *csvReader, nslots int) {
 				pr.id = b.arena[start:len(b.arena):len(b.arena)]
 			case colSystem:
 				if len(v) > 0 {
-					pr.err = &rowErr{"INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: " + c.f.name +
-						". Please check the security settings of this field and verify that it is read/write for your profile or permission set.", []string{c.f.name}}
+					pr.err = errReadOnly(c.f)
 				}
 			}
 			if pr.err != nil {
@@ -480,22 +476,9 @@ func (p *processor) prepare(b *batch, rd *csvReader, nslots int) {
 		}
 	}
 	if pr.err == nil && p.j.operation == "insert" && len(pr.id) > 0 {
-		pr.err = &rowErr{"INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", []string{"Id"}}
+		pr.err = errIDOnInsert()
 	}
 	b.rows = append(b.rows, pr)
-}
-
-// convertReference checks a record ID given in a lookup column and appends
-// its 18-character form; existence is checked under the lock.
-func convertReference(f *field, v []byte, dst []byte) ([]byte, *rowErr) {
-	prefix, seq, ok := parseID(string(v))
-	if !ok {
-		return dst, &rowErr{"MALFORMED_ID", f.label + ": id value of incorrect type: " + string(v), []string{f.name}}
-	}
-	if prefix != f.refObj.prefix {
-		return dst, &rowErr{"FIELD_INTEGRITY_EXCEPTION", f.label + ": id value of incorrect type: " + string(v), []string{f.name}}
-	}
-	return appendID(dst, prefix, seq), nil
 }
 
 // markDuplicates fails every row of the batch whose upsert key appears
@@ -553,10 +536,9 @@ func (p *processor) applyChunk(chunk []prow, lockRetry *bool) bool {
 	now := s.now().UnixMilli()
 	res := p.res
 	var failed int64
-	locked := s.locks[p.ob]
 	for i := range chunk {
 		r := &chunk[i]
-		seq, created, e := p.applyLocked(r, now, locked)
+		seq, created, e := p.applyLocked(r, now)
 		res.rowStart = append(res.rowStart, r.start)
 		res.rec = append(res.rec, seq)
 		switch {
@@ -581,7 +563,7 @@ func (p *processor) applyChunk(chunk []prow, lockRetry *bool) bool {
 
 // applyLocked saves one row. It returns the record's seq (also for rows
 // that failed on an identified record, for sf__Id) and whether it created it.
-func (p *processor) applyLocked(r *prow, now int64, locked map[string]bool) (uint32, bool, *rowErr) {
+func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 	t := p.t
 	var target uint32 // record identified by Id or key
 	// Identify the record for update, delete and upsert by Id.
@@ -591,18 +573,16 @@ func (p *processor) applyLocked(r *prow, now int64, locked map[string]bool) (uin
 		if len(r.id) == 0 || isNA(r.id) {
 			return 0, false, &rowErr{"MISSING_ARGUMENT", "Id not specified in an " + op + " call", nil}
 		}
-		prefix, seq, ok := parseID(string(r.id))
-		switch {
-		case !ok:
+		seq, st := t.resolveID(string(r.id))
+		switch st {
+		case idMalformed:
 			return 0, false, &rowErr{"MALFORMED_ID", p.ob.name + " ID: id value of incorrect type: " + string(r.id), []string{"Id"}}
-		case prefix != p.ob.prefix:
-			return 0, false, &rowErr{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", nil}
-		case seq == 0 || seq > uint64(len(t.recs)):
-			return 0, false, &rowErr{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", nil}
-		case t.recs[seq-1].deleted:
-			return uint32(seq), false, &rowErr{"ENTITY_IS_DELETED", "entity is deleted", nil}
+		case idOtherObject, idUnknown:
+			return 0, false, errCrossReference()
+		case idDeleted:
+			return seq, false, &rowErr{"ENTITY_IS_DELETED", "entity is deleted", nil}
 		}
-		target = uint32(seq)
+		target = seq
 	}
 	if r.err != nil {
 		return target, false, r.err
@@ -625,100 +605,19 @@ func (p *processor) applyLocked(r *prow, now int64, locked map[string]bool) (uin
 		}
 		target = first
 	}
-	if len(locked) > 0 {
-		if e := p.checkLocks(r, target, locked); e != nil {
+	if op == "delete" || op == "hardDelete" {
+		// hardDelete skips the Recycle Bin [D]; here both remove the record.
+		if e := p.s.lockErrLocked(t, r.ch, target); e != nil {
 			return target, false, e
 		}
-	}
-	// Resolve relationship columns and check lookups given by ID.
-	p.relBuf = p.relBuf[:0]
-	for _, c := range p.cols {
-		if c.kind != colRel && !(c.kind == colField && c.f.kind == kindReference) {
-			continue
-		}
-		ch := &r.ch[c.f.slot]
-		switch {
-		case ch.st == stRel:
-			pt := p.s.tables[c.f.refObj]
-			var pseq uint32
-			if c.target.kind == kindID {
-				s, ok := pt.seqOf(string(ch.v))
-				if !ok {
-					return target, false, &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ch.v) + " not found for field Id in entity " + pt.obj.name, nil}
-				}
-				pseq = s
-			} else {
-				first, n := pt.lookup(c.target, ch.v, &p.key)
-				switch {
-				case n == 0:
-					return target, false, &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ch.v) + " not found for field " + c.target.name + " in entity " + pt.obj.name, nil}
-				case n > 1:
-					// [I]: wording for an ambiguous parent key.
-					return target, false, &rowErr{"DUPLICATE_EXTERNAL_ID", "Foreign key external ID: " + string(ch.v) + " matched more than one record for field " + c.target.name + " in entity " + pt.obj.name, nil}
-				}
-				pseq = first
-			}
-			start := len(p.relBuf)
-			p.relBuf = appendID(p.relBuf, pt.obj.prefix, uint64(pseq))
-			*ch = change{st: stSet, v: p.relBuf[start:len(p.relBuf):len(p.relBuf)]}
-		case ch.st == stSet && c.kind == colField:
-			pt := p.s.tables[c.f.refObj]
-			if _, ok := pt.seqOf(string(ch.v)); !ok {
-				return target, false, &rowErr{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", nil}
-			}
-		}
-	}
-	switch op {
-	case "insert":
-		seq, e := t.insertLocked(r.ch, now, &p.sc)
-		return seq, e == nil, e
-	case "update":
-		return target, false, t.updateLocked(target, r.ch, now, &p.sc)
-	case "delete", "hardDelete":
-		// hardDelete skips the Recycle Bin [D]; here both remove the record.
 		t.deleteLocked(target, now, &p.sc)
 		return target, false, nil
-	default: // upsert
-		if target != 0 {
-			return target, false, t.updateLocked(target, r.ch, now, &p.sc)
-		}
+	}
+	if op == "upsert" && target == 0 {
 		// The key was just looked up: no need to check its uniqueness again.
 		p.sc.known = p.ext
-		seq, e := t.insertLocked(r.ch, now, &p.sc)
-		p.sc.known = nil
-		return seq, e == nil, e
 	}
-}
-
-// checkLocks fails rows whose external-ID values (or whose target
-// record's) were locked with LockRecords: UNABLE_TO_LOCK_ROW, the
-// retryable lock error of salesforce-api.md 3.3/4.4.
-func (p *processor) checkLocks(r *prow, target uint32, locked map[string]bool) *rowErr {
-	hit := false
-	for _, f := range p.ob.indexed {
-		if !f.extID {
-			continue
-		}
-		if c := r.ch[f.slot]; c.st == stSet && locked[strings.ToLower(string(c.v))] {
-			hit = true
-		}
-		if target != 0 {
-			if v := valueAt(p.t.recs[target-1].vals, f.slot); v != "" && locked[strings.ToLower(v)] {
-				hit = true
-			}
-		}
-	}
-	if !hit {
-		return nil
-	}
-	id := ""
-	if target != 0 {
-		id = p.t.id(target)
-	}
-	return errLocked(id)
-}
-
-func errLocked(id string) *rowErr {
-	msg := "unable to obtain exclusive access to this record or 1 records: " + id
-	return &rowErr{"UNABLE_TO_LOCK_ROW", strings.TrimSuffix(msg, ": "), nil}
+	seq, created, e := p.s.saveLocked(t, target, r.ch, p.rels, now, &p.sc)
+	p.sc.known = nil
+	return seq, created, e
 }

@@ -604,11 +604,7 @@ func (s *Server) queryPageLocked(rq *request, cur *queryCursor, _ string) (*repl
 func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uint32, fields []selField) []byte {
 	rec := &t.recs[seq-1]
 	id := t.id(seq)
-	dst = append(dst, `{"attributes":{"type":`...)
-	dst = appendJSONString(dst, t.obj.name)
-	dst = append(dst, `,"url":`...)
-	dst = appendJSONString(dst, s.recordURL(rq, t.obj, id))
-	dst = append(dst, '}')
+	dst = s.appendAttributes(dst, rq, t.obj, id)
 	for _, sf := range fields {
 		dst = append(dst, ',')
 		if sf.sub == nil {
@@ -621,17 +617,14 @@ func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uin
 		dst = append(dst, ':')
 		pid := valueAt(rec.vals, sf.f.slot)
 		pt := s.tables[sf.f.refObj]
-		pseq, ok := pt.seqOf(pid)
-		if pid == "" || !ok {
+		pseq, st := pt.resolveID(pid)
+		if pid == "" || st != idLive {
 			dst = append(dst, "null"...)
 			continue
 		}
 		prec := &pt.recs[pseq-1]
-		dst = append(dst, `{"attributes":{"type":`...)
-		dst = appendJSONString(dst, pt.obj.name)
-		dst = append(dst, `,"url":`...)
-		dst = appendJSONString(dst, s.recordURL(rq, pt.obj, pt.id(pseq)))
-		dst = append(dst, `},`...)
+		dst = s.appendAttributes(dst, rq, pt.obj, pt.id(pseq))
+		dst = append(dst, ',')
 		dst = appendJSONString(dst, sf.sub.name)
 		dst = append(dst, ':')
 		dst = appendFieldJSON(dst, sf.sub, prec, pt.id(pseq))

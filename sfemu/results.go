@@ -340,10 +340,8 @@ func writeHeaderName(w *bufio.Writer, name string) {
 // Before a terminal state it answers 400 INVALIDJOBSTATE [I: 3.4].
 func resultsHandler(kind resultKind) handlerFunc {
 	return func(s *Server, rq *request) (*reply, error) {
-		s.mu.Lock()
-		j, aerr := s.jobLocked(rq.params[0])
+		j, aerr := s.lockJob(rq.params[0])
 		if aerr != nil {
-			s.mu.Unlock()
 			return nil, aerr
 		}
 		if !terminal(j.state) {

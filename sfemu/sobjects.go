@@ -22,9 +22,15 @@ func (s *Server) objectParam(name string) (*object, *apiError) {
 	return ob, nil
 }
 
-// jsonPatch turns a JSON record body into per-slot changes. forbidden
-// names fields that may not appear in the body (the upsert key).
-func (s *Server) jsonPatch(ob *object, body []byte, forbidden *field) ([]change, map[int]*relRef, *apiError) {
+// recordBody reads a REST write's JSON body (field API name -> value) and
+// converts it to per-slot changes with the same rules as a Bulk row
+// (convertField). key is the External ID field named in the URL of an
+// upsert, which the body must not set again; insert refuses an Id.
+func (s *Server) recordBody(rq *request, ob *object, key *field, insert bool) ([]change, []relCol, *apiError) {
+	body, aerr := readBody(rq.r)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil, errJSON(nil, nil)
 	}
@@ -38,36 +44,39 @@ func (s *Server) jsonPatch(ob *object, body []byte, forbidden *field) ([]change,
 		return nil, nil, newAPIError(http.StatusBadRequest, "JSON_PARSER_ERROR", "Cannot deserialize instance of record from null value at [line:1, column:1]")
 	}
 	ch := make([]change, len(ob.data))
-	rels := map[int]*relRef{}
+	var rels []relCol
 	for name, val := range m {
 		if strings.EqualFold(name, "attributes") {
 			continue
 		}
 		f := ob.byName[strings.ToLower(name)]
 		if f == nil {
-			if rf := ob.byRel[strings.ToLower(name)]; rf != nil {
-				ref, err := relFromJSON(rf, val)
-				if err != nil {
-					return nil, nil, err
-				}
-				if ref == nil {
-					ch[rf.slot] = change{st: stNull}
-				} else {
-					rels[rf.slot] = ref
-				}
-				continue
+			rf := ob.byRel[strings.ToLower(name)]
+			if rf == nil {
+				return nil, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
+					fmt.Sprintf("No such column '%s' on sobject of type %s", name, ob.name))
 			}
-			return nil, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
-				fmt.Sprintf("No such column '%s' on sobject of type %s", name, ob.name))
+			rc, v, err := relFromJSON(rf, val)
+			if err != nil {
+				return nil, nil, err
+			}
+			if v == nil {
+				ch[rf.slot] = change{st: stNull}
+			} else {
+				ch[rf.slot] = change{st: stRel, v: v}
+				rels = append(rels, rc)
+			}
+			continue
 		}
-		if f == forbidden {
+		switch {
+		case f == key:
 			// [I]: older docs say the key must not be in the body (5.1).
 			return nil, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
 				fmt.Sprintf("The external ID field %s is given in the URL; do not also set it in the body", f.name), f.name)
-		}
-		if f.slot < 0 {
-			return nil, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD_FOR_INSERT_UPDATE",
-				"Unable to create/update fields: "+f.name+". Please check the security settings of this field and verify that it is read/write for your profile or permission set.", f.name)
+		case f.kind == kindID && insert:
+			return nil, nil, restErr(errIDOnInsert())
+		case f.slot < 0:
+			return nil, nil, restErr(errReadOnly(f))
 		}
 		var text []byte
 		switch v := val.(type) {
@@ -88,15 +97,9 @@ func (s *Server) jsonPatch(ob *object, body []byte, forbidden *field) ([]change,
 			ch[f.slot] = change{st: stNull}
 			continue
 		}
-		var out []byte
-		var e *rowErr
-		if f.kind == kindReference {
-			out, e = convertReference(f, text, nil)
-		} else {
-			out, e = convertValue(f, text, nil)
-		}
+		out, e := convertField(f, text, nil)
 		if e != nil {
-			return nil, nil, &apiError{status: http.StatusBadRequest, items: []errItem{e.item()}}
+			return nil, nil, restErr(e)
 		}
 		if len(out) == 0 {
 			ch[f.slot] = change{st: stNull}
@@ -117,21 +120,16 @@ func jsonKind(v any) string {
 	return "VALUE"
 }
 
-// relRef is a parent given by external ID in a JSON body:
-// {"Account__r": {"External_Id__c": "A-1"}}.
-type relRef struct {
-	f      *field // the reference field
-	target *field // the parent's key field
-	value  []byte
-}
-
-func relFromJSON(rf *field, val any) (*relRef, *apiError) {
+// relFromJSON reads a parent given by key in a JSON body,
+// {"Account__r": {"External_Id__c": "A-1"}}, and returns the key value
+// (nil for a JSON null, which clears the lookup).
+func relFromJSON(rf *field, val any) (relCol, []byte, *apiError) {
 	if val == nil {
-		return nil, nil
+		return relCol{}, nil, nil
 	}
 	m, ok := val.(map[string]any)
 	if !ok {
-		return nil, newAPIError(http.StatusBadRequest, "JSON_PARSER_ERROR", "Cannot deserialize instance of "+rf.refTo+" from "+jsonKind(val)+" value")
+		return relCol{}, nil, newAPIError(http.StatusBadRequest, "JSON_PARSER_ERROR", "Cannot deserialize instance of "+rf.refTo+" from "+jsonKind(val)+" value")
 	}
 	for k, v := range m {
 		if strings.EqualFold(k, "attributes") {
@@ -139,7 +137,7 @@ func relFromJSON(rf *field, val any) (*relRef, *apiError) {
 		}
 		tf := rf.refObj.byName[strings.ToLower(k)]
 		if tf == nil || (!tf.extID && tf.kind != kindID) {
-			return nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
+			return relCol{}, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
 				fmt.Sprintf("Foreign key field %s on %s is not an External ID or idLookup field", k, rf.refTo))
 		}
 		var text string
@@ -149,46 +147,15 @@ func relFromJSON(rf *field, val any) (*relRef, *apiError) {
 		case json.Number:
 			text = x.String()
 		default:
-			return nil, newAPIError(http.StatusBadRequest, "JSON_PARSER_ERROR", "Cannot deserialize the key of "+rf.relName)
+			return relCol{}, nil, newAPIError(http.StatusBadRequest, "JSON_PARSER_ERROR", "Cannot deserialize the key of "+rf.relName)
 		}
-		return &relRef{f: rf, target: tf, value: []byte(text)}, nil
+		return relCol{ref: rf, key: tf}, []byte(text), nil
 	}
-	return nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD", "No key field given for relationship "+rf.relName)
+	return relCol{}, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD", "No key field given for relationship "+rf.relName)
 }
 
-// resolveRelsLocked turns parent keys into IDs and checks lookups given by ID.
-func (s *Server) resolveRelsLocked(ob *object, ch []change, rels map[int]*relRef) *rowErr {
-	for slot, ref := range rels {
-		pt := s.tables[ref.f.refObj]
-		var pseq uint32
-		if ref.target.kind == kindID {
-			sq, ok := pt.seqOf(string(ref.value))
-			if !ok {
-				return &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ref.value) + " not found for field Id in entity " + pt.obj.name, nil}
-			}
-			pseq = sq
-		} else {
-			first, n := pt.lookup(ref.target, ref.value, new([]byte))
-			if n == 0 {
-				return &rowErr{"INVALID_FIELD", "Foreign key external ID: " + string(ref.value) + " not found for field " + ref.target.name + " in entity " + pt.obj.name, nil}
-			}
-			if n > 1 {
-				return &rowErr{"DUPLICATE_EXTERNAL_ID", "Foreign key external ID: " + string(ref.value) + " matched more than one record for field " + ref.target.name + " in entity " + pt.obj.name, nil}
-			}
-			pseq = first
-		}
-		ch[slot] = change{st: stSet, v: appendID(nil, pt.obj.prefix, uint64(pseq))}
-	}
-	for _, f := range ob.data {
-		if f.kind == kindReference && ch[f.slot].st == stSet && rels[f.slot] == nil {
-			if _, ok := s.tables[f.refObj].seqOf(string(ch[f.slot].v)); !ok {
-				return &rowErr{"INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", []string{f.name}}
-			}
-		}
-	}
-	return nil
-}
-
+// restErr answers a record-level failure in the REST envelope (6.1):
+// status 400 and the same code, message and fields as the Bulk sf__Error.
 func restErr(e *rowErr) *apiError {
 	return &apiError{status: http.StatusBadRequest, items: []errItem{e.item()}}
 }
@@ -205,31 +172,70 @@ func (s *Server) recordURL(rq *request, ob *object, id string) string {
 	return "/services/data/v" + rq.version + "/sobjects/" + ob.name + "/" + id
 }
 
-// handleCreate serves POST /sobjects/{Object}: 201 {"id","success":true,"errors":[]} (8).
-func (s *Server) handleCreate(rq *request) (*reply, error) {
+// multipleChoices is the 300 answer for a key that matches several
+// records: the array of their URLs; nothing was written (5.2, body shape [I]).
+func (s *Server) multipleChoicesLocked(rq *request, t *table, matches []uint32) *reply {
+	urls := make([]string, len(matches))
+	for i, sq := range matches {
+		urls[i] = s.recordURL(rq, t.obj, t.id(sq))
+	}
+	return &reply{status: http.StatusMultipleChoices, body: urls}
+}
+
+// matchKeyLocked finds the live records whose field kf (Id or an External
+// ID field) has the value given in a URL (decoded once by the router,
+// 5.4). It also returns the value in its stored form.
+func (t *table) matchKeyLocked(kf *field, key string) ([]uint32, []byte, *rowErr) {
+	if kf.kind == kindID {
+		if sq, st := t.resolveID(key); st == idLive {
+			return []uint32{sq}, nil, nil
+		}
+		return nil, nil, nil
+	}
+	canon, e := convertValue(kf, []byte(key), nil)
+	if e != nil {
+		return nil, nil, e
+	}
+	return t.lookupAll(kf, canon), canon, nil
+}
+
+// keyField resolves the field of a /sobjects/{Object}/{Field}/{value} URL:
+// it must exist (else 404, 5.2 [D]) and be an External ID or Id.
+func keyField(ob *object, name string) (*field, *apiError) {
+	kf := ob.byName[strings.ToLower(name)]
+	if kf == nil {
+		return nil, errNotFound()
+	}
+	if !kf.extID && kf.kind != kindID {
+		// Status [O]; body [I] (text seen for SOAP/Metadata upserts).
+		return nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
+			"Invalid field for upsert, must be an External Id custom or standard indexed field: "+kf.name)
+	}
+	return kf, nil
+}
+
+// recordRequest reads the object of the path and the record body of a
+// create (insert) or an update by ID.
+func (s *Server) recordRequest(rq *request, insert bool) (*object, []change, []relCol, *apiError) {
 	ob, aerr := s.objectParam(rq.params[0])
 	if aerr != nil {
-		return nil, aerr
+		return nil, nil, nil, aerr
 	}
-	body, err := readBody(rq.r)
-	if err != nil {
-		return nil, err
-	}
-	ch, rels, aerr := s.jsonPatch(ob, body, nil)
+	ch, rels, aerr := s.recordBody(rq, ob, nil, insert)
+	return ob, ch, rels, aerr
+}
+
+// handleCreate serves POST /sobjects/{Object}: 201 {"id","success":true,"errors":[]} (8).
+func (s *Server) handleCreate(rq *request) (*reply, error) {
+	ob, ch, rels, aerr := s.recordRequest(rq, true)
 	if aerr != nil {
 		return nil, aerr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.resolveRelsLocked(ob, ch, rels); e != nil {
-		return nil, restErr(e)
-	}
 	t := s.tables[ob]
-	if e := s.checkLocksREST(ob, ch, 0); e != nil {
-		return nil, restErr(e)
-	}
 	var sc applyScratch
-	seq, e := t.insertLocked(ch, s.now().UnixMilli(), &sc)
+	seq, _, e := s.saveLocked(t, 0, ch, rels, s.now().UnixMilli(), &sc)
 	if e != nil {
 		return nil, restErr(e)
 	}
@@ -246,34 +252,6 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	return buf.Bytes(), nil
 }
 
-// checkLocksREST applies LockRecords to REST writes.
-func (s *Server) checkLocksREST(ob *object, ch []change, target uint32) *rowErr {
-	locked := s.locks[ob]
-	if len(locked) == 0 {
-		return nil
-	}
-	t := s.tables[ob]
-	for _, f := range ob.indexed {
-		if !f.extID {
-			continue
-		}
-		hit := ch[f.slot].st == stSet && locked[strings.ToLower(string(ch[f.slot].v))]
-		if target != 0 {
-			if v := valueAt(t.recs[target-1].vals, f.slot); v != "" && locked[strings.ToLower(v)] {
-				hit = true
-			}
-		}
-		if hit {
-			id := ""
-			if target != 0 {
-				id = t.id(target)
-			}
-			return errLocked(id)
-		}
-	}
-	return nil
-}
-
 // handleUpsert serves PATCH /sobjects/{Object}/{Field}/{value}[?updateOnly=true]
 // (salesforce-api.md 5.1-5.4).
 func (s *Server) handleUpsert(rq *request) (*reply, error) {
@@ -281,106 +259,69 @@ func (s *Server) handleUpsert(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	kf := ob.byName[strings.ToLower(rq.params[1])]
-	if kf == nil {
-		return nil, errNotFound() // 5.2: unknown field in the path [D]
+	kf, aerr := keyField(ob, rq.params[1])
+	if aerr != nil {
+		return nil, aerr
 	}
-	if !kf.extID && kf.kind != kindID {
-		// Status [O]; body [I] (text seen for SOAP/Metadata upserts).
-		return nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
-			"Invalid field for upsert, must be an External Id custom or standard indexed field: "+kf.name)
-	}
-	key := rq.params[2] // decoded once by the router (5.4)
 	// updateOnly exists from v61.0 (5.3); older versions ignore it [I].
 	updateOnly := rq.major >= 61 && strings.EqualFold(rq.r.URL.Query().Get("updateOnly"), "true")
-	body, err := readBody(rq.r)
-	if err != nil {
-		return nil, err
-	}
-	ch, rels, aerr := s.jsonPatch(ob, body, kf)
+	ch, rels, aerr := s.recordBody(rq, ob, kf, false)
 	if aerr != nil {
 		return nil, aerr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tables[ob]
-	var matches []uint32
-	if kf.kind == kindID {
-		if sq, ok := t.seqOf(key); ok {
-			matches = []uint32{sq}
-		}
-	} else {
-		canon, e := convertValue(kf, []byte(key), nil)
-		if e != nil {
-			return nil, restErr(e)
-		}
-		matches = t.lookupAll(kf, canon)
-		if kf.kind != kindID {
-			ch[kf.slot] = change{st: stSet, v: canon}
-		}
+	matches, canon, e := t.matchKeyLocked(kf, rq.params[2])
+	if e != nil {
+		return nil, restErr(e)
 	}
 	if len(matches) > 1 {
-		// 300 with the matching records' URLs; nothing written (5.2, body shape [I]).
-		urls := make([]string, len(matches))
-		for i, sq := range matches {
-			urls[i] = s.recordURL(rq, ob, t.id(sq))
-		}
-		return &reply{status: http.StatusMultipleChoices, body: urls}, nil
-	}
-	if e := s.resolveRelsLocked(ob, ch, rels); e != nil {
-		return nil, restErr(e)
+		return s.multipleChoicesLocked(rq, t, matches), nil
 	}
 	var target uint32
 	if len(matches) == 1 {
 		target = matches[0]
+	} else if updateOnly || kf.kind == kindID {
+		return nil, errNotFound() // 5.3: body [I]
 	}
-	if e := s.checkLocksREST(ob, ch, target); e != nil {
-		return nil, restErr(e)
+	if kf.kind != kindID {
+		ch[kf.slot] = change{st: stSet, v: canon}
 	}
 	var sc applyScratch
-	now := s.now().UnixMilli()
-	if target == 0 {
-		if updateOnly || kf.kind == kindID {
-			return nil, errNotFound() // 5.3: body [I]
-		}
-		seq, e := t.insertLocked(ch, now, &sc)
-		if e != nil {
-			return nil, restErr(e)
-		}
-		id := t.id(seq)
+	seq, created, e := s.saveLocked(t, target, ch, rels, s.now().UnixMilli(), &sc)
+	if e != nil {
+		return nil, restErr(e)
+	}
+	id := t.id(seq)
+	switch {
+	case created:
 		res := saveResult{ID: id, Success: true, Errors: []errItem{}}
 		if rq.major >= 46 {
-			created := true
 			res.Created = &created
 		}
 		return &reply{status: http.StatusCreated, location: s.recordURL(rq, ob, id), body: res}, nil
-	}
-	if e := t.updateLocked(target, ch, now, &sc); e != nil {
-		return nil, restErr(e)
-	}
-	if rq.major < 46 {
+	case rq.major < 46:
 		return &reply{status: http.StatusNoContent}, nil // v45.0 and earlier [D]
 	}
-	created := false
-	return &reply{status: http.StatusOK, body: saveResult{ID: t.id(target), Success: true, Errors: []errItem{}, Created: &created}}, nil
+	return &reply{status: http.StatusOK, body: saveResult{ID: id, Success: true, Errors: []errItem{}, Created: &created}}, nil
 }
 
 // recordByIDLocked finds a record by the ID in the path: a value that is
 // not an ID at all is read as an external-ID value and answers the
 // observed 404 (6.3).
 func (s *Server) recordByIDLocked(t *table, id string) (uint32, *apiError) {
-	prefix, sq, ok := parseID(id)
-	if !ok {
+	seq, st := t.resolveID(id)
+	switch st {
+	case idMalformed:
 		return 0, newAPIError(http.StatusNotFound, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+id)
-	}
-	if prefix != t.obj.prefix {
+	case idOtherObject:
 		// A well-formed ID of another object (6.3 MALFORMED_ID [D]).
 		return 0, newAPIError(http.StatusBadRequest, "MALFORMED_ID", t.obj.name+" ID: id value of incorrect type: "+id, "Id")
-	}
-	if sq == 0 || sq > uint64(len(t.recs)) || t.recs[sq-1].deleted {
+	case idUnknown, idDeleted:
 		return 0, errNotFound()
 	}
-	return uint32(sq), nil
+	return seq, nil
 }
 
 // handleGetRecord serves GET /sobjects/{Object}/{id}[?fields=a,b] (8).
@@ -400,8 +341,7 @@ func (s *Server) handleGetRecord(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8",
-		raw: s.appendRecordJSONLocked(nil, rq, t, seq, fields)}, nil
+	return s.recordReplyLocked(rq, t, seq, fields), nil
 }
 
 // handleGetByExternalID serves GET /sobjects/{Object}/{Field}/{value}.
@@ -410,8 +350,8 @@ func (s *Server) handleGetByExternalID(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	kf := ob.byName[strings.ToLower(rq.params[1])]
-	if kf == nil || (!kf.extID && kf.kind != kindID) {
+	kf, aerr := keyField(ob, rq.params[1])
+	if aerr != nil {
 		return nil, errNotFound()
 	}
 	fields, aerr := fieldsParam(ob, rq.r.URL.Query().Get("fields"))
@@ -421,39 +361,19 @@ func (s *Server) handleGetByExternalID(rq *request) (*reply, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tables[ob]
-	var matches []uint32
-	if kf.kind == kindID {
-		if sq, ok := t.seqOf(rq.params[2]); ok {
-			matches = []uint32{sq}
-		}
-	} else if canon, e := convertValue(kf, []byte(rq.params[2]), nil); e == nil {
-		matches = t.lookupAll(kf, canon)
-	}
-	switch len(matches) {
+	switch matches, _, _ := t.matchKeyLocked(kf, rq.params[2]); len(matches) {
 	case 0:
 		return nil, errNotFound()
 	case 1:
-		return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8",
-			raw: s.appendRecordJSONLocked(nil, rq, t, matches[0], fields)}, nil
+		return s.recordReplyLocked(rq, t, matches[0], fields), nil
+	default:
+		return s.multipleChoicesLocked(rq, t, matches), nil
 	}
-	urls := make([]string, len(matches))
-	for i, sq := range matches {
-		urls[i] = s.recordURL(rq, ob, t.id(sq))
-	}
-	return &reply{status: http.StatusMultipleChoices, body: urls}, nil
 }
 
 // handleUpdateRecord serves PATCH /sobjects/{Object}/{id}: 204 on success.
 func (s *Server) handleUpdateRecord(rq *request) (*reply, error) {
-	ob, aerr := s.objectParam(rq.params[0])
-	if aerr != nil {
-		return nil, aerr
-	}
-	body, err := readBody(rq.r)
-	if err != nil {
-		return nil, err
-	}
-	ch, rels, aerr := s.jsonPatch(ob, body, nil)
+	ob, ch, rels, aerr := s.recordRequest(rq, false)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -464,14 +384,8 @@ func (s *Server) handleUpdateRecord(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if e := s.resolveRelsLocked(ob, ch, rels); e != nil {
-		return nil, restErr(e)
-	}
-	if e := s.checkLocksREST(ob, ch, seq); e != nil {
-		return nil, restErr(e)
-	}
 	var sc applyScratch
-	if e := t.updateLocked(seq, ch, s.now().UnixMilli(), &sc); e != nil {
+	if _, _, e := s.saveLocked(t, seq, ch, rels, s.now().UnixMilli(), &sc); e != nil {
 		return nil, restErr(e)
 	}
 	return &reply{status: http.StatusNoContent}, nil
@@ -490,6 +404,15 @@ func (s *Server) handleDeleteRecord(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	return s.deleteRecordLocked(t, seq)
+}
+
+// deleteRecordLocked deletes one record for a REST DELETE: 204, or
+// UNABLE_TO_LOCK_ROW for a record locked with LockRecords.
+func (s *Server) deleteRecordLocked(t *table, seq uint32) (*reply, error) {
+	if e := s.lockErrLocked(t, make([]change, len(t.obj.data)), seq); e != nil {
+		return nil, restErr(e)
+	}
 	var sc applyScratch
 	t.deleteLocked(seq, s.now().UnixMilli(), &sc)
 	return &reply{status: http.StatusNoContent}, nil
@@ -501,31 +424,21 @@ func (s *Server) handleDeleteByExternalID(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	kf := ob.byName[strings.ToLower(rq.params[1])]
-	if kf == nil || !kf.extID {
-		return nil, errNotFound()
-	}
-	canon, e := convertValue(kf, []byte(rq.params[2]), nil)
-	if e != nil {
+	kf, aerr := keyField(ob, rq.params[1])
+	if aerr != nil {
 		return nil, errNotFound()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tables[ob]
-	matches := t.lookupAll(kf, canon)
-	switch len(matches) {
+	switch matches, _, _ := t.matchKeyLocked(kf, rq.params[2]); len(matches) {
 	case 0:
 		return nil, errNotFound()
 	case 1:
-		var sc applyScratch
-		t.deleteLocked(matches[0], s.now().UnixMilli(), &sc)
-		return &reply{status: http.StatusNoContent}, nil
+		return s.deleteRecordLocked(t, matches[0])
+	default:
+		return s.multipleChoicesLocked(rq, t, matches), nil
 	}
-	urls := make([]string, len(matches))
-	for i, sq := range matches {
-		urls[i] = s.recordURL(rq, ob, t.id(sq))
-	}
-	return &reply{status: http.StatusMultipleChoices, body: urls}, nil
 }
 
 // fieldsParam parses ?fields=a,b; empty means every field.
@@ -546,22 +459,34 @@ func fieldsParam(ob *object, list string) ([]*field, *apiError) {
 	return out, nil
 }
 
+// recordReplyLocked answers a REST GET of one record.
+func (s *Server) recordReplyLocked(rq *request, t *table, seq uint32, fields []*field) *reply {
+	return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8",
+		raw: s.appendRecordJSONLocked(nil, rq, t, seq, fields)}
+}
+
 // appendRecordJSONLocked renders a record: "attributes" first, then the
 // fields in the order asked (8).
 func (s *Server) appendRecordJSONLocked(dst []byte, rq *request, t *table, seq uint32, fields []*field) []byte {
 	rec := &t.recs[seq-1]
 	id := t.id(seq)
-	dst = append(dst, `{"attributes":{"type":`...)
-	dst = appendJSONString(dst, t.obj.name)
-	dst = append(dst, `,"url":`...)
-	dst = appendJSONString(dst, s.recordURL(rq, t.obj, id))
-	dst = append(dst, '}')
+	dst = s.appendAttributes(dst, rq, t.obj, id)
 	for _, f := range fields {
 		dst = append(dst, ',')
 		dst = appendJSONString(dst, f.name)
 		dst = append(dst, ':')
 		dst = appendFieldJSON(dst, f, rec, id)
 	}
+	return append(dst, '}')
+}
+
+// appendAttributes opens a record's JSON with its "attributes" (type and
+// URL), as every REST record and query row starts (8).
+func (s *Server) appendAttributes(dst []byte, rq *request, ob *object, id string) []byte {
+	dst = append(dst, `{"attributes":{"type":`...)
+	dst = appendJSONString(dst, ob.name)
+	dst = append(dst, `,"url":`...)
+	dst = appendJSONString(dst, s.recordURL(rq, ob, id))
 	return append(dst, '}')
 }
 

@@ -123,18 +123,6 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 // id returns the 18-character ID of the record at seq.
 func (t *table) id(seq uint32) string { return makeID(t.obj.prefix, uint64(seq)) }
 
-// seqOf resolves an ID of this object to a live record's seq.
-func (t *table) seqOf(id string) (uint32, bool) {
-	prefix, seq, ok := parseID(id)
-	if !ok || prefix != t.obj.prefix || seq == 0 || seq > uint64(len(t.recs)) {
-		return 0, false
-	}
-	if t.recs[seq-1].deleted {
-		return 0, false
-	}
-	return uint32(seq), true
-}
-
 // lookup returns the live records whose indexed field f equals v.
 // buf is scratch space for the folded key, kept for the next call.
 func (t *table) lookup(f *field, v []byte, buf *[]byte) (first uint32, n int) {
@@ -205,6 +193,7 @@ type applyScratch struct {
 	old   []string
 	enc   []byte
 	key   []byte
+	ref   []byte // parent IDs resolved for the current write
 	miss  []string
 }
 

@@ -175,6 +175,7 @@ type prow struct {
 	ch    []change // one per data slot
 	id    []byte   // Id column value
 	err   *rowErr
+	dup   bool // err is a duplicate upsert key in the batch: the key identifies nothing
 }
 
 // processor holds one job's processing state; only its goroutine uses it.
@@ -184,9 +185,10 @@ type processor struct {
 	data []byte
 	t    *table
 	ob   *object
-	cols []colPlan
-	rels []relCol // the relationship columns
-	ext  *field   // upsert key (nil unless upsert)
+	cols   []colPlan
+	rels   []relCol // the relationship columns
+	ext    *field   // upsert key (nil unless upsert)
+	extCol int      // the upsert key's column (-1 if none)
 	res  *jobResults
 
 	// Used by the preparing goroutine only.
@@ -337,6 +339,7 @@ func (p *processor) presizeIndexes(rd *csvReader) {
 // 4.3) and returns the job's errorMessage when it is unusable.
 func (p *processor) plan(header []string) string {
 	ob := p.ob
+	p.extCol = -1
 	seen := map[*field]string{}
 	op := p.j.operation
 	isDelete := op == "delete" || op == "hardDelete"
@@ -410,6 +413,11 @@ func (p *processor) plan(header []string) string {
 			// [I]: the key column must be present (4.1).
 			return "InvalidBatch : The External ID field " + p.ext.name + " given in externalIdFieldName is not in the header"
 		}
+		for i, c := range p.cols {
+			if c.kind == colField && c.f == p.ext {
+				p.extCol = i
+			}
+		}
 	}
 	return ""
 }
@@ -478,6 +486,18 @@ func (p *processor) prepare(b *batch, rd *csvReader, nslots int) {
 	if pr.err == nil && p.j.operation == "insert" && len(pr.id) > 0 {
 		pr.err = errIDOnInsert()
 	}
+	if pr.err != nil && p.extCol >= 0 && len(rd.fields) == len(p.cols) && ch[p.ext.slot].st == stKeep {
+		// The row failed before its upsert key was read: read the key anyway,
+		// so that sf__Id can name the record the row identified (3.1).
+		v := rd.fields[p.extCol]
+		if len(v) > 0 && !isNA(v) {
+			start := len(b.arena)
+			if out, e := convertValue(p.ext, v, b.arena); e == nil {
+				b.arena = out
+				ch[p.ext.slot] = change{st: stSet, v: b.arena[start:len(b.arena):len(b.arena)]}
+			}
+		}
+	}
 	b.rows = append(b.rows, pr)
 }
 
@@ -520,6 +540,7 @@ func (p *processor) markDuplicates(rows []prow) {
 		fold = foldKey(fold[:0], r.ch[slot].v, p.ext.caseSens)
 		if p.dup[unsafeString(fold)] > 1 {
 			r.err = &rowErr{"DUPLICATE_VALUE", "Duplicate external id specified: " + string(r.ch[slot].v), nil}
+			r.dup = true
 		}
 	}
 }
@@ -569,41 +590,60 @@ func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 	// Identify the record for update, delete and upsert by Id.
 	op := p.j.operation
 	byID := op == "update" || op == "delete" || op == "hardDelete" || (p.ext != nil && p.ext.kind == kindID && len(r.id) > 0)
-	if byID && r.err == nil {
+	if byID {
 		if len(r.id) == 0 || isNA(r.id) {
+			if r.err != nil {
+				return 0, false, r.err
+			}
 			return 0, false, &rowErr{"MISSING_ARGUMENT", "Id not specified in an " + op + " call", nil}
 		}
 		seq, st := t.resolveID(string(r.id))
+		var e *rowErr
 		switch st {
 		case idMalformed:
-			return 0, false, &rowErr{"MALFORMED_ID", p.ob.name + " ID: id value of incorrect type: " + string(r.id), []string{"Id"}}
+			e = &rowErr{"MALFORMED_ID", p.ob.name + " ID: id value of incorrect type: " + string(r.id), []string{"Id"}}
 		case idOtherObject, idUnknown:
-			return 0, false, errCrossReference()
+			e = errCrossReference()
 		case idDeleted:
-			return seq, false, &rowErr{"ENTITY_IS_DELETED", "entity is deleted", nil}
+			e = &rowErr{"ENTITY_IS_DELETED", "entity is deleted", nil}
 		}
-		target = seq
+		if st != idDeleted {
+			target = seq
+		}
+		if e != nil {
+			if r.err != nil {
+				// A row that is wrong in several ways reports its own error first.
+				return 0, false, r.err
+			}
+			return seq, false, e
+		}
 	}
-	if r.err != nil {
-		return target, false, r.err
-	}
-	// Upsert by external ID: find the record.
-	if p.ext != nil && p.ext.kind != kindID {
+	// Upsert by external ID: find the record. Rows that already failed
+	// look it up too: sf__Id names the record a failed row identified (3.1 [O]).
+	if p.ext != nil && p.ext.kind != kindID && !r.dup {
 		c := r.ch[p.ext.slot]
-		if c.st != stSet {
+		switch {
+		case c.st == stSet:
+			first, n := t.lookup(p.ext, c.v, &p.key)
+			if n > 1 {
+				if r.err != nil {
+					return 0, false, r.err
+				}
+				ids := t.lookupAll(p.ext, c.v)
+				strs := make([]string, len(ids))
+				for i, s := range ids {
+					strs[i] = t.id(s)
+				}
+				return 0, false, &rowErr{"DUPLICATE_EXTERNAL_ID", "External Id: more than one record found for external id field: [" + strings.Join(strs, ", ") + "]", nil}
+			}
+			target = first
+		case r.err == nil:
 			// [I]: an empty key fails the row (4.1).
 			return 0, false, &rowErr{"MISSING_ARGUMENT", p.ext.name + " not specified", nil}
 		}
-		first, n := t.lookup(p.ext, c.v, &p.key)
-		if n > 1 {
-			ids := t.lookupAll(p.ext, c.v)
-			strs := make([]string, len(ids))
-			for i, s := range ids {
-				strs[i] = t.id(s)
-			}
-			return 0, false, &rowErr{"DUPLICATE_EXTERNAL_ID", "External Id: more than one record found for external id field: [" + strings.Join(strs, ", ") + "]", nil}
-		}
-		target = first
+	}
+	if r.err != nil {
+		return target, false, r.err
 	}
 	if op == "delete" || op == "hardDelete" {
 		// hardDelete skips the Recycle Bin [D]; here both remove the record.

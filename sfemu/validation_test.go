@@ -283,3 +283,46 @@ func TestWithoutShuffle(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedRowSfID checks sf__Id on failed rows (salesforce-api.md 3.1
+// [O]): empty when the row identified no record (insert, upsert of a new
+// key, duplicate keys in the upload), the record's ID when it did (update
+// by Id, upsert of an existing key), whatever made the row fail.
+func TestFailedRowSfID(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	c.runJob(upsertProduct, "External_Id__c,Name\nP-1,One\nP-2,Two\n")
+	ids := map[string]string{}
+	for _, r := range c.query("SELECT Id, External_Id__c FROM Product2") {
+		ids[r["External_Id__c"].(string)] = r["Id"].(string)
+	}
+
+	// Upsert: the key column comes after the failing one on purpose.
+	id, _ := c.runJob(upsertProduct, "Name,Price__c,External_Id__c\n"+
+		"x,abc,P-1\n"+ // existing key, bad number
+		"y,abc,P-9\n"+ // new key, bad number
+		"#N/A,1,P-2\n"+ // existing key, required field nulled
+		"z,1,P-7\n"+ // same key twice: both fail
+		"z,1,P-7\n")
+	_, failed := c.results(id, "failedResults")
+	got := map[string][]string{}
+	for _, row := range failed[1:] {
+		got[row[4]] = append(got[row[4]], row[0])
+	}
+	want := map[string][]string{"P-1": {ids["P-1"]}, "P-9": {""}, "P-2": {ids["P-2"]}, "P-7": {"", ""}}
+	for k, w := range want {
+		if strings.Join(got[k], ",") != strings.Join(w, ",") {
+			t.Errorf("upsert %s: sf__Id = %q, want %q (failed results %v)", k, got[k], w, failed)
+		}
+	}
+
+	// Update by Id with a bad value, and with an Id that names nothing.
+	id, _ = c.runJob(`{"object":"Product2","operation":"update"}`, "Id,Price__c\n"+ids["P-1"]+",abc\n0015g0000000001AAA,1\n")
+	_, failed = c.results(id, "failedResults")
+	byID := byColumn(t, failed, "Id")
+	if r := byID[ids["P-1"]]; r["sf__Id"] != ids["P-1"] || r["sf__Error"] != "INVALID_TYPE_ON_FIELD_IN_RECORD:Price: value not of required type: abc:Price__c --" {
+		t.Errorf("update with a bad value: %v, want sf__Id %s", r, ids["P-1"])
+	}
+	if r := byID["0015g0000000001AAA"]; r["sf__Id"] != "" || r["sf__Error"] != "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--" {
+		t.Errorf("update of an ID that names nothing: %v", r)
+	}
+}

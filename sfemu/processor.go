@@ -180,16 +180,16 @@ type prow struct {
 
 // processor holds one job's processing state; only its goroutine uses it.
 type processor struct {
-	s    *Server
-	j    *job
-	data []byte
-	t    *table
-	ob   *object
+	s      *Server
+	j      *job
+	data   []byte
+	t      *table
+	ob     *object
 	cols   []colPlan
 	rels   []relCol // the relationship columns
 	ext    *field   // upsert key (nil unless upsert)
 	extCol int      // the upsert key's column (-1 if none)
-	res  *jobResults
+	res    *jobResults
 
 	// Used by the preparing goroutine only.
 	dup     map[string]int32

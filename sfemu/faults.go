@@ -124,7 +124,9 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int) 
 		w.Header().Set("Retry-After", "1")
 		writeError(w, newAPIError(status, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."))
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
-		// The edge answers these, in HTML rather than the API envelope (6.1).
+		// The edge answers these, in HTML rather than the API envelope
+		// (6.1), without the org's Sforce-Limit-Info.
+		w.Header().Del("Sforce-Limit-Info")
 		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte("<html><head><title>" + http.StatusText(status) + "</title></head><body><h1>" + http.StatusText(status) + "</h1></body></html>\n"))

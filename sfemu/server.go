@@ -324,6 +324,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errUnknown(id))
 		}
 	}()
+	if limitedPath(r.URL.Path) {
+		// Every data API response carries the allocation, errors included;
+		// serve replaces it once the call is counted (salesforce-api.md 6.4).
+		w.Header().Set("Sforce-Limit-Info", s.limitInfo())
+	}
 	act := s.faults.match(r)
 	if act.latency > 0 {
 		t := time.NewTimer(act.latency)
@@ -488,6 +493,23 @@ func (s *Server) checkVersion(v string) (int, *apiError) {
 		return 0, errNotFound()
 	}
 	return major, nil
+}
+
+// limitedPath reports whether responses to path carry Sforce-Limit-Info:
+// every REST and Bulk resource under /services/data/ except the versions
+// list itself (salesforce-api.md 6.4, 6.5).
+func limitedPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/services/data/")
+	return ok && strings.Trim(rest, "/") != ""
+}
+
+// limitInfo is the Sforce-Limit-Info value for the calls counted so far.
+// Calls refused before they are counted (bad token, unknown version)
+// show the count without adding to it [I].
+func (s *Server) limitInfo() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return "api-usage=" + strconv.FormatInt(s.apiUsed, 10) + "/" + strconv.FormatInt(s.opts.apiLimit, 10)
 }
 
 // countCall counts one API call against the daily allocation

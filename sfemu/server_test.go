@@ -143,3 +143,67 @@ func TestQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitInfoOnEveryResponse: every response of the data API carries
+// Sforce-Limit-Info, errors included, and only counted calls raise it;
+// the versions list, the token endpoint and edge pages carry none
+// (salesforce-api.md 6.4, 6.5).
+func TestLimitInfoOnEveryResponse(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	id, _ := c.runJob(upsertProduct, "External_Id__c,Name\nP-1,W\n")
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {sfemu.TestClientID}, "client_secret": {sfemu.TestClientSecret}}
+	tests := []struct {
+		name         string
+		method, path string
+		auth         bool
+		fault        int
+		status       int
+		counted      bool // false: the header shows the count without this call
+		none         bool // no header at all
+	}{
+		{"job info", "GET", c.v + "/jobs/ingest/" + id, true, 0, 200, true, false},
+		{"results CSV", "GET", c.v + "/jobs/ingest/" + id + "/successfulResults/", true, 0, 200, true, false},
+		{"unknown job", "GET", c.v + "/jobs/ingest/7505g000000ZZZZAAA", true, 0, 404, true, false},
+		{"delete", "DELETE", c.v + "/jobs/ingest/" + id, true, 0, 204, true, false},
+		{"no token", "GET", c.v + "/jobs/ingest", false, 0, 401, false, false},
+		{"unknown resource", "GET", c.v + "/nope", true, 0, 404, false, false},
+		{"wrong method", "PUT", c.v + "/jobs/ingest", true, 0, 405, false, false},
+		{"retired version", "GET", "/services/data/v30.0/sobjects", true, 0, 410, false, false},
+		{"injected 503", "GET", c.v + "/limits", true, 503, 503, false, false},
+		{"injected 429", "GET", c.v + "/limits", true, 429, 429, false, false},
+		{"edge 502", "GET", c.v + "/limits", true, 502, 502, false, true},
+		{"versions list", "GET", "/services/data/", false, 0, 200, false, true},
+		{"token", "POST", "/services/oauth2/token", false, 0, 200, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := c.emu.APIUsage()
+			if tt.fault != 0 {
+				c.emu.AddFault(sfemu.Fault{Count: 1, Status: tt.fault})
+			}
+			var r resp
+			if tt.name == "token" {
+				r = c.do(tt.method, tt.path, "application/x-www-form-urlencoded", form.Encode(), false)
+			} else {
+				r = c.do(tt.method, tt.path, "", "", tt.auth)
+			}
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			got, ok := r.header["Sforce-Limit-Info"]
+			if tt.none {
+				if ok {
+					t.Errorf("Sforce-Limit-Info = %q, want none", got)
+				}
+				return
+			}
+			want := before
+			if tt.counted {
+				want++
+			}
+			if w := fmt.Sprintf("api-usage=%d/100000", want); len(got) != 1 || got[0] != w {
+				t.Errorf("Sforce-Limit-Info = %q, want %q", got, w)
+			}
+		})
+	}
+}

@@ -8,19 +8,29 @@ import (
 	"time"
 )
 
-// Fault makes matching requests misbehave. Faults are checked in the
-// order added; every armed matching fault adds its Latency, and the first
-// one with Status, Drop or DropAfterHandling decides the outcome.
+// Fault makes matching requests misbehave.
+//
+// A fault matches a request by Method and Path. Faults are considered in
+// the order added; a matching fault fires when its Share draw succeeds
+// (always, without Share). Only a fault that fires spends one of its
+// Count, and it is removed once its Count is spent.
+//
+// A fault with an outcome (Status, Drop or DropAfterHandling) decides how
+// the request is answered: the first outcome fault that fires decides, and
+// later outcome faults are not considered for that request at all, so they
+// neither draw nor spend. Faults with only Latency fire on every match;
+// the latencies of all faults that fire add up.
 type Fault struct {
 	// Method matches the HTTP method; "" matches any.
 	Method string
 	// Path is a substring of the URL path to match ("/batches",
 	// "/jobs/ingest/", "/oauth2/token"); "" matches any path.
 	Path string
-	// Count fires the fault on the next Count matching requests. With
-	// Share > 0, Count 0 means no limit.
+	// Count is how many times the fault fires before it is removed. With
+	// Share > 0, Count 0 means no limit; without Share, Count 0 means once.
 	Count int
-	// Share fires the fault on this share (0..1) of matching requests.
+	// Share fires the fault on this share (0..1) of the requests that
+	// match it (drawn from the seed of WithShuffleResults).
 	Share float64
 	// Status answers this HTTP status with the real error body (429, 500,
 	// 502, 503, ...) without handling the request.
@@ -84,24 +94,27 @@ func (fs *faultState) match(r *http.Request) faultAction {
 	decided := false
 	kept := fs.faults[:0]
 	for _, af := range fs.faults {
+		kept = append(kept, af)
 		f := af.f
-		fire := (f.Method == "" || strings.EqualFold(f.Method, r.Method)) &&
-			strings.Contains(r.URL.Path, f.Path)
-		if fire && f.Share > 0 && f.Share < 1 {
-			fire = fs.rng.Float64() < f.Share
+		if f.Method != "" && !strings.EqualFold(f.Method, r.Method) || !strings.Contains(r.URL.Path, f.Path) {
+			continue
 		}
-		if fire {
-			act.latency += f.Latency
-			if !decided && (f.Status != 0 || f.Drop || f.DropAfterHandling) {
-				decided = true
-				act.status, act.drop, act.dropAfter = f.Status, f.Drop, f.DropAfterHandling
-			}
-			if af.left > 0 {
-				af.left--
-			}
+		outcome := f.Status != 0 || f.Drop || f.DropAfterHandling
+		if outcome && decided {
+			continue // another fault already answers this request
 		}
-		if af.left != 0 {
-			kept = append(kept, af)
+		if f.Share > 0 && f.Share < 1 && fs.rng.Float64() >= f.Share {
+			continue
+		}
+		act.latency += f.Latency
+		if outcome {
+			decided = true
+			act.status, act.drop, act.dropAfter = f.Status, f.Drop, f.DropAfterHandling
+		}
+		if af.left > 0 {
+			if af.left--; af.left == 0 {
+				kept = kept[:len(kept)-1]
+			}
 		}
 	}
 	clear(fs.faults[len(kept):])

@@ -195,3 +195,31 @@ func (c *tc) createJobNoFatal() string {
 	i := strings.Index(s, `"id":"`)
 	return s[i+6 : i+6+18]
 }
+
+// TestFaultOnlyFiringFaultSpends: when several armed faults match one
+// request, the first outcome fault answers it and only that one spends
+// one of its Count; the others stay armed for the next requests.
+func TestFaultOnlyFiringFaultSpends(t *testing.T) {
+	c := newTC(t)
+	c.emu.AddFault(sfemu.Fault{Path: "/jobs/ingest", Count: 1, Status: 503})
+	c.emu.AddFault(sfemu.Fault{Count: 2, Status: 429})
+	c.emu.AddFault(sfemu.Fault{Method: "PATCH", Count: 1, Drop: true})
+	for i, want := range []int{503, 429, 429} {
+		if r := c.post("/jobs/ingest", upsertProduct); r.status != want {
+			t.Fatalf("request %d: %d %s, want %d", i+1, r.status, r.body, want)
+		}
+	}
+	// Only the PATCH drop fault is left, untouched by the POSTs above.
+	// (PATCH, because Go's client resends a GET whose connection drops.)
+	id := c.createJob(upsertProduct)
+	req, _ := newRequest(t, "PATCH", c.srv.URL+c.v+"/jobs/ingest/"+id, `{"state":"Aborted"}`)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	if res, err := c.srv.Client().Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("the PATCH drop fault did not fire: %d", res.StatusCode)
+	}
+	if r := c.patch("/jobs/ingest/"+id, `{"state":"Aborted"}`); r.status != 200 {
+		t.Fatalf("after every fault was spent: %d %s", r.status, r.body)
+	}
+}

@@ -106,7 +106,8 @@ func (j *job) infoLocked(v jobView) jobInfo {
 		CreatedDate: fmtTime(j.created), SystemModstamp: fmtTime(j.modstamp), State: j.state,
 		ConcurrencyMode: "Parallel", ContentType: "CSV", APIVersion: json.Number(j.apiVersion),
 	}
-	if j.extField != nil {
+	if j.extField != nil && v != viewList {
+		// The list example of an upsert job has no externalIdFieldName (2.9 [D]).
 		in.ExternalIDFieldName = j.extField.name
 	}
 	switch v {

@@ -352,8 +352,14 @@ func TestListJobsPaging(t *testing.T) {
 		r.json(&page)
 		for _, rec := range page.Records {
 			got = append(got, rec["id"].(string))
-			if rec["jobType"] != "V2Ingest" {
-				t.Errorf("record %v", rec)
+			// The fields of the documented example (2.9), in its order.
+			keys := regexp.MustCompile(`"([A-Za-z]+)":`).FindAllStringSubmatch(strings.SplitN(r.body, `"id":"`+rec["id"].(string), 2)[1], -1)
+			var names []string
+			for _, k := range keys[:12] {
+				names = append(names, k[1])
+			}
+			if want := "operation object createdById createdDate systemModstamp state concurrencyMode contentType apiVersion jobType lineEnding columnDelimiter"; strings.Join(names, " ") != want || len(rec) != 13 {
+				t.Errorf("list record fields %v (%d), want id %s", names, len(rec), want)
 			}
 		}
 		next = ""

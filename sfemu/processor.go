@@ -154,11 +154,12 @@ func (s *Server) finishUnprocessedLocked(j *job) {
 type colKind uint8
 
 const (
-	colField  colKind = iota // a data field
-	colRel                   // Relationship.Field: a parent by external ID
-	colID                    // the Id column
-	colSystem                // CreatedDate and other read-only fields
-	colIgnore                // extra columns of delete jobs
+	colField     colKind = iota // a data field
+	colRel                      // Relationship.Field: a parent by external ID
+	colID                       // the Id column
+	colSystem                   // CreatedDate and other read-only fields
+	colIgnore                   // fields a delete job does not use (echoed in results)
+	colUnmatched                // names of no field, allowed in delete jobs (not echoed, 3.1)
 )
 
 // colPlan is how one header column is processed.
@@ -355,7 +356,7 @@ func (p *processor) plan(header []string) string {
 			rf := ob.byRel[strings.ToLower(relName)]
 			if rf == nil {
 				if isDelete {
-					c.kind = colIgnore
+					c.kind = colUnmatched
 					p.cols = append(p.cols, c)
 					continue
 				}
@@ -375,7 +376,7 @@ func (p *processor) plan(header []string) string {
 			f := ob.byName[strings.ToLower(name)]
 			switch {
 			case f == nil && isDelete:
-				c.kind = colIgnore
+				c.kind = colUnmatched
 			case f == nil:
 				// [O] 2.11: names only the first bad column (a BOM is part of the name).
 				return "InvalidBatch : Field name not found : " + name

@@ -71,6 +71,13 @@ func (res *jobResults) setUnprocessedHeader() {
 	res.unprocFrom = uint32(rd.pos)
 }
 
+// echoed reports whether column ci appears in the successful and failed
+// results: only columns that matched a field are echoed back (3.1 [D]);
+// names of no field, which a delete job ignores, are not.
+func (res *jobResults) echoed(ci int) bool {
+	return ci >= len(res.cols) || res.cols[ci].kind != colUnmatched
+}
+
 // rowEnd is the end offset of processed row i.
 func (res *jobResults) rowEnd(i int) uint32 {
 	if i+1 < len(res.rowStart) {
@@ -112,10 +119,15 @@ func (res *jobResults) writeCSV(w *bufio.Writer, kind resultKind) error {
 	case resultFailed:
 		w.WriteString(`"sf__Id","sf__Error"`)
 	}
-	for i, name := range res.header {
-		if i > 0 || kind != resultUnprocessed {
+	first := true
+	for ci, name := range res.header {
+		if kind != resultUnprocessed && !res.echoed(ci) {
+			continue
+		}
+		if !first || kind != resultUnprocessed {
 			w.WriteByte(',')
 		}
+		first = false
 		writeHeaderName(w, name)
 	}
 	w.WriteByte('\n')
@@ -260,6 +272,9 @@ func (res *jobResults) appendRow(buf, scratch []byte, rd *csvReader, i int) ([]b
 	rd.reset(res.data[res.rowStart[i]:res.rowEnd(i)])
 	rd.next()
 	for ci := range res.header {
+		if !res.echoed(ci) {
+			continue
+		}
 		buf = append(buf, ',')
 		var v []byte
 		if ci < len(rd.fields) {

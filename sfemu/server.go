@@ -164,9 +164,10 @@ func WithLogger(logf func(format string, args ...any)) Option {
 // the versions list, Bulk API 2.0 ingest, sObject REST and a SOQL subset.
 // It is safe for concurrent use.
 type Server struct {
-	opts options
-	org  *org
-	now  func() time.Time
+	opts    options
+	org     *org
+	now     func() time.Time
+	started time.Time // the object definitions never change after this
 
 	auth   authState
 	faults faultState
@@ -235,6 +236,7 @@ func New(opts ...Option) *Server {
 	s.auth.init(o)
 	s.faults.rng = mrand.New(mrand.NewPCG(uint64(o.seed), 0x7a11))
 	s.apiDay = s.now()
+	s.started = s.apiDay
 	return s
 }
 
@@ -324,6 +326,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errUnknown(id))
 		}
 	}()
+	if e := checkRequestSize(r); e != nil {
+		writeError(w, e)
+		return
+	}
 	if limitedPath(r.URL.Path) {
 		// Every data API response carries the allocation, errors included;
 		// serve replaces it once the call is counted (salesforce-api.md 6.4).
@@ -495,6 +501,32 @@ func (s *Server) checkVersion(v string) (int, *apiError) {
 	return major, nil
 }
 
+// maxRequestHead is Salesforce's limit on the URI and headers of a request
+// (salesforce-api.md §0 [D]).
+const maxRequestHead = 16_384
+
+// checkRequestSize refuses a request whose URI and headers exceed
+// maxRequestHead: 414 when the URI alone does, else 431 (§0 [D]; the
+// bodies are [I]). Larger heads than net/http's MaxHeaderBytes never reach
+// the handler: the Go server answers those itself.
+func checkRequestSize(r *http.Request) *apiError {
+	n := len(r.RequestURI)
+	if n > maxRequestHead {
+		return newAPIError(http.StatusRequestURITooLong, "URI_TOO_LONG",
+			fmt.Sprintf("The request URI is %d bytes long; Salesforce accepts at most %d bytes of URI and headers", n, maxRequestHead))
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4 // "K: v\r\n"
+		}
+	}
+	if n > maxRequestHead {
+		return newAPIError(http.StatusRequestHeaderFieldsTooLarge, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+			fmt.Sprintf("The request URI and headers are %d bytes long; Salesforce accepts at most %d bytes", n, maxRequestHead))
+	}
+	return nil
+}
+
 // limitedPath reports whether responses to path carry Sforce-Limit-Info:
 // every REST and Bulk resource under /services/data/ except the versions
 // list itself (salesforce-api.md 6.4, 6.5).
@@ -575,7 +607,7 @@ func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, rep *reply) 
 		if rep.contentType != "" {
 			h.Set("Content-Type", rep.contentType)
 		}
-		if rep.status != http.StatusNoContent {
+		if rep.status != http.StatusNoContent && rep.status != http.StatusNotModified {
 			h.Set("Content-Length", strconv.Itoa(len(rep.raw)))
 		}
 		w.WriteHeader(rep.status)

@@ -207,3 +207,27 @@ func TestLimitInfoOnEveryResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestHeadLimit: URI and headers over 16,384 bytes are refused with
+// 414 or 431 in the REST envelope, never a Go error page (salesforce-api.md §0).
+func TestRequestHeadLimit(t *testing.T) {
+	c := newTC(t)
+	long := c.do("GET", c.v+"/jobs/ingest?x="+strings.Repeat("a", 17_000), "", "", true)
+	if long.status != 414 || long.errorCode() != "URI_TOO_LONG" || long.header.Get("Content-Type") != "application/json;charset=UTF-8" {
+		t.Errorf("long URI: %d %s", long.status, long.body)
+	}
+	req, _ := newRequest(t, "GET", c.srv.URL+c.v+"/jobs/ingest", "")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	for i := range 20 {
+		req.Header.Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("b", 1000))
+	}
+	if r := c.send(req); r.status != 431 || r.errorCode() != "REQUEST_HEADER_FIELDS_TOO_LARGE" {
+		t.Errorf("big headers: %d %s", r.status, r.body)
+	}
+	for i := 15; i < 20; i++ {
+		req.Header.Del(fmt.Sprintf("X-Big-%d", i)) // about 15 KB left
+	}
+	if r := c.send(req); r.status != 200 {
+		t.Errorf("headers under the limit: %d %s", r.status, r.body)
+	}
+}

@@ -607,6 +607,10 @@ func (s *Server) handleDescribe(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	if since, err := http.ParseTime(rq.r.Header.Get("If-Modified-Since")); err == nil && !s.started.Truncate(time.Second).After(since) {
+		// The definitions have not changed since then (7.1 [D]).
+		return &reply{status: http.StatusNotModified}, nil
+	}
 	fields := make([]describeField, 0, len(ob.fields))
 	for _, f := range ob.fields {
 		fields = append(fields, describeOf(f))

@@ -1,9 +1,11 @@
 package sfemu_test
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
@@ -188,5 +190,18 @@ func TestCreateGetDescribe(t *testing.T) {
 	}
 	if r := c.get("/sobjects/Nope/describe"); r.status != 404 || r.errorCode() != "NOT_FOUND" {
 		t.Errorf("unknown describe: %d %s", r.status, r.body)
+	}
+	// If-Modified-Since (7.1): 304 when the definitions did not change
+	// since then, the full describe for an earlier time.
+	for _, tt := range []struct {
+		since  time.Time
+		status int
+	}{{time.Now().Add(time.Hour), 304}, {time.Now().Add(-time.Hour), 200}} {
+		req, _ := newRequest(t, "GET", c.srv.URL+c.v+"/sobjects/Product2/describe", "")
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("If-Modified-Since", tt.since.UTC().Format(http.TimeFormat))
+		if r := c.send(req); r.status != tt.status || (tt.status == 304) != (r.body == "") {
+			t.Errorf("If-Modified-Since %v: %d %.40s, want %d", tt.since, r.status, r.body, tt.status)
+		}
 	}
 }

@@ -319,8 +319,19 @@ func (r *Runner) adoptUnrecordedJobs(ctx context.Context) error {
 	var orphans []salesforce.JobInfo
 	for _, j := range jobs {
 		if known[j.ID] || j.State != salesforce.JobOpen || !strings.EqualFold(j.Object, s.SFObject) ||
-			string(j.Operation) != s.Operation || (s.Operation == "upsert" && !strings.EqualFold(j.ExternalIDField, s.ExternalIDField)) ||
-			(!j.CreatedDate.IsZero() && j.CreatedDate.Before(since)) {
+			string(j.Operation) != s.Operation || (!j.CreatedDate.IsZero() && j.CreatedDate.Before(since)) {
+			continue
+		}
+		if s.Operation == "upsert" && j.ExternalIDField == "" {
+			// The list's records leave externalIdFieldName out (api doc
+			// 2.9); the job's own info has it.
+			info, err := r.client.GetJob(ctx, j.ID)
+			if err != nil {
+				return fmt.Errorf("look at job %s, perhaps created but not recorded by the interrupted run: %w", j.ID, err)
+			}
+			j.ExternalIDField = info.ExternalIDField
+		}
+		if s.Operation == "upsert" && !strings.EqualFold(j.ExternalIDField, s.ExternalIDField) {
 			continue
 		}
 		orphans = append(orphans, j)

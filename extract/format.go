@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -207,25 +208,42 @@ func naturalOut(src srcKind, k valueKind) outKind {
 	return outNatural
 }
 
-// csvClass marks bytes that need attention: 1 = forces quoting, 2 = non-ASCII.
+// csvClass marks bytes that need attention: 1 = forces quoting, 2 =
+// non-ASCII, 4 = NUL.
 var csvClass = func() (t [256]uint8) {
 	t[','], t['"'], t['\n'], t['\r'] = 1, 1, 1, 1
+	t[0] = 4
 	for i := 0x80; i < 256; i++ {
 		t[i] = 2
 	}
 	return t
 }()
 
+var naText = []byte("#N/A")
+
 // appendText appends text as one CSV field: checked for UTF-8 and length,
 // quoted when it holds a delimiter, quote, CR or LF (quotes doubled), and with
 // CR LF and lone CR turned into LF so that a value never carries a CR into an
 // LF job (salesforce-api.md §4.1: a CR inside an LF job trips the line-ending
 // check).
+//
+// Two texts are refused rather than written: a NUL byte (Salesforce cannot
+// store it, and it usually means binary data in a text column), and the
+// exact text "#N/A" (any case), which Salesforce reads as "set this field to
+// null" — the record would lose the value instead of storing it.
 func appendText(dst, b []byte, maxChars int) ([]byte, error) {
 	class := scanText(b)
 	if class&2 != 0 && !utf8.Valid(b) {
 		return dst, fault("fix the data or convert it in the query (PostgreSQL convert_from, Oracle CONVERT)",
 			"invalid UTF-8 at byte %d", invalidAt(b))
+	}
+	if class&4 != 0 {
+		return dst, fault("remove it in the query (PostgreSQL and SQLite replace(col, char(0), ''), Oracle REPLACE(col, CHR(0)))",
+			"NUL byte at byte %d: Salesforce text cannot hold it", bytes.IndexByte(b, 0))
+	}
+	if len(b) == 4 && b[0] == '#' && bytes.EqualFold(b, naText) {
+		return dst, fault("map it to NULL in the query (NULLIF(col, '#N/A')) and set null_as to clear if the field is to be emptied, or change the text",
+			"the text #N/A would clear the Salesforce field (Bulk API reads #N/A as null) instead of storing it")
 	}
 	if maxChars > 0 && len(b) > maxChars {
 		n := utf8.RuneCount(b) - strings.Count(string(b), "\r\n")
@@ -267,7 +285,7 @@ func scanText(b []byte) uint8 {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
 		x := binary.LittleEndian.Uint64(b[i:])
-		if x&hi != 0 || has(x, ',')|has(x, '"')|has(x, '\n')|has(x, '\r') != 0 {
+		if x&hi != 0 || has(x, ',')|has(x, '"')|has(x, '\n')|has(x, '\r')|has(x, 0) != 0 {
 			break
 		}
 	}

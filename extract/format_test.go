@@ -27,7 +27,15 @@ func TestAppendText(t *testing.T) {
 		{in: " spaced ", want: " spaced "}, // values are not trimmed, and need no quotes (§4.1)
 		{in: "tab\there", want: "tab\there"},
 		{in: "ünïcødé 🚀", want: "ünïcødé 🚀"},
-		{in: "#N/A", want: "#N/A"},
+		{in: "#N/A", err: "would clear the Salesforce field"}, // Salesforce reads it as null
+		{in: "#n/a", err: "would clear the Salesforce field"},
+		{in: " #N/A", want: " #N/A"},              // not the null marker: kept as is
+		{in: "#N/A,", want: `"#N/A,"`},            // quoted, not the marker either
+		{in: "a\x00b", err: "NUL byte at byte 1"}, // SQLite text can hold NUL; Salesforce text cannot
+		{in: "12345678\x00", err: "NUL byte at byte 8"},
+		{in: "\ufeffBOM first", want: "\ufeffBOM first"}, // a BOM inside a value is just a character
+		{in: "line\u2028sep\u2029para", want: "line\u2028sep\u2029para"},
+		{in: "\x01\x1f\x7f", want: "\x01\x1f\x7f"}, // other control characters pass
 		{in: "\xff", err: "invalid UTF-8 at byte 0"},
 		{in: "ok\xc3", err: "invalid UTF-8 at byte 2"},
 		{in: "ééé", max: 3, want: "ééé"}, // characters, not bytes
@@ -168,9 +176,9 @@ func FuzzAppendText(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		line, err := appendText([]byte("k,"), []byte(s), 0)
-		if !utf8.ValidString(s) {
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 || strings.EqualFold(s, "#N/A") {
 			if err == nil {
-				t.Fatalf("invalid UTF-8 %q accepted", s)
+				t.Fatalf("%q accepted", s)
 			}
 			return
 		}
@@ -237,7 +245,7 @@ func TestScanText(t *testing.T) {
 	// 8-byte fast path.
 	for n := 0; n < 20; n++ {
 		for pos := 0; pos < n; pos++ {
-			for _, c := range []byte{',', '"', '\n', '\r', 0x80, 0xc3, 0xff} {
+			for _, c := range []byte{',', '"', '\n', '\r', 0x80, 0xc3, 0xff, 0} {
 				b := []byte(strings.Repeat("a", n))
 				b[pos] = c
 				if got, want := scanText(b), csvClass[c]; got != want {

@@ -32,7 +32,7 @@ func genText(r *rand.Rand) string {
 	for range n {
 		b.WriteString(alphabet[r.IntN(len(alphabet))])
 	}
-	if b.Len() == 0 {
+	if b.Len() == 0 || strings.EqualFold(b.String(), "#N/A") { // #N/A is refused (Salesforce's null marker)
 		return "x"
 	}
 	return b.String()

@@ -134,18 +134,52 @@ func (d dialect) keyArg(c *column, text string, n int) (string, any) {
 		// it to NUMBER); character keys compare as text.
 		return d.param(n), text
 	}
-	// SQLite: an integer key binds as an integer, so it compares as one
-	// even against an expression column without affinity; anything else
-	// binds as text, which a column with numeric affinity converts.
-	if i, err := strconv.ParseInt(text, 10, 64); err == nil && strconv.FormatInt(i, 10) == text {
-		return d.param(n), i
+	// SQLite compares values of different storage classes by class
+	// (numbers < text < blobs) unless a column affinity converts the
+	// parameter first. A column with TEXT affinity converts anything bound
+	// to text, so its keys bind as text; binding a number there would go
+	// through SQLite's 15-digit number-to-text conversion. Elsewhere —
+	// numeric affinity, or none (expressions, untyped columns), where
+	// nothing converts the parameter — a key that looks like a number binds
+	// as one (exactly: integers as int64, floats from their shortest
+	// round-trip text) and anything else as text. appendKey never reports
+	// a text value that looks like a number as an exact key for such
+	// columns, so a number-looking key is always a number.
+	if c.textAffinity {
+		return d.param(n), text
 	}
-	if c.src == srcAuto || c.src == srcFloat {
-		if f, err := strconv.ParseFloat(text, 64); err == nil && strconv.FormatFloat(f, 'g', -1, 64) == text {
-			return d.param(n), f
-		}
+	if arg, ok := sqliteNumberArg(text); ok {
+		return d.param(n), arg
 	}
 	return d.param(n), text
+}
+
+// sqliteNumberArg reads text written by appendKey for an SQLite number: an
+// int64 in decimal or a float in shortest round-trip form.
+func sqliteNumberArg(text string) (any, bool) {
+	if i, err := strconv.ParseInt(text, 10, 64); err == nil && strconv.FormatInt(i, 10) == text {
+		return i, true
+	}
+	if f, err := strconv.ParseFloat(text, 64); err == nil && strconv.FormatFloat(f, 'g', -1, 64) == text {
+		return f, true
+	}
+	return nil, false
+}
+
+// keyCol is an order_by column as the ORDER BY and keyset comparisons use
+// it. SQLite compares it with the BINARY collation whatever the column
+// declares: under NOCASE or RTRIM two keys that differ in bytes ('a', 'A')
+// can compare equal, so their order would be arbitrary and a resume after
+// one would skip the other, while the uniqueness check (which compares
+// bytes) would not notice. For BINARY columns, the default, an index on the
+// key still serves the ORDER BY. PostgreSQL keys are checked for
+// nondeterministic collations instead (postgres.go), and Oracle sessions
+// compare with NLS_SORT and NLS_COMP set to BINARY (oracle.go).
+func (d dialect) keyCol(c *column) string {
+	if d == dialectSQLite {
+		return quote(c.name) + " COLLATE BINARY"
+	}
+	return quote(c.name)
 }
 
 // offset is the clause that skips n rows.
@@ -202,7 +236,7 @@ func (d dialect) selectSQL(from string, p *plan, st Position) (string, []any, er
 					if j == i {
 						op = " > "
 					}
-					b.WriteString(quote(c.name) + op + expr)
+					b.WriteString(d.keyCol(c) + op + expr)
 				}
 				if i > 0 {
 					b.WriteString(")")
@@ -216,7 +250,7 @@ func (d dialect) selectSQL(from string, p *plan, st Position) (string, []any, er
 			for j, ki := range p.keys {
 				c := &p.sel[ki]
 				expr, arg := d.keyArg(c, st.AfterKey[j], j+1)
-				lhs = append(lhs, quote(c.name))
+				lhs = append(lhs, d.keyCol(c))
 				rhs = append(rhs, expr)
 				args = append(args, arg)
 			}
@@ -228,7 +262,7 @@ func (d dialect) selectSQL(from string, p *plan, st Position) (string, []any, er
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quote(p.sel[ki].name))
+		b.WriteString(d.keyCol(&p.sel[ki]))
 	}
 	if len(st.AfterKey) == 0 && st.Row > 0 {
 		b.WriteString(d.offset(st.Row))

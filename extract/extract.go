@@ -124,13 +124,18 @@ type Options struct {
 
 // Batch describes one finished batch file.
 type Batch struct {
-	Index    int      // file number (the NNNNN of the name)
-	Path     string   // Dir/<Name>_<NNNNN>.csv
-	Rows     int64    // data rows (header not counted)
-	Bytes    int64    // file size in bytes
-	SHA256   string   // hex SHA-256 of the file's bytes
-	FirstRow int64    // 0-based offset of the file's first row in the ordered query
-	LastKey  []string // order_by values of the file's last row (Position.AfterKey of the next file)
+	Index    int    // file number (the NNNNN of the name)
+	Path     string // Dir/<Name>_<NNNNN>.csv
+	Rows     int64  // data rows (header not counted)
+	Bytes    int64  // file size in bytes
+	SHA256   string // hex SHA-256 of the file's bytes
+	FirstRow int64  // 0-based offset of the file's first row in the ordered query
+	// LastKey are the order_by values of the file's last row
+	// (Position.AfterKey of the next file), or nil when that key cannot be
+	// read back exactly (see appendKey: e.g. SQLite text that looks like a
+	// number in an untyped column, bytes); the next file is then resumed
+	// with Position.Row.
+	LastKey []string
 }
 
 // Result is what one Extract call wrote.
@@ -377,6 +382,15 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
+	if kc, ok := s.eng.(keyChecker); ok {
+		keys := make([]column, len(p.keys))
+		for i, ki := range p.keys {
+			keys[i] = p.sel[ki]
+		}
+		if err := kc.checkKeys(ctx, from, keys); err != nil {
+			return Result{}, fmt.Errorf("extract %s: %w", t.Name, err)
+		}
+	}
 	q, args, err := d.selectSQL(from, p, st)
 	if err != nil {
 		return Result{}, fmt.Errorf("extract %s: %w", t.Name, err)
@@ -443,13 +457,23 @@ type extraction struct {
 	rows    int64  // rows written
 }
 
-// rowKey holds one row's order_by values as raw text.
+// rowKey holds one row's order_by values as text (appendKey).
 type rowKey struct {
-	buf  []byte
-	ends []int
+	buf   []byte
+	ends  []int
+	exact bool // every value reads back as itself (appendKey)
 }
 
-func (k *rowKey) reset() { k.buf, k.ends = k.buf[:0], k.ends[:0] }
+func (k *rowKey) reset() { k.buf, k.ends, k.exact = k.buf[:0], k.ends[:0], true }
+
+// lastKey is the key a batch ending with this row reports as its LastKey:
+// nil when it is not exact, so that a resume after it uses OFFSET.
+func (k *rowKey) lastKey() []string {
+	if !k.exact || len(k.ends) == 0 {
+		return nil
+	}
+	return k.strings()
+}
 
 func (k *rowKey) strings() []string {
 	out := make([]string, len(k.ends))
@@ -522,7 +546,9 @@ func (x *extraction) run(ctx context.Context, rows rowStream) error {
 				return fmt.Errorf("extract %s: row %d (%s): order_by column %s is NULL: %w; order by non-null columns",
 					x.t.Name, x.rowNum, x.describeKey(&x.key), p.sel[si].name, ErrOrderBy)
 			}
-			x.key.buf = appendKey(x.key.buf, v, &p.sel[si])
+			var exact bool
+			x.key.buf, exact = appendKey(x.key.buf, v, &p.sel[si])
+			x.key.exact = x.key.exact && exact
 			x.key.ends = append(x.key.ends, len(x.key.buf))
 		}
 		if x.rows > 0 && x.key.equal(&x.prevKey) {
@@ -561,11 +587,11 @@ func (x *extraction) run(ctx context.Context, rows rowStream) error {
 				x.t.Name, x.rowNum, x.describeKey(&x.key), len(x.row), x.bw.maxBytes)
 		}
 		if !x.bw.fits(len(x.row)) {
-			if err := x.bw.finish(ctx, x.prevKey.strings()); err != nil {
+			if err := x.bw.finish(ctx, x.prevKey.lastKey()); err != nil {
 				return fmt.Errorf("extract %s: %w", x.t.Name, err)
 			}
 		}
-		if err := x.bw.write(ctx, x.row, x.rowNum, x.key.strings); err != nil {
+		if err := x.bw.write(ctx, x.row, x.rowNum, x.key.lastKey); err != nil {
 			return fmt.Errorf("extract %s: %w", x.t.Name, err)
 		}
 		x.rows++
@@ -575,7 +601,7 @@ func (x *extraction) run(ctx context.Context, rows rowStream) error {
 			x.onRows(x.rows)
 		}
 	}
-	if err := x.bw.finish(ctx, x.prevKey.strings()); err != nil {
+	if err := x.bw.finish(ctx, x.prevKey.lastKey()); err != nil {
 		return fmt.Errorf("extract %s: %w", x.t.Name, err)
 	}
 	return nil

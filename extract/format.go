@@ -117,6 +117,14 @@ type column struct {
 	dbType    string  // engine type name, for messages
 	src       srcKind // what the source holds
 	floatBits int     // 32 or 64 for srcFloat
+	// numericText is set for SQLite columns without TEXT affinity: their
+	// resume keys bind back as numbers when the text looks like one
+	// (sqliteNumberArg), so text that does is not an exact key.
+	numericText bool
+	// textAffinity is set for SQLite columns with TEXT affinity: a resume
+	// key always binds back as text.
+	textAffinity bool
+	typeOID      uint32 // PostgreSQL type OID (the base type for a domain)
 	// Set for columns that are written (Fields); key-only columns leave them zero.
 	field    string  // Salesforce field API name
 	out      outKind // forced value form (Field.Type), outNatural = from src
@@ -765,33 +773,93 @@ func appendDateDigits(dst []byte, y, m, d int) []byte {
 		byte('0'+d/10), byte('0'+d%10))
 }
 
-// appendKey appends the text of an order_by value as the source itself
-// would read it back (Batch.LastKey, Position.AfterKey): integers and
-// decimal text unchanged, floats in shortest round-trip form, times with
-// nanoseconds.
-func appendKey(dst []byte, v *value, c *column) []byte {
+// appendKey appends the text of an order_by value as the source reads it
+// back (Batch.LastKey, Position.AfterKey): integers and decimal text as the
+// source wrote them, floats in shortest round-trip form, times with
+// nanoseconds (time zones as UTC offsets). Numbers that compare equal in the
+// database get equal text (1.50 and 1.5, -0 and 0), so the uniqueness check
+// on consecutive keys sees them as the duplicates they are.
+//
+// The result reports whether the text is exact: bound back into the keyset
+// query (dialect.keyArg) it means this very value. A key that is not exact —
+// bytes or invalid UTF-8 (a JSON manifest cannot carry them), a time outside
+// years 1-9999, NaN, or in SQLite text that looks like a number in a column
+// without TEXT affinity (it would bind back as a number) — still serves the
+// uniqueness check, but no batch reports it as its LastKey: a resume from
+// that batch skips rows with OFFSET instead.
+func appendKey(dst []byte, v *value, c *column) ([]byte, bool) {
 	switch v.kind {
-	case vText, vBinary:
-		return append(dst, v.b...)
+	case vText:
+		start := len(dst)
+		if c.src == srcDecimal || c.src == srcFloat {
+			dst = appendCanonicalNumber(dst, v.b)
+		} else {
+			dst = append(dst, v.b...)
+		}
+		text := dst[start:]
+		exact := utf8.Valid(text) && bytes.IndexByte(text, 0) < 0
+		if exact && c.numericText {
+			if _, isNum := sqliteNumberArg(string(text)); isNum {
+				exact = false
+			}
+		}
+		return dst, exact
+	case vBinary:
+		return append(dst, v.b...), false
 	case vInt:
-		return strconv.AppendInt(dst, v.i, 10)
+		return strconv.AppendInt(dst, v.i, 10), true
 	case vFloat:
-		return strconv.AppendFloat(dst, v.f, 'g', -1, 64)
+		switch {
+		case math.IsNaN(v.f) || math.IsInf(v.f, 0):
+			return strconv.AppendFloat(dst, v.f, 'g', -1, 64), false
+		case v.f == 0:
+			return append(dst, '0'), true // -0 = 0
+		}
+		return strconv.AppendFloat(dst, v.f, 'g', -1, 64), true
 	case vBool:
 		if v.i != 0 {
-			return append(dst, "true"...)
+			return append(dst, "true"...), true
 		}
-		return append(dst, "false"...)
+		return append(dst, "false"...), true
 	case vTime:
+		exact := v.t.Year() >= 1 && v.t.Year() <= 9999
 		switch {
 		case c.src == srcDate:
-			return v.t.AppendFormat(dst, "2006-01-02")
+			return v.t.AppendFormat(dst, "2006-01-02"), exact
 		case c.src == srcTimestampTZ || (c.src != srcTimestamp && v.t.Location() != time.UTC):
-			return v.t.AppendFormat(dst, keyTimeTZLayout)
+			// An instant: written in UTC, so that the offset is always one
+			// the database accepts (go-ora labels zones it cannot name
+			// with made-up offsets).
+			t := v.t.UTC()
+			exact = exact && t.Year() >= 1 && t.Year() <= 9999
+			return t.AppendFormat(dst, keyTimeTZLayout), exact
 		}
-		return v.t.AppendFormat(dst, keyTimeLayout)
+		return v.t.AppendFormat(dst, keyTimeLayout), exact
 	}
-	return dst
+	return dst, false
+}
+
+// appendCanonicalNumber appends decimal or float text with trailing zeros
+// of the fraction removed and a zero without sign: the same number always
+// has the same text. Text that is not a plain number (NaN, Infinity) is
+// copied.
+func appendCanonicalNumber(dst, s []byte) []byte {
+	mant, exp := s, []byte(nil)
+	if i := bytes.IndexAny(s, "eE"); i >= 0 {
+		mant, exp = s[:i], s[i:]
+	}
+	if dot := bytes.IndexByte(mant, '.'); dot >= 0 {
+		mant = bytes.TrimRight(mant, "0")
+		if len(mant) == dot+1 {
+			mant = mant[:dot]
+		}
+	}
+	digits := bytes.TrimLeft(mant, "+-")
+	if len(digits) > 0 && strings.Trim(string(digits), "0.") == "" {
+		return append(dst, '0')
+	}
+	dst = append(dst, mant...)
+	return append(dst, exp...)
 }
 
 // Layouts of time keys; oracle.go binds them back with matching TO_TIMESTAMP formats.

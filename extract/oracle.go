@@ -206,6 +206,24 @@ func newOracleEngine(ctx context.Context, db *sql.DB, currentSchema string) (*or
 	return e, nil
 }
 
+// oracleSessionSQL pins the session settings the extraction depends on,
+// whatever the database, a logon trigger or the machine running sfmigrate
+// set:
+//
+//   - NLS_SORT and NLS_COMP BINARY: ORDER BY and the keyset comparison
+//     order by bytes. A linguistic NLS_SORT (e.g. GERMAN) with the default
+//     NLS_COMP=BINARY makes ORDER BY and ">" disagree, so a resume after a
+//     key would skip or repeat rows; with BINARY_CI keys that differ only
+//     in case would tie.
+//   - NLS_NUMERIC_CHARACTERS '.,': resume keys of NUMBER columns are bound
+//     as decimal text with a '.' point.
+//   - TIME_ZONE '+00:00': go-ora otherwise sets the session zone to the
+//     machine's current UTC offset, so expressions such as
+//     CAST(ts AS TIMESTAMP WITH TIME ZONE) or LOCALTIMESTAMP in a query
+//     would give different instants on different machines (and around a
+//     DST change).
+const oracleSessionSQL = "ALTER SESSION SET NLS_SORT = 'BINARY' NLS_COMP = 'BINARY' NLS_NUMERIC_CHARACTERS = '.,' TIME_ZONE = '+00:00'"
+
 // session returns the pinned session, opening a new one when a cancelled
 // query has dropped it.
 func (e *oracleEngine) session(ctx context.Context) (*sql.Conn, error) {
@@ -218,6 +236,12 @@ func (e *oracleEngine) session(ctx context.Context) (*sql.Conn, error) {
 	c, err := e.db.Conn(ctx)
 	if err == nil {
 		err = c.PingContext(ctx)
+	}
+	if err == nil {
+		_, err = c.ExecContext(ctx, oracleSessionSQL)
+		if err != nil {
+			err = fmt.Errorf("set up the session (%s): %w", oracleSessionSQL, err)
+		}
 	}
 	if err == nil && e.schema != "" {
 		_, err = c.ExecContext(ctx, "ALTER SESSION SET CURRENT_SCHEMA = "+e.schema)

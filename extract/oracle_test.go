@@ -362,6 +362,7 @@ func TestOracleEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantQueries := []string{
+		oracleSessionSQL,
 		"ALTER SESSION SET CURRENT_SCHEMA = SALES",
 		"SELECT * FROM (SELECT * FROM PRODUCT_PRICE\n) sfm_q WHERE 1 = 0",
 		`SELECT "PRODUCT_ID", "NAME", "PRICE", "UPDATED_AT", "NOTES" FROM (SELECT * FROM PRODUCT_PRICE` + "\n" + `) sfm_q ORDER BY "PRODUCT_ID"`,

@@ -178,8 +178,82 @@ func (e *pgEngine) describe(ctx context.Context, from string) ([]column, error) 
 		cols[i].name = f.Name
 		cols[i].dbType = e.typeName(f.DataTypeOID)
 		cols[i].src, cols[i].floatBits = pgKind(f.DataTypeOID)
+		cols[i].typeOID = f.DataTypeOID
 	}
 	return cols, nil
+}
+
+// checkKeys refuses order_by columns whose equality is not byte equality.
+// The extraction checks that consecutive keys differ by comparing their
+// text; PostgreSQL orders and compares by the column's type and collation.
+// The two agree for every built-in type and deterministic collation (even
+// linguistic ones such as en_US or ICU: PostgreSQL breaks their ties by
+// bytes), but not for a nondeterministic collation (PostgreSQL 12+, e.g.
+// case-insensitive ICU ones) or the citext type: there 'a' = 'A', so two
+// rows that are one key to the database would have an arbitrary order, and
+// a resume after 'a' would skip 'A'. Such keys fail here, naming the fix.
+func (e *pgEngine) checkKeys(ctx context.Context, from string, keys []column) error {
+	conn, err := e.ready(ctx)
+	if err != nil {
+		return err
+	}
+	oids := make([]string, len(keys))
+	for i := range keys {
+		oids[i] = strconv.FormatUint(uint64(keys[i].typeOID), 10)
+	}
+	res := conn.ExecParams(ctx, "SELECT oid::text, typname::text, (typcollation <> 0)::text FROM pg_type WHERE oid = ANY($1::oid[])",
+		[][]byte{[]byte("{" + strings.Join(oids, ",") + "}")}, nil, nil, nil).Read()
+	if res.Err != nil {
+		return fmt.Errorf("read the types of the order_by columns: %w", res.Err)
+	}
+	typName := map[string]string{}
+	collatable := map[string]bool{}
+	for _, r := range res.Rows {
+		typName[string(r[0])] = string(r[1])
+		collatable[string(r[0])] = string(r[2]) == "true"
+	}
+	// regcollation (to read pg_collation_for's answer) exists from
+	// PostgreSQL 13; nondeterministic collations from 12, which is past its
+	// end of life.
+	checkColl := pgServerMajor(conn) >= 13
+	for i := range keys {
+		k := &keys[i]
+		oid := strconv.FormatUint(uint64(k.typeOID), 10)
+		if typName[oid] == "citext" {
+			return fmt.Errorf("order_by column %s has type citext, which compares case-insensitively ('a' = 'A'): keys that differ only in case "+
+				"would have no stable order and a resume could skip rows; order by %s::text (as a column of the query) or another unique column: %w",
+				k.name, quote(k.name), ErrOrderBy)
+		}
+		if !checkColl || !collatable[oid] {
+			continue
+		}
+		q := "SELECT c.collname::text, c.collisdeterministic::text FROM (SELECT pg_collation_for(sfm_k." + quote(k.name) +
+			") AS n FROM (SELECT 1) sfm_one LEFT JOIN (SELECT * FROM " + from + " LIMIT 0) sfm_k ON true) sfm_c JOIN pg_collation c ON c.oid = sfm_c.n::regcollation"
+		res := conn.ExecParams(ctx, q, nil, nil, nil, nil).Read()
+		if res.Err != nil {
+			return fmt.Errorf("read the collation of order_by column %s: %w", k.name, res.Err)
+		}
+		if len(res.Rows) == 1 && string(res.Rows[0][1]) == "false" {
+			return fmt.Errorf("order_by column %s uses the nondeterministic collation %q, under which different texts can compare equal "+
+				"(e.g. 'a' = 'A'): such keys would have no stable order and a resume could skip rows; order by a deterministic copy, "+
+				"e.g. %s COLLATE \"C\" AS %s in the query: %w",
+				k.name, string(res.Rows[0][0]), quote(k.name), quote(k.name+"_key"), ErrOrderBy)
+		}
+	}
+	return nil
+}
+
+// pgServerMajor is the server's major version (0 if unknown).
+func pgServerMajor(conn *pgconn.PgConn) int {
+	v := conn.ParameterStatus("server_version")
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 func (e *pgEngine) query(ctx context.Context, sql string, args []any, cols []column) (rowStream, error) {

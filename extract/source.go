@@ -30,6 +30,13 @@ type engine interface {
 	close() error
 }
 
+// keyChecker is implemented by engines that check the order_by columns
+// beyond what the extraction loop sees (postgres.go): keys must compare
+// equal in the database only when their text is equal.
+type keyChecker interface {
+	checkKeys(ctx context.Context, from string, keys []column) error
+}
+
 // rowStream is a running query.
 type rowStream interface {
 	// next fills dst (one value per selected column) with the next row and

@@ -179,6 +179,18 @@ func sqliteKind(decl string) srcKind {
 	return srcAuto
 }
 
+// sqliteTextAffinity reports whether a declared type gives a column TEXT
+// affinity, by SQLite's rules (https://sqlite.org/datatype3.html, 3.1): a
+// type containing INT is INTEGER; else one containing CHAR, CLOB or TEXT is
+// TEXT. An expression has no declared type and no affinity.
+func sqliteTextAffinity(decl string) bool {
+	d := strings.ToUpper(decl)
+	if strings.Contains(d, "INT") {
+		return false
+	}
+	return strings.Contains(d, "CHAR") || strings.Contains(d, "CLOB") || strings.Contains(d, "TEXT")
+}
+
 func (e *sqliteEngine) describe(_ context.Context, from string) ([]column, error) {
 	stmt, err := e.prepare("SELECT * FROM " + from)
 	if err != nil {
@@ -197,6 +209,8 @@ func (e *sqliteEngine) describe(_ context.Context, from string) ([]column, error
 		cols[i].dbType = decl
 		cols[i].src = sqliteKind(decl)
 		cols[i].floatBits = 64
+		cols[i].textAffinity = sqliteTextAffinity(decl)
+		cols[i].numericText = !cols[i].textAffinity
 	}
 	return cols, nil
 }

@@ -89,6 +89,11 @@ func lookupConn(getenv func(string) string, id, fix string) (airflow.Connection,
 	if errors.As(err, &nf) {
 		return conn, &ConfigError{Setting: "connection " + id, Source: envName, Problem: "is not set", Fix: fix}
 	}
+	var pe *airflow.ParseError
+	if errors.As(err, &pe) {
+		// Its message repeats the connection and variable named here.
+		return conn, &ConfigError{Setting: "connection " + id, Source: envName, Problem: "cannot be parsed: " + pe.Reason, Fix: fix}
+	}
 	return conn, &ConfigError{Setting: "connection " + id, Source: envName, Problem: "cannot be parsed", Err: err, Fix: fix}
 }
 

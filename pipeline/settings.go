@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sfmigrate/sfmigrate/airflow"
 )
@@ -98,7 +99,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 	if in.ConfSource != "" {
 		confSrc = "run config (" + in.ConfSource + ")"
 	}
-	conf, err := parseRunConfig(in.Conf, confSrc)
+	conf, err := parseRunConfig(in.Conf, confSrc, in.ConfSource)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 		src := s.Sources["table"].Source
 		return nil, &ConfigError{Setting: "table", Value: s.Table, Source: src,
 			Problem: "is not defined in the tables config " + in.Tables.Path,
-			Fix:     "use one of " + strings.Join(in.Tables.TableNames(), ", ") + ", or add it to the tables config"}
+			Fix:     withGuess(suggest(s.Table, in.Tables.TableNames()), "use one of "+strings.Join(in.Tables.TableNames(), ", ")+", or add it to the tables config")}
 	}
 	s.TableConfig = tc
 	s.Tracker = in.Tables.StatusTracker
@@ -199,7 +200,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 			set(name, v, confSrc)
 			return v, nil
 		case fromTables != "":
-			set(name, fromTables, tablesSrc+" (tables."+s.Table+"."+name+")")
+			set(name, fromTables, tablesSrc+", tables."+s.Table+"."+name)
 			return fromTables, nil
 		case def != "":
 			set(name, def, defSource)
@@ -354,18 +355,20 @@ type runConfig struct {
 	used map[string]bool
 }
 
-func parseRunConfig(raw, src string) (*runConfig, error) {
+// parseRunConfig decodes the run config. src names it for settings taken
+// from it ("run config (--conf)"), flag for errors about it as a whole.
+func parseRunConfig(raw, src, flag string) (*runConfig, error) {
 	c := &runConfig{src: src, vals: map[string]json.RawMessage{}, used: map[string]bool{}}
 	if strings.TrimSpace(raw) == "" {
 		return c, nil
 	}
 	dec := json.NewDecoder(strings.NewReader(raw))
 	if err := dec.Decode(&c.vals); err != nil {
-		return nil, &ConfigError{Setting: "run config", Source: src, Problem: "is not a JSON object", Err: err,
-			Fix: `pass a JSON object such as {"table": "PRODUCT_PRICE", "batch_size": 5000}`}
+		return nil, &ConfigError{Setting: "run config", Value: shorten(raw, 60), Source: flag, Problem: "is not a JSON object: " + err.Error(),
+			Fix: `pass a JSON object such as '{"batch_size": 5000, "start_batch": 3}' (quote it for the shell)`}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{Setting: "run config", Source: src, Problem: "has text after the JSON object",
+		return nil, &ConfigError{Setting: "run config", Value: shorten(raw, 60), Source: flag, Problem: "has text after the JSON object",
 			Fix: "pass exactly one JSON object"}
 	}
 	for k := range c.vals {
@@ -375,7 +378,7 @@ func parseRunConfig(raw, src string) (*runConfig, error) {
 		}
 		if !known {
 			return nil, &ConfigError{Setting: "run config key", Value: k, Source: src, Problem: "unknown key",
-				Fix: "use only " + strings.Join(runConfigKeys, ", ")}
+				Fix: withGuess(suggest(k, runConfigKeys), "use only "+strings.Join(runConfigKeys, ", "))}
 		}
 	}
 	return c, nil
@@ -432,6 +435,18 @@ func (c *runConfig) unused() error {
 		return &ConfigError{Setting: "run config key", Value: left[0], Source: c.src, Problem: "was not used", Fix: "remove it"}
 	}
 	return nil
+}
+
+// shorten cuts s to n bytes for a message, marking the cut.
+func shorten(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // Location returns the table's source time zone (UTC when not set).

@@ -78,8 +78,12 @@ func TestTablesConfigErrors(t *testing.T) {
 		name, yaml string
 		want       []string
 	}{
-		{"unknown key", base + "    querry: x\n", []string{"field querry not found", "tables config (from tables.yaml)"}},
-		{"empty", "", []string{"the file is empty"}},
+		{"unknown key", base + "    querry: x\n", []string{"tables.T.querry", "tables.yaml, line 8", "unknown key", "did you mean query?"}},
+		{"unknown tracker key", "status_tracker:\n  statusfield: X__c\n" + base, []string{"status_tracker.statusfield", "line 2", "did you mean status_field?"}},
+		{"unknown top key", "table:\n  T: {}\n", []string{"table (from tables.yaml, line 1): unknown key", "did you mean tables?"}},
+		{"syntax", "tables:\n  T:\n    source: db\n    query: SELECT a: b FROM x\n", []string{"tables config (from tables.yaml)", "not valid YAML", "line 4", "query: >-"}},
+		{"wrong kind", "tables:\n  T:\n    source: [a, b]\n", []string{"tables config (from tables.yaml)", "line 3", "cannot unmarshal"}},
+		{"empty", "", []string{"is empty", "examples/tables.yaml"}},
 		{"no tables", "status_tracker: {}\n", []string{"tables", "no tables are defined"}},
 		{"missing source", strings.Replace(base, "    source: db\n", "", 1), []string{"tables.T.source", "is missing", "oracle_default"}},
 		{"query and table", base + "    table: X\n", []string{"tables.T.query", "both query and table"}},
@@ -118,8 +122,8 @@ func TestSettingsPrecedence(t *testing.T) {
 			"start_batch":       {1, SourceDefault},
 			"batch_size":        {10000, SourceDefault},
 			"parallel":          {4, SourceDefault},
-			"sf_object":         {"Product2", "tables config tables.yaml (tables.PRODUCT_PRICE.sf_object)"},
-			"external_id_field": {"External_Id__c", "tables config tables.yaml (tables.PRODUCT_PRICE.external_id_field)"},
+			"sf_object":         {"Product2", "tables config tables.yaml, tables.PRODUCT_PRICE.sf_object"},
+			"external_id_field": {"External_Id__c", "tables config tables.yaml, tables.PRODUCT_PRICE.external_id_field"},
 			"operation":         {"upsert", SourceDefault},
 			"status_ref":        {"PRODUCT_PRICE", "default (the table name)"},
 		}},
@@ -144,7 +148,7 @@ func TestSettingsPrecedence(t *testing.T) {
 				"status_ref":        {"X1", "run config"},
 			}},
 		{"status_ref from tables config", Inputs{Table: "PRICES"}, map[string]Setting{
-			"status_ref": {"PRICES_2026", "tables config tables.yaml (tables.PRICES.status_ref)"},
+			"status_ref": {"PRICES_2026", "tables config tables.yaml, tables.PRICES.status_ref"},
 		}},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -154,15 +155,27 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read tables config %s: %w", src, err)
 	}
+	// Three passes, each with its own message: YAML syntax, then keys
+	// (with the line and the key path, and a guess at the intended key),
+	// then value types.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "),
+			Fix: "check the indentation near that line (spaces only, the keys of one entry at the same depth), and write a query holding \": \" or \" #\" as a folded block (query: >-) or in quotes"}
+	}
+	if len(doc.Content) == 0 {
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "is empty",
+			Fix: "define tables: with one entry per source table (see examples/tables.yaml)"}
+	}
+	if err := checkKeys(doc.Content[0], src); err != nil {
+		return nil, err
+	}
 	var cfg TablesConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = errors.New("the file is empty")
-		}
-		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "cannot be read", Err: err,
-			Fix: "keep to the keys of design.md §2 (status_tracker: sf_object, external_id_field, status_field, create, run_id_field, records_total_field, records_failed_field, message_field; tables.NAME: source, query | table, order_by, sf_object, external_id_field, operation, fields, status_ref, nulls, source_time_zone)"}
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: strings.TrimPrefix(err.Error(), "yaml: "),
+			Fix: "give each key a value of the kind examples/tables.yaml shows"}
 	}
 	cfg.Path = path
 	t := &cfg.StatusTracker
@@ -193,6 +206,106 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 		}
 	}
 	return &cfg, nil
+}
+
+// Keys of the tables config at each level, in the order of design.md §2.
+var (
+	topKeys     = []string{"status_tracker", "tables"}
+	trackerKeys = []string{"sf_object", "external_id_field", "status_field", "create", "run_id_field",
+		"records_total_field", "records_failed_field", "message_field"}
+	tableKeys = []string{"source", "query", "table", "order_by", "sf_object", "external_id_field", "operation",
+		"fields", "status_ref", "nulls", "source_time_zone"}
+)
+
+// checkKeys rejects unknown keys with the line, the key's path and the
+// key that was probably meant.
+func checkKeys(root *yaml.Node, src string) error {
+	if root.Kind != yaml.MappingNode {
+		return &ConfigError{Setting: "tables config", Source: fmt.Sprintf("%s, line %d", src, root.Line),
+			Problem: "is not a mapping", Fix: "start with status_tracker: and tables: (see examples/tables.yaml)"}
+	}
+	check := func(n *yaml.Node, path string, known []string) error {
+		if n.Kind != yaml.MappingNode {
+			return nil // the typed decode reports the wrong kind
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if slices.Contains(known, k.Value) {
+				continue
+			}
+			return &ConfigError{Setting: strings.TrimPrefix(path+"."+k.Value, "."), Source: fmt.Sprintf("%s, line %d", src, k.Line),
+				Problem: "unknown key", Fix: withGuess(suggest(k.Value, known), "use one of "+strings.Join(known, ", "))}
+		}
+		return nil
+	}
+	if err := check(root, "", topKeys); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch k, v := root.Content[i].Value, root.Content[i+1]; k {
+		case "status_tracker":
+			if err := check(v, k, trackerKeys); err != nil {
+				return err
+			}
+		case "tables":
+			if v.Kind != yaml.MappingNode {
+				continue
+			}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if err := check(v.Content[j+1], "tables."+v.Content[j].Value, tableKeys); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// suggest returns the option closest to word when it is close enough to be
+// a typo (case, '_' or '-' differences, or at most two edits), else "".
+func suggest(word string, options []string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
+	}
+	best, bestD := "", 3
+	for _, o := range options {
+		if norm(o) == norm(word) {
+			return o
+		}
+		if d := editDistance(strings.ToLower(word), strings.ToLower(o)); d < bestD {
+			best, bestD = o, d
+		}
+	}
+	return best
+}
+
+// withGuess puts "did you mean GUESS?" before fix when there is a guess.
+func withGuess(guess, fix string) string {
+	if guess == "" {
+		return fix
+	}
+	return "did you mean " + guess + "? Or " + fix
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // LoadTablesConfig reads the tables config file at path.

@@ -578,15 +578,32 @@ func readUpload(r *http.Request, limit int64) ([]byte, error) {
 		}
 		return data, nil
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, newAPIError(http.StatusBadRequest, "ClientInputError", "could not read the uploaded data: "+err.Error())
+	// Unknown length (chunked or gzip): read growing blocks, then copy them
+	// once into a buffer of the exact size. The upload is kept as long as
+	// the job's results, and a bytes.Buffer would keep up to twice its size.
+	var blocks [][]byte
+	var total int64
+	lr := io.LimitReader(body, limit+1)
+	for size := 64 << 10; ; size = min(2*size, 8<<20) {
+		b := make([]byte, size)
+		n, err := io.ReadFull(lr, b)
+		blocks = append(blocks, b[:n])
+		total += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, newAPIError(http.StatusBadRequest, "ClientInputError", "could not read the uploaded data: "+err.Error())
+		}
 	}
-	if n > limit {
+	if total > limit {
 		return nil, errTooLarge(limit)
 	}
-	return buf.Bytes(), nil
+	data := make([]byte, 0, total)
+	for _, b := range blocks {
+		data = append(data, b...)
+	}
+	return data, nil
 }
 
 // errTooLarge refuses an upload over the per-job limit (2.4, 4.5). The

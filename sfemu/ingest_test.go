@@ -442,3 +442,41 @@ func TestLargeJob(t *testing.T) {
 		t.Errorf("count: %s", r.body)
 	}
 }
+
+// TestChunkedUploads sends uploads without Content-Length, larger than the
+// blocks they are read in, and over the limit: the data arrives whole and
+// the limit holds (salesforce-api.md 2.4).
+func TestChunkedUploads(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithMaxUploadBytes(2_000_000))
+	put := func(id, data string) resp {
+		req, _ := newRequest(t, "PUT", c.srv.URL+c.v+"/jobs/ingest/"+id+"/batches", "")
+		req.Body = ioNopCloser(strings.NewReader(data)) // no length: sent chunked
+		req.ContentLength = -1
+		req.Header.Set("Content-Type", "text/csv")
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		return c.send(req)
+	}
+	var b strings.Builder
+	b.WriteString("External_Id__c,Name\n")
+	for i := 0; b.Len() < 1_500_000; i++ {
+		fmt.Fprintf(&b, "P-%07d,Product %d\n", i, i)
+	}
+	data := b.String()
+	id := c.createJob(upsertProduct)
+	if r := put(id, data); r.status != 201 {
+		t.Fatalf("chunked upload: %d %s", r.status, r.body)
+	}
+	if jobs := c.emu.Jobs(); jobs[0].UploadedBytes != len(data) {
+		t.Fatalf("uploaded %d bytes, sent %d", jobs[0].UploadedBytes, len(data))
+	}
+	c.patch("/jobs/ingest/"+id, `{"state":"UploadComplete"}`)
+	info := c.jobInfo(id)
+	rows := strings.Count(data, "\n") - 1
+	if info["state"] != "JobComplete" || info["numberRecordsProcessed"] != float64(rows) || info["numberRecordsFailed"] != 0.0 {
+		t.Errorf("job = %v, want %d rows processed", info, rows)
+	}
+	id = c.createJob(upsertProduct)
+	if r := put(id, data+data); r.status != 413 || r.errorCode() != "EXCEEDED_QUOTA" {
+		t.Errorf("chunked upload over the limit: %d %s", r.status, r.body)
+	}
+}

@@ -320,19 +320,16 @@ func (p *processor) presizeIndexes(rd *csvReader) {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Size an empty table for a first big load; later loads grow it as
+	// they go, so an upsert that only updates does not reserve twice.
 	t := p.t
-	if p.j.operation == "insert" || p.j.operation == "upsert" {
+	if len(t.recs) == 0 && (p.j.operation == "insert" || p.j.operation == "upsert") {
 		t.recs = slices.Grow(t.recs, rows)
 	}
-	for i, m := range t.idx {
-		if len(m) >= rows {
-			continue
+	for i := range t.idx {
+		if t.idx[i].n == 0 {
+			t.idx[i].reserve(rows)
 		}
-		grown := make(map[string]uint32, len(m)+rows)
-		for k, v := range m {
-			grown[k] = v
-		}
-		t.idx[i] = grown
 	}
 }
 

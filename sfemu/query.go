@@ -523,7 +523,7 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 	var seqs []uint32
 	for i := range t.recs {
 		r := &t.recs[i]
-		if r.deleted {
+		if r.isDeleted() {
 			continue
 		}
 		if sq.where == nil || sq.where.eval(t, r, uint32(i+1)) {

@@ -78,7 +78,7 @@ func (t *table) resolveID(id string) (uint32, idState) {
 		return 0, idOtherObject
 	case seq == 0 || seq > uint64(len(t.recs)):
 		return 0, idUnknown
-	case t.recs[seq-1].deleted:
+	case t.recs[seq-1].isDeleted():
 		return uint32(seq), idDeleted
 	}
 	return uint32(seq), idLive

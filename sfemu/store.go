@@ -14,23 +14,28 @@ import (
 
 // record is one stored sObject record.
 type record struct {
-	vals     string // encoded values of obj.data, see encodeValue
+	vals     string // encoded values of obj.data (see appendValue), or tombstone
 	created  int64  // CreatedDate, Unix milliseconds
 	modified int64  // LastModifiedDate and SystemModstamp
-	deleted  bool
 }
 
-// table holds an object's records and the value indexes of its unique and
+// tombstone replaces the values of a deleted record: the record stays so
+// that its ID answers "entity is deleted". No encoding of values starts
+// with an incomplete uvarint, so it cannot be mistaken for one.
+const tombstone = "\xff"
+
+func (r *record) isDeleted() bool { return r.vals == tombstone }
+
+// table holds an object's records and the indexes of its unique and
 // external-ID fields. Guarded by Server.mu.
 type table struct {
 	obj  *object
-	recs []record              // recs[seq-1]
-	idx  []map[string]uint32   // per obj.indexed field: folded value -> seq
-	more []map[string][]uint32 // further seqs with the same value (non-unique external IDs)
-	live int                   // records not deleted
-	// arena holds the bytes of record values and index keys: one
-	// allocation per 64 KiB instead of two per record. Bytes below len are
-	// never written again, so strings into it stay immutable.
+	recs []record   // recs[seq-1]
+	idx  []keyIndex // per obj.indexed field (field.index)
+	live int        // records not deleted
+	// arena holds the bytes of record values: one allocation per 64 KiB
+	// instead of one per record. Bytes below len are never written again,
+	// so strings into it stay immutable.
 	arena []byte
 }
 
@@ -50,8 +55,7 @@ func (t *table) intern(b []byte) string {
 func newTable(ob *object) *table {
 	t := &table{obj: ob}
 	for range ob.indexed {
-		t.idx = append(t.idx, map[string]uint32{})
-		t.more = append(t.more, map[string][]uint32{})
+		t.idx = append(t.idx, newKeyIndex())
 	}
 	return t
 }
@@ -123,69 +127,6 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 // id returns the 18-character ID of the record at seq.
 func (t *table) id(seq uint32) string { return makeID(t.obj.prefix, uint64(seq)) }
 
-// lookup returns the live records whose indexed field f equals v.
-// buf is scratch space for the folded key, kept for the next call.
-func (t *table) lookup(f *field, v []byte, buf *[]byte) (first uint32, n int) {
-	key := foldKey((*buf)[:0], v, f.caseSens)
-	*buf = key
-	seq, ok := t.idx[f.index][unsafeString(key)]
-	if !ok {
-		return 0, 0
-	}
-	return seq, 1 + len(t.more[f.index][unsafeString(key)])
-}
-
-func (t *table) lookupAll(f *field, v []byte) []uint32 {
-	key := foldKey(nil, v, f.caseSens)
-	seq, ok := t.idx[f.index][string(key)]
-	if !ok {
-		return nil
-	}
-	return append([]uint32{seq}, t.more[f.index][string(key)]...)
-}
-
-func (t *table) indexAdd(f *field, v string, seq uint32, buf *[]byte) {
-	*buf = foldKey((*buf)[:0], v, f.caseSens)
-	key := t.intern(*buf)
-	m := t.idx[f.index]
-	if _, ok := m[key]; ok {
-		t.more[f.index][key] = append(t.more[f.index][key], seq)
-		return
-	}
-	m[key] = seq
-}
-
-func (t *table) indexRemove(f *field, v string, seq uint32, buf *[]byte) {
-	key := foldKey((*buf)[:0], v, f.caseSens)
-	*buf = key
-	m := t.idx[f.index]
-	cur, ok := m[string(key)]
-	if !ok {
-		return
-	}
-	more := t.more[f.index][string(key)]
-	if cur == seq {
-		if len(more) == 0 {
-			delete(m, string(key))
-			return
-		}
-		m[string(key)] = more[0]
-		more = more[1:]
-	} else {
-		for i, s := range more {
-			if s == seq {
-				more = append(more[:i:i], more[i+1:]...)
-				break
-			}
-		}
-	}
-	if len(more) == 0 {
-		delete(t.more[f.index], string(key))
-	} else {
-		t.more[f.index][string(key)] = more
-	}
-}
-
 // applyScratch is per-caller scratch space so that applying rows does not
 // allocate beyond the stored record.
 type applyScratch struct {
@@ -203,14 +144,18 @@ func (t *table) checkUniqueLocked(f *field, v []byte, self uint32, sc *applyScra
 	if !f.unique {
 		return nil
 	}
-	first, n := t.lookup(f, v, &sc.key)
-	if n == 0 || (n == 1 && first == self) {
+	sc.key = foldKey(sc.key[:0], v, f.caseSens)
+	p := t.probe(f, sc.key)
+	other := uint32(0)
+	for seq, ok := p.next(); ok; seq, ok = p.next() {
+		if seq != self && (other == 0 || seq < other) {
+			other = seq
+		}
+	}
+	if other == 0 {
 		return nil
 	}
-	if first == self {
-		first = t.more[f.index][unsafeString(foldKey(sc.key[:0], v, f.caseSens))][0]
-	}
-	return &rowErr{"DUPLICATE_VALUE", "duplicate value found: " + f.name + " duplicates value on record with id: " + t.id(first), nil}
+	return &rowErr{"DUPLICATE_VALUE", "duplicate value found: " + f.name + " duplicates value on record with id: " + t.id(other), nil}
 }
 
 // insertLocked creates a record from changes (one per data slot).
@@ -332,7 +277,7 @@ func (t *table) deleteLocked(seq uint32, now int64, sc *applyScratch) {
 			t.indexRemove(f, v, seq, &sc.key)
 		}
 	}
-	rec.deleted = true
+	rec.vals = tombstone
 	rec.modified = now
 	t.live--
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,3 +87,54 @@ func (e *PartialError) PartialFailure() bool { return true }
 // was cancelled (Ctrl-C, SIGTERM). The manifest is consistent; rerunning the
 // same run id resumes.
 var ErrInterrupted = errors.New("interrupted")
+
+// interrupted reports whether ctx ended because the run was stopped from
+// outside (Ctrl-C, SIGTERM, a deadline) rather than because a step running
+// alongside failed (errgroup cancels with that step's error as the cause).
+func interrupted(ctx context.Context) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	cause := context.Cause(ctx)
+	return errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded)
+}
+
+// stopped returns nil while ctx is live; otherwise why the step `what`
+// stopped: ErrInterrupted (wrapped) when the run was stopped, else a note
+// that a step alongside failed (that step's error is the run's error).
+func stopped(ctx context.Context, what string) error {
+	switch {
+	case ctx.Err() == nil:
+		return nil
+	case interrupted(ctx):
+		return fmt.Errorf("%w: %s stopped", ErrInterrupted, what)
+	}
+	return fmt.Errorf("%s stopped: %w", what, ErrSiblingFailed)
+}
+
+// ErrSiblingFailed is wrapped by the error of a step that stopped because
+// a step running alongside it failed (in Run, upload stops when extract
+// fails); the other step's error is the run's error.
+var ErrSiblingFailed = errors.New("a step running alongside failed")
+
+// fixError adds what to do to an error whose message says what went wrong
+// but not how to fix it. config marks a configuration problem (exit code
+// 2): retrying without changing a setting cannot help.
+type fixError struct {
+	err    error
+	fix    string
+	config bool
+}
+
+func (e *fixError) Error() string {
+	if e.fix == "" {
+		return e.err.Error()
+	}
+	return e.err.Error() + "; fix: " + e.fix
+}
+
+// Unwrap returns the underlying error.
+func (e *fixError) Unwrap() error { return e.err }
+
+// ConfigError reports whether the error is a configuration problem.
+func (e *fixError) ConfigError() bool { return e.config }

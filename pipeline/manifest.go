@@ -301,7 +301,8 @@ func ReadManifest(workDir, runID string) (*Manifest, error) {
 func OpenRun(workDir, runID string, init func(*Manifest)) (*RunStore, error) {
 	dir := RunDir(workDir, runID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create run directory: %w", err)
+		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: "flag --work-dir",
+			Problem: "cannot hold the run: " + err.Error(), Fix: "pass a --work-dir this user can create and write (runs/<run-id>/ go under it)"}
 	}
 	lock, err := lockDir(dir)
 	if err != nil {

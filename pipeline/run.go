@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/airflow"
+	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
@@ -62,6 +66,10 @@ type Runner struct {
 	// collector fetches results while run uploads; nil otherwise. Set
 	// and cleared by extractAndUpload around the upload.
 	collector *collector
+	// src is the source database, opened by openSource (nil until then).
+	src *extract.Source
+	// hostChecked is set once the login host's name resolved.
+	hostChecked bool
 
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu
@@ -99,6 +107,14 @@ func Prepare(opts Options) (*Runner, error) {
 		}
 	}
 	s, err := ResolveSettings(in)
+	var ce *ConfigError
+	if opts.RunID != "" && prev == nil && errors.As(err, &ce) && ce.Setting == "table" && ce.Value == "" {
+		// Most likely a resume with a mistyped id or another --work-dir.
+		return nil, &ConfigError{Setting: "--run-id", Value: opts.RunID, Source: "flag --run-id",
+			Problem: fmt.Sprintf("no run with this id under --work-dir %s (%s does not exist), and no --table to start one",
+				opts.WorkDir, filepath.Join(RunDir(opts.WorkDir, opts.RunID), "manifest.json")),
+			Fix: "to resume, pass the run id and --work-dir the run started with; to start a new run with this id, add --table NAME"}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -108,10 +124,12 @@ func Prepare(opts Options) (*Runner, error) {
 	}
 	runID := opts.RunID
 	if runID == "" {
-		runID = NewRunID(s.Table, opts.Now())
-		if ManifestExists(opts.WorkDir, runID) {
-			return nil, &ConfigError{Setting: "--run-id", Value: runID, Source: "generated", Problem: "a run with this id exists already",
-				Fix: "pass --run-id " + runID + " to resume it, or wait a second for a new id"}
+		// A new run never takes over an existing one: runs started within
+		// the same second get -2, -3, ...
+		base := NewRunID(s.Table, opts.Now())
+		runID = base
+		for n := 2; ManifestExists(opts.WorkDir, runID) || dirExists(RunDir(opts.WorkDir, runID)); n++ {
+			runID = fmt.Sprintf("%s-%d", base, n)
 		}
 	}
 	store, err := OpenRun(opts.WorkDir, runID, func(m *Manifest) {
@@ -144,8 +162,52 @@ func Prepare(opts Options) (*Runner, error) {
 	return r, nil
 }
 
-// Close releases the run's lock.
-func (r *Runner) Close() error { return r.store.Close() }
+// Close closes the source database and releases the run's lock.
+func (r *Runner) Close() error {
+	if r.src != nil {
+		r.src.Close() //nolint:errcheck // read-only source: nothing to lose
+		r.src = nil
+	}
+	return r.store.Close()
+}
+
+// openSource opens the table's source database once per Runner. A source
+// that cannot be opened is reported naming its connection and variable.
+func (r *Runner) openSource(ctx context.Context) (*extract.Source, error) {
+	if r.src != nil {
+		return r.src, nil
+	}
+	conn := r.conns.Source
+	src, err := extract.Open(ctx, conn)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// extract's message starts "extract: open <conn>:"; this one names
+		// the connection and its variable itself.
+		detail := err
+		if inner := errors.Unwrap(err); inner != nil {
+			detail = inner
+		}
+		env := airflow.EnvName(airflow.ConnEnvPrefix, conn.ID)
+		if strings.EqualFold(conn.Type, "sqlite") {
+			return nil, &ConfigError{Setting: "connection " + conn.ID, Source: env, Err: detail,
+				Problem: "cannot open the source database: " + detail.Error(),
+				Fix:     `point it at an existing SQLite file by absolute path, e.g. sqlite:////data/erp.db or {"conn_type": "sqlite", "host": "/data/erp.db"}`}
+		}
+		// A network database may be down for a moment: not necessarily a
+		// configuration problem, so not exit code 2.
+		return nil, &fixError{err: fmt.Errorf("connection %s (from %s): cannot open the source database: %w", conn.ID, env, detail),
+			fix: "check the connection's host, port, database and credentials, and that the database accepts connections from this machine"}
+	}
+	r.src = src
+	return src, nil
+}
+
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
 
 // RunID is the run's id.
 func (r *Runner) RunID() string { return r.runID }
@@ -225,6 +287,11 @@ func (r *Runner) step(ctx context.Context, name string, fn stepFunc) error {
 	}
 	r.report.Report(Event{Kind: EventStepStarted, Step: name})
 	err := fn(ctx)
+	if err != nil && ctx.Err() != nil && !interrupted(ctx) && !errors.Is(err, ErrSiblingFailed) {
+		// The step ran alongside another that failed first; that failure
+		// is the run's error, this one only its consequence.
+		err = stopped(ctx, name)
+	}
 	end := r.opts.Now().UTC()
 	werr := r.store.Update(func(m *Manifest) error {
 		s := m.Step(name)
@@ -242,7 +309,7 @@ func (r *Runner) step(ctx context.Context, name string, fn stepFunc) error {
 		err = werr
 	}
 	r.report.Report(Event{Kind: EventStepDone, Step: name, Err: err})
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+	if err != nil && interrupted(ctx) && !errors.Is(err, ErrInterrupted) {
 		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
 	}
 	return err
@@ -263,6 +330,15 @@ func (r *Runner) run(ctx context.Context) error {
 	if m.StepDone(StepUpdateStatus) {
 		r.report.Report(Event{Kind: EventInfo, Message: "run " + r.runID + " is already complete; nothing to do"})
 		return r.outcome()
+	}
+	// Local problems first, before anything is sent to Salesforce.
+	if err := r.checkLogsDir(); err != nil {
+		return err
+	}
+	if !m.Extract.Done {
+		if _, err := r.openSource(ctx); err != nil {
+			return err
+		}
 	}
 	if err := r.step(ctx, StepAuthenticate, r.authenticate); err != nil {
 		return err
@@ -285,50 +361,37 @@ func (r *Runner) Task(ctx context.Context, name string) (*Summary, error) {
 }
 
 func (r *Runner) task(ctx context.Context, name string) error {
-	m := r.store.Snapshot()
-	need := func(prev, what string) error {
-		if !m.StepDone(prev) {
-			return &OrderError{Step: name, Needs: prev, RunID: r.runID, What: what}
-		}
-		return nil
-	}
+	var needs, why string
+	var fn stepFunc
+	saves := false // the step writes under the logs dir
 	switch name {
 	case StepAuthenticate:
 		return r.step(ctx, name, r.authenticate)
 	case StepExtract:
 		return r.step(ctx, name, func(ctx context.Context) error { return r.extract(ctx, nil) })
 	case StepUpload:
-		if err := need(StepExtract, "every batch file must be written before they are uploaded"); err != nil {
-			return err
-		}
-		return r.step(ctx, name, func(ctx context.Context) error {
-			if _, err := r.authenticateOnly(ctx); err != nil {
-				return err
-			}
-			return r.uploadAll(ctx)
-		})
+		needs, why, fn = StepExtract, "every batch file must be written before they are uploaded", r.uploadAll
 	case StepCollectResults:
-		if err := need(StepUpload, "results exist only once every job has finished"); err != nil {
-			return err
-		}
-		return r.step(ctx, name, func(ctx context.Context) error {
-			if _, err := r.authenticateOnly(ctx); err != nil {
-				return err
-			}
-			return r.collectResults(ctx)
-		})
+		needs, why, fn, saves = StepUpload, "results exist only once every job has finished", r.collectResults, true
 	case StepUpdateStatus:
-		if err := need(StepCollectResults, "the status depends on the collected results"); err != nil {
+		needs, why, fn, saves = StepCollectResults, "the status depends on the collected results", r.updateStatus, true
+	default:
+		return &ConfigError{Setting: "STEP", Value: name, Source: "command line", Problem: "unknown step", Fix: "use one of " + strings.Join(Steps, ", ")}
+	}
+	if !r.store.Snapshot().StepDone(needs) {
+		return &OrderError{Step: name, Needs: needs, RunID: r.runID, What: why}
+	}
+	if saves {
+		if err := r.checkLogsDir(); err != nil {
 			return err
 		}
-		return r.step(ctx, name, func(ctx context.Context) error {
-			if _, err := r.authenticateOnly(ctx); err != nil {
-				return err
-			}
-			return r.updateStatus(ctx)
-		})
 	}
-	return &ConfigError{Setting: "STEP", Value: name, Source: "command line", Problem: "unknown step", Fix: "use one of authenticate, extract, upload, collect-results, update-status"}
+	return r.step(ctx, name, func(ctx context.Context) error {
+		if _, err := r.authenticateOnly(ctx); err != nil {
+			return err
+		}
+		return fn(ctx)
+	})
 }
 
 // OrderError reports a task run before the step it depends on.
@@ -373,11 +436,87 @@ func (r *Runner) authenticateOnly(ctx context.Context) (salesforce.Session, erro
 	if err != nil {
 		return salesforce.Session{}, err
 	}
+	if err := r.checkLoginHost(ctx); err != nil {
+		return salesforce.Session{}, err
+	}
 	sess, err := c.Authenticate(ctx)
 	if err != nil {
-		return sess, fmt.Errorf("authenticate with connection %s: %w", SalesforceConnID, err)
+		return sess, r.loginError(ctx, err)
 	}
 	return sess, nil
+}
+
+// checkLoginHost fails fast, as a configuration error, when the login
+// host's name does not exist: the client would otherwise retry the login
+// for several seconds on a typo. Other lookup failures (a resolver that is
+// down for a moment) are left to the login and its retries.
+func (r *Runner) checkLoginHost(ctx context.Context) error {
+	if r.hostChecked {
+		return nil
+	}
+	u, err := url.Parse(r.conns.LoginURL)
+	if err != nil {
+		return nil // ResolveConnections validated it
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) != nil {
+		r.hostChecked = true
+		return nil
+	}
+	_, err = net.DefaultResolver.LookupHost(ctx, host)
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
+			Problem: fmt.Sprintf("the host name %s does not exist (DNS: no such host)", host),
+			Fix:     "set host to your org's My Domain URL as Setup > My Domain shows it, e.g. https://MyDomain.my.salesforce.com"}
+	}
+	r.hostChecked = err == nil
+	return nil
+}
+
+// loginError says what to do about a failed login. A refusal by the token
+// endpoint is a configuration problem (exit 2): the client id, secret or
+// app settings must change. A login that got no answer names the host it
+// tried (the client's message does) and what to check.
+func (r *Runner) loginError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	var ae *salesforce.AuthError
+	if errors.As(err, &ae) {
+		refused := ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests && ae.Code != "rate_limit_exceeded"
+		return &fixError{err: err, config: refused}
+	}
+	return &fixError{err: err, fix: "check the host of " + salesforceEnv + " (scheme http or https, name, port) and that this machine can reach it (proxy, firewall)"}
+}
+
+// salesforceEnv is the variable that holds the salesforce_api connection.
+var salesforceEnv = airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)
+
+// checkLogsDir makes sure the run's results can be saved before anything
+// is sent: a logs dir that cannot be written would otherwise only fail
+// after every record was loaded.
+func (r *Runner) checkLogsDir() error {
+	bad := func(err error) error {
+		return &ConfigError{Setting: "--logs-dir", Value: r.opts.LogsDir, Source: "flag --logs-dir",
+			Problem: "cannot hold the run's results: " + err.Error(), Fix: "pass a --logs-dir this user can create and write"}
+	}
+	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
+		return bad(err)
+	}
+	f, err := os.CreateTemp(r.logsDir, ".write-check-*")
+	if err != nil {
+		return bad(err)
+	}
+	name := f.Name()
+	cerr := f.Close()
+	if err := os.Remove(name); err != nil {
+		return bad(err)
+	}
+	if cerr != nil {
+		return bad(cerr)
+	}
+	return nil
 }
 
 // authenticate is the authenticate step: sign in, then make sure the
@@ -482,8 +621,13 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		if err != nil {
 			var apiErr *salesforce.APIError
 			if errors.As(err, &apiErr) && (apiErr.Status == http.StatusNotFound || apiErr.Status == http.StatusBadRequest) {
-				return nil, &ConfigError{Setting: "sf_object", Value: object, Source: s.Sources["sf_object"].Source,
-					Problem: "the org has no such object (describe failed)", Err: err, Fix: "use the object's API name as Setup shows it, e.g. Product2 or Product_Price__c"}
+				src := s.Sources["sf_object"].Source
+				if object != s.SFObject { // the parent of a relationship column
+					src = "describe of " + s.SFObject
+				}
+				return nil, &ConfigError{Setting: "sf_object", Value: object, Source: src,
+					Problem: fmt.Sprintf("the org has no object with this API name (describe answered %d %s)", apiErr.Status, apiErr.Code()),
+					Fix:     "use the object's API name as Setup > Object Manager shows it, e.g. Product2 or Product_Price__c"}
 			}
 			return nil, fmt.Errorf("describe %s: %w", object, err)
 		}
@@ -504,7 +648,8 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		if !isRel {
 			fd := d.Field(f.Name)
 			if fd == nil {
-				return bad(f, "the field does not exist on "+s.SFObject, "use a field API name of "+s.SFObject+" (custom fields end in __c)")
+				return bad(f, "the field does not exist on "+s.SFObject,
+					withGuess(suggest(f.Name, fieldNames(d)), "use a field API name of "+s.SFObject+" (custom fields end in __c)"))
 			}
 			if fd.Calculated || fd.AutoNumber || (!fd.Createable && !fd.Updateable) {
 				return bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")
@@ -545,6 +690,15 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		m.Target = target
 		return nil
 	})
+}
+
+// fieldNames lists the API names of an object's fields.
+func fieldNames(d *salesforce.SObjectDescribe) []string {
+	names := make([]string, len(d.Fields))
+	for i, f := range d.Fields {
+		names[i] = f.Name
+	}
+	return names
 }
 
 // textLength is the character limit describe gives a field whose values

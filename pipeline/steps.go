@@ -37,11 +37,10 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	if err != nil {
 		return err
 	}
-	src, err := extract.Open(ctx, r.conns.Source)
+	src, err := r.openSource(ctx)
 	if err != nil {
-		return fmt.Errorf("open source %s: %w", r.conns.Source, err)
+		return err
 	}
-	defer src.Close() // read-only source: nothing to lose on a failed close
 	tc := s.TableConfig
 	t := extract.Table{Name: s.Table, Query: tc.Query, From: tc.Table, OrderBy: tc.OrderBy, SourceTimeZone: tc.Location(), Fields: fields}
 	if tc.Nulls == "clear" {
@@ -80,7 +79,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 		OnRows: func(n int64) { r.report.Report(Event{Kind: EventRows, Rows: n}) },
 	})
 	if err != nil {
-		return fmt.Errorf("extract %s from %s: %w", s.Table, r.conns.Source.ID, err)
+		return err // extract's messages name the table (and row, column, field)
 	}
 	var total int64
 	if err := r.store.Update(func(m *Manifest) error {
@@ -134,9 +133,18 @@ func (r *Runner) targetFields(m *Manifest) ([]extract.Field, error) {
 func (r *Runner) extractAndUpload(ctx context.Context) error {
 	m := r.store.Snapshot()
 	queue := make(chan int, 1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(queue)
+	g.Go(func() (err error) {
+		defer func() {
+			// Cancel before the upload sees the queue end, so that it
+			// knows extraction failed rather than finished.
+			if err != nil {
+				cancel(err)
+			}
+			close(queue)
+		}()
 		// Batches written by an earlier attempt whose job did not finish go first.
 		for _, b := range m.Batches {
 			if b.Terminal() {
@@ -241,8 +249,8 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 		if _, err := r.loadOnce(ctx, queue); err != nil {
 			return err
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: upload stopped", ErrInterrupted)
+		if err := stopped(ctx, "upload"); err != nil {
+			return err
 		}
 		redo := r.replaceAbandonedJobs()
 		if len(redo) == 0 || attempt >= 2 {
@@ -393,7 +401,7 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 	// or when the grace runs out, the loader is stopped.
 	loadCtx, cancelLoad := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelLoad()
-	stopWatch := context.AfterFunc(ctx, func() { r.drainThenCancel(loadCtx, cancelLoad) })
+	stopWatch := context.AfterFunc(ctx, func() { r.drainThenCancel(ctx, loadCtx, cancelLoad) })
 	defer stopWatch()
 
 	var mu sync.Mutex
@@ -515,8 +523,8 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 		return sent, feedErr
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return sent, fmt.Errorf("%w: upload stopped: %w", ErrInterrupted, err)
+		if serr := stopped(ctx, "upload"); serr != nil {
+			return sent, serr
 		}
 		return sent, fmt.Errorf("upload %s batches: %w", s.Table, err)
 	}
@@ -557,9 +565,20 @@ func (r *Runner) loadFile(idx int) (lf salesforce.LoadFile, skip bool, err error
 // of this run is still Open (its data being uploaded), at most StopGrace,
 // then stops the loader. Jobs past upload keep processing in Salesforce;
 // their ids are in the manifest and the next run follows them.
-func (r *Runner) drainThenCancel(loadCtx context.Context, cancel context.CancelFunc) {
+func (r *Runner) drainThenCancel(ctx, loadCtx context.Context, cancel context.CancelFunc) {
 	defer cancel()
-	r.report.Report(Event{Kind: EventWarning, Message: fmt.Sprintf("stopping: finishing uploads in flight (at most %s)...", r.opts.StopGrace)})
+	openJobs := func() []string {
+		var open []string
+		r.store.View(func(m *Manifest) {
+			for _, b := range m.Batches {
+				if b.JobID != "" && b.JobState == string(salesforce.JobOpen) {
+					open = append(open, b.JobID)
+				}
+			}
+		})
+		return open
+	}
+	told := false
 	deadline := time.NewTimer(r.opts.StopGrace)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -572,14 +591,15 @@ func (r *Runner) drainThenCancel(loadCtx context.Context, cancel context.CancelF
 			return
 		case <-tick.C:
 		}
-		var open []string
-		r.store.View(func(m *Manifest) {
-			for _, b := range m.Batches {
-				if b.JobID != "" && b.JobState == string(salesforce.JobOpen) {
-					open = append(open, b.JobID)
-				}
+		open := openJobs()
+		if len(open) > 0 && !told {
+			told = true
+			why := "stopping"
+			if !interrupted(ctx) {
+				why = "a step failed"
 			}
-		})
+			r.report.Report(Event{Kind: EventWarning, Message: fmt.Sprintf("%s: finishing %d uploads in flight (at most %s)...", why, len(open), r.opts.StopGrace)})
+		}
 		stillOpen := false
 		for _, id := range open {
 			info, err := r.client.GetJob(loadCtx, id)

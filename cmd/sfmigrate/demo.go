@@ -119,23 +119,16 @@ Examples:
 	for _, table := range []string{demo.ProductsTable, demo.PricesTable} {
 		out := newOutput(runEnv, false)
 		out.table = env.Stderr // the demo prints its own ending on stdout
-		r, err := pipeline.Prepare(pipeline.Options{
+		sum, err := execute(ctx, out, pipeline.Options{
 			WorkDir: abs, LogsDir: filepath.Join(abs, "salesforce", "logs"), RunID: "demo-" + table + "-" + stamp,
-			Inputs:   pipeline.Inputs{Table: table, Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv, Tables: tables},
-			Reporter: out, Logger: out.logger(), PollInterval: 50 * time.Millisecond,
-		})
-		if err != nil {
-			return err
-		}
-		out.start(r)
-		sum, err := r.Run(ctx)
-		r.Close()
-		out.finish(sum, err)
-		sums = append(sums, sum)
+			Inputs:       pipeline.Inputs{Table: table, Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv, Tables: tables},
+			PollInterval: 50 * time.Millisecond,
+		}, "", (*pipeline.Runner).Run) // no resume hint: the emulator ends with the demo
 		var pe *pipeline.PartialError
 		if err != nil && !errors.As(err, &pe) {
 			return err
 		}
+		sums = append(sums, sum)
 		if err != nil && runErr == nil {
 			runErr = err
 		}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -29,6 +31,8 @@ type output struct {
 	table  io.Writer // where the summary table goes (stdout; stderr with --json)
 	tty    bool
 	stderr io.Writer
+	// resume is the command that continues this run ("" = do not tell).
+	resume string
 
 	wmu sync.Mutex // serialises log lines on stderr
 
@@ -58,9 +62,64 @@ func newOutput(env Env, jsonOut bool) *output {
 }
 
 // logger is the slog logger for library diagnostics (retries, warnings):
-// warnings and above, as text on stderr.
+// warnings and above, written as sfmigrate's own log lines.
 func (o *output) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(o.logWriter(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(&logHandler{o: o})
+}
+
+// logHandler writes slog records as "15:04:05 sfmigrate: warning: MSG
+// (key value, ...): ERROR", the form of every other log line, above the
+// progress bars when they are shown.
+type logHandler struct {
+	o      *output
+	attrs  []slog.Attr
+	prefix string // group prefix for keys
+}
+
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
+	var details []string
+	var errText string
+	add := func(a slog.Attr) {
+		v := a.Value.Resolve()
+		if v.Kind() == slog.KindDuration {
+			v = slog.StringValue(v.Duration().Round(time.Millisecond).String())
+		}
+		if a.Key == "error" || a.Key == "err" {
+			errText = v.String()
+			return
+		}
+		details = append(details, h.prefix+a.Key+" "+v.String())
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(func(a slog.Attr) bool { add(a); return true })
+	level := "warning"
+	if r.Level >= slog.LevelError {
+		level = "error"
+	}
+	line := level + ": " + r.Message
+	if len(details) > 0 {
+		line += " (" + strings.Join(details, ", ") + ")"
+	}
+	if errText != "" {
+		line += ": " + errText
+	}
+	h.o.logf("%s", line)
+	return nil
+}
+
+func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &logHandler{o: h.o, attrs: append(slices.Clip(h.attrs), attrs...), prefix: h.prefix}
+}
+
+func (h *logHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	return &logHandler{o: h.o, attrs: h.attrs, prefix: h.prefix + name + "."}
 }
 
 // logWriter writes above the progress bars when they are shown.
@@ -211,14 +270,19 @@ func (o *output) Report(e pipeline.Event) {
 		if e.Step == pipeline.StepExtract && e.Err == nil {
 			o.extractDone.Store(true)
 		}
+		// A failure's message is the command's last line: not repeated here.
 		var pe *pipeline.PartialError
 		switch {
 		case e.Err == nil || errors.As(e.Err, &pe):
 			if !o.tty {
 				o.logf("step %s done", e.Step)
 			}
+		case errors.Is(e.Err, pipeline.ErrInterrupted):
+			o.logf("step %s stopped", e.Step)
+		case errors.Is(e.Err, pipeline.ErrSiblingFailed):
+			o.logf("step %s stopped: a step running alongside failed", e.Step)
 		default:
-			o.logf("step %s failed: %v", e.Step, e.Err)
+			o.logf("step %s failed", e.Step)
 		}
 	case pipeline.EventResults:
 		if !o.tty && e.Rows > 0 && e.State != pipeline.ResultSuccessful {
@@ -260,8 +324,15 @@ func (o *output) finish(s *pipeline.Summary, err error) {
 		table = o.env.Stderr
 	}
 	writeSummaryTable(table, s)
-	if err != nil && errors.Is(err, pipeline.ErrInterrupted) {
-		fmt.Fprintf(o.env.Stderr, "sfmigrate: stopped; the manifest is up to date. Resume with: sfmigrate run --run-id %s (same flags)\n", s.RunID)
+	// A resume only matters once there is work to keep: batches written or
+	// jobs in flight. Before that, a new run does as well.
+	if o.resume != "" && (s.Outcome == "interrupted" || s.Outcome == "failed" && s.Batches > 0) {
+		what := "failed"
+		if s.Outcome == "interrupted" {
+			what = "stopped"
+		}
+		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s; its manifest is up to date. Once the cause below is dealt with, continue it with: %s (and the same flags)\n",
+			s.RunID, what, o.resume)
 	}
 	if o.json {
 		data, jerr := json.Marshal(s)

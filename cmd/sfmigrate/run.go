@@ -126,16 +126,28 @@ Examples:
 	if err != nil {
 		return err
 	}
-	out := newOutput(env, f.json)
+	_, err = execute(ctx, newOutput(env, f.json), opts, "run", (*pipeline.Runner).Run)
+	return err
+}
+
+// execute prepares the run opts describe, shows its progress and summary
+// through out, and runs do on it: the whole run or one step. resume is the
+// command ("run", "task upload") that continues the run after a failure or
+// an interruption, told to the user with the run id; "" tells none.
+func execute(ctx context.Context, out *output, opts pipeline.Options, resume string,
+	do func(*pipeline.Runner, context.Context) (*pipeline.Summary, error)) (*pipeline.Summary, error) {
 	opts.Reporter = out
 	opts.Logger = out.logger()
 	r, err := pipeline.Prepare(opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer r.Close()
+	if resume != "" {
+		out.resume = "sfmigrate " + resume + " --run-id " + r.RunID()
+	}
 	out.start(r)
-	sum, err := r.Run(ctx)
+	sum, err := do(r, ctx)
 	out.finish(sum, err)
-	return err
+	return sum, err
 }

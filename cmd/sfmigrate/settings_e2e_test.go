@@ -140,6 +140,21 @@ func TestRunConfigOverridesTablesConfig(t *testing.T) {
 // setting, its source and the fix, and not one request to Salesforce.
 func TestBadSettingsFailBeforeAnyAPICall(t *testing.T) {
 	t.Parallel()
+	editTables := func(from, to string) func(h *harness) {
+		return func(h *harness) {
+			cfg, _ := os.ReadFile(h.tables)
+			os.WriteFile(h.tables, []byte(strings.Replace(string(cfg), from, to, 1)), 0o644)
+		}
+	}
+	fileAt := func(name string) func(h *harness) {
+		return func(h *harness) { os.WriteFile(filepath.Join(h.dir, "..", name), []byte("x"), 0o644) }
+	}
+	setups := map[string]func(h *harness){
+		"tables config not YAML":    editTables("    order_by: PRODUCT_ID\n", "   order_by: PRODUCT_ID\n"),
+		"tables config unknown key": editTables("order_by: PRODUCT_ID", "orderby: PRODUCT_ID"),
+		"logs dir not writable":     fileAt("logsfile"),
+		"work dir not writable":     fileAt("logsfile"),
+	}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -166,6 +181,14 @@ func TestBadSettingsFailBeforeAnyAPICall(t *testing.T) {
 		{"both conf flags", nil, []string{"--conf", `{}`, "--conf-file", "x.json"}, []string{"--conf or --conf-file"}},
 		{"tables config missing", nil, []string{"--tables-config", "/nonexistent/tables.yaml"}, []string{"tables config", "/nonexistent/tables.yaml", "cannot be opened"}},
 		{"bad run id", nil, []string{"--run-id", "../x"}, []string{"--run-id", `"../x"`}},
+		{"tables config not YAML", nil, nil, []string{"tables config", "not valid YAML", "line", "indentation"}},
+		{"tables config unknown key", nil, nil, []string{"tables.PRODUCTS.orderby", "line", "unknown key", "did you mean order_by?"}},
+		{"resume of an unknown run", nil, []string{"--table", "", "--run-id", "PRODUCTS-2026"},
+			[]string{`--run-id = "PRODUCTS-2026"`, "no run with this id", "--work-dir", "add --table"}},
+		{"source file missing", map[string]string{"AIRFLOW_CONN_DEMO_ERP": "sqlite:////nonexistent/erp.db"}, nil,
+			[]string{"connection demo_erp", "AIRFLOW_CONN_DEMO_ERP", "/nonexistent/erp.db", "no such file", "fix:"}},
+		{"logs dir not writable", nil, []string{"--logs-dir", "LOGSFILE/logs"}, []string{"--logs-dir", "not a directory", "fix:"}},
+		{"work dir not writable", nil, []string{"--work-dir", "LOGSFILE/work"}, []string{"--work-dir", "not a directory", "fix:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +197,13 @@ func TestBadSettingsFailBeforeAnyAPICall(t *testing.T) {
 			for k, v := range tt.env {
 				h.env[k] = v
 			}
+			if setup := setups[tt.name]; setup != nil {
+				setup(h)
+			}
 			args := append([]string{"--table", "PRODUCTS"}, tt.args...)
+			for i, a := range args {
+				args[i] = strings.ReplaceAll(a, "LOGSFILE", filepath.Join(h.dir, "..", "logsfile"))
+			}
 			code, _, stderr := h.main("run", args...)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2\n%s", code, stderr)
@@ -222,10 +251,11 @@ func TestAirflowConnectionURIs(t *testing.T) {
 	if code, _, stderr := h2.main("run", "--table", "PRODUCTS", "--run-id", "json"); code != 0 {
 		t.Fatalf("JSON form: exit %d\n%s", code, stderr)
 	}
-	// A wrong secret is an authentication failure (exit 1) that says what to check.
+	// A wrong secret is refused by the token endpoint: a configuration
+	// problem (exit 2) that names the connection and says what to check.
 	h2.env["AIRFLOW_CONN_SALESFORCE_API"] = strings.Replace(string(conn), "s3cr", "nope", 1)
 	code, _, stderr = h2.main("run", "--table", "PRODUCTS", "--run-id", "bad-secret")
-	if code != 1 || !strings.Contains(stderr, "authenticate") {
+	if code != 2 || !strings.Contains(stderr, `connection "salesforce_api"`) || !strings.Contains(stderr, "Consumer Secret") || strings.Contains(stderr, "nope/t") {
 		t.Errorf("wrong secret: exit %d\n%s", code, stderr)
 	}
 }

@@ -72,16 +72,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	out := newOutput(env, f.json)
-	opts.Reporter = out
-	opts.Logger = out.logger()
-	r, err := pipeline.Prepare(opts)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	out.start(r)
-	sum, err := r.Task(ctx, step)
-	out.finish(sum, err)
+	_, err = execute(ctx, newOutput(env, f.json), opts, "task "+step,
+		func(r *pipeline.Runner, ctx context.Context) (*pipeline.Summary, error) { return r.Task(ctx, step) })
 	return err
 }

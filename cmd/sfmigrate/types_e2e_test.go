@@ -161,3 +161,34 @@ func TestTaskExtractNeedsDescribe(t *testing.T) {
 		t.Errorf("batch file written by task extract:\n%s", data)
 	}
 }
+
+// TestExtractFailureStopsUploadCleanly: a query the source rejects fails the
+// run once (exit 1) with the database's message; the upload that ran
+// alongside is recorded as stopped because of it, not as interrupted, and
+// nothing is sent.
+func TestExtractFailureStopsUploadCleanly(t *testing.T) {
+	t.Parallel()
+	h := newItemsHarness(t, [][]any{{"I-1", "one", nil, nil, 1}})
+	cfg, _ := os.ReadFile(h.tables)
+	os.WriteFile(h.tables, []byte(strings.Replace(string(cfg), "    table: ITEMS\n",
+		"    query: SELECT ID, NAME, LAUNCHED, CHANGED, ACTIVE FROM ITEMS WHERE NOPE = 1\n", 1)), 0o644)
+	code, _, stderr := h.main("run", "--table", "ITEMS", "--run-id", "q")
+	if code != 1 || strings.Count(stderr, "no such column: NOPE") != 1 {
+		t.Fatalf("exit %d, want 1 with the database's message once:\n%s", code, stderr)
+	}
+	for _, bad := range []string{"interrupted", "extract ITEMS from", "extract ITEMS: extract ITEMS"} {
+		if strings.Contains(stderr, bad) {
+			t.Errorf("stderr says %q:\n%s", bad, stderr)
+		}
+	}
+	m := h.manifest("q")
+	if st := m.Steps[pipeline.StepExtract]; st == nil || st.State != pipeline.StateFailed || !strings.Contains(st.Error, "NOPE") {
+		t.Errorf("extract step = %+v", st)
+	}
+	if st := m.Steps[pipeline.StepUpload]; st == nil || !strings.Contains(st.Error, "alongside failed") {
+		t.Errorf("upload step = %+v", st)
+	}
+	if n := len(h.emu.Jobs()); n != 0 {
+		t.Errorf("%d jobs created", n)
+	}
+}

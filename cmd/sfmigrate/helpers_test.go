@@ -73,6 +73,16 @@ func (h *harness) processJobsWhile(ctx context.Context) {
 	}()
 }
 
+// mainProcessing is main with the emulator's held jobs processed while it
+// runs (for ProcessManual orgs).
+func (h *harness) mainProcessing(cmd string, args ...string) (code int, stdout, stderr string) {
+	h.t.Helper()
+	ctx, stop := context.WithCancel(h.t.Context())
+	defer stop()
+	h.processJobsWhile(ctx)
+	return h.main(cmd, args...)
+}
+
 // heldJobs lists jobs waiting in UploadComplete (ProcessManual).
 func (h *harness) heldJobs() []string {
 	var ids []string
@@ -82,4 +92,19 @@ func (h *harness) heldJobs() []string {
 		}
 	}
 	return ids
+}
+
+// checkAllLanded asserts a run whose --json summary is the last line of
+// stdout loaded every one of n products: the summary says so and the org
+// holds exactly n Product2 records.
+func (h *harness) checkAllLanded(stdout string, n int) pipeline.Summary {
+	h.t.Helper()
+	s := lastLineSummary(h.t, stdout)
+	if s.Successful != int64(n) || s.Failed != 0 || s.TrackerStatus != "Uploaded" {
+		h.t.Errorf("summary = %+v, want %d records succeeded and tracker Uploaded", s, n)
+	}
+	if got, _ := h.query("SELECT COUNT() FROM Product2"); got != n {
+		h.t.Errorf("org holds %d products, want %d", got, n)
+	}
+	return s
 }

@@ -139,20 +139,12 @@ func TestKillAndResume(t *testing.T) {
 
 			// Rerun the same run id (in-process), with jobs processed again.
 			h.emu.ClearFaults()
-			ctx, stop := context.WithCancel(t.Context())
-			defer stop()
-			h.processJobsWhile(ctx)
-			code, stdout, stderr := h.main("run", "--run-id", "k", "--json")
-			stop()
+			code, stdout, stderr := h.mainProcessing("run", "--run-id", "k", "--json")
 			if code != 0 {
 				t.Fatalf("rerun: exit %d\nfirst run:\n%s\nrerun:\n%s", code, out.String(), stderr)
 			}
-			s := lastLineSummary(t, stdout)
-			if s.Batches != products/batch || s.Successful != products || s.Failed != 0 || s.TrackerStatus != "Uploaded" {
+			if s := h.checkAllLanded(stdout, products); s.Batches != products/batch {
 				t.Errorf("summary after resume = %+v", s)
-			}
-			if n, _ := h.query("SELECT COUNT() FROM Product2"); n != products {
-				t.Errorf("org holds %d products, want %d", n, products)
 			}
 			if st := h.trackerStatus("PRODUCTS"); st != "Uploaded" {
 				t.Errorf("tracker = %q", st)
@@ -214,20 +206,11 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 			t.Errorf("org job %s (%s) is not in the manifest", j.ID, j.State)
 		}
 	}
-	ctx, stop := context.WithCancel(t.Context())
-	defer stop()
-	h.processJobsWhile(ctx)
-	code, stdout, stderr := h.main("run", "--run-id", "term", "--json")
-	stop()
+	code, stdout, stderr := h.mainProcessing("run", "--run-id", "term", "--json")
 	if code != 0 {
 		t.Fatalf("rerun: exit %d\n%s", code, stderr)
 	}
-	if s := lastLineSummary(t, stdout); s.Successful != 800 || s.TrackerStatus != "Uploaded" {
-		t.Errorf("summary = %+v", s)
-	}
-	if n, _ := h.query("SELECT COUNT() FROM Product2"); n != 800 {
-		t.Errorf("org holds %d products", n)
-	}
+	h.checkAllLanded(stdout, 800)
 	// No batch was loaded by two jobs that both processed records.
 	processedBy := map[string]int{}
 	for _, j := range h.emu.Jobs() {

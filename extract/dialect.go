@@ -166,6 +166,21 @@ func sqliteNumberArg(text string) (any, bool) {
 	return nil, false
 }
 
+// selectCol is a column of the extraction query's select list.
+//
+// Oracle BINARY_FLOAT columns are selected as BINARY_DOUBLE: go-ora decodes
+// BINARY_FLOAT by printing the float32 and truncating its float64 to that
+// many decimals, which turns 0.7 into 0.6 and 1.5e-7 into 0
+// (converters.ConvertBinaryFloat, v2.8.24; see TestGoOraBinaryFloat). The
+// widening is exact, and the value is still written as the shortest
+// decimal of the float32 (column.floatBits stays 32).
+func (d dialect) selectCol(c *column) string {
+	if d == dialectOracle && c.src == srcFloat && c.floatBits == 32 {
+		return "CAST(" + quote(c.name) + " AS BINARY_DOUBLE) " + quote(c.name)
+	}
+	return quote(c.name)
+}
+
 // keyCol is an order_by column as the ORDER BY and keyset comparisons use
 // it. SQLite compares it with the BINARY collation whatever the column
 // declares: under NOCASE or RTRIM two keys that differ in bytes ('a', 'A')
@@ -201,7 +216,7 @@ func (d dialect) selectSQL(from string, p *plan, st Position) (string, []any, er
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quote(p.sel[i].name))
+		b.WriteString(d.selectCol(&p.sel[i]))
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(from)

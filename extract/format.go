@@ -814,6 +814,8 @@ func appendKey(dst []byte, v *value, c *column) ([]byte, bool) {
 			return strconv.AppendFloat(dst, v.f, 'g', -1, 64), false
 		case v.f == 0:
 			return append(dst, '0'), true // -0 = 0
+		case c.floatBits == 32:
+			return strconv.AppendFloat(dst, v.f, 'g', -1, 32), true // Oracle BINARY_FLOAT: "0.7", not 0.699999988079071
 		}
 		return strconv.AppendFloat(dst, v.f, 'g', -1, 64), true
 	case vBool:

@@ -274,7 +274,9 @@ func (c *fakeOracleConn) QueryContext(_ context.Context, q string, args []driver
 	list := q[len("SELECT "):strings.Index(q, " FROM ")]
 	var idx []int
 	for _, n := range strings.Split(list, ", ") {
-		n = strings.Trim(n, `"`)
+		// `"NAME"` or `CAST("NAME" AS ...) "NAME"`: the last quoted name.
+		n = strings.TrimSuffix(n, `"`)
+		n = n[strings.LastIndex(n, `"`)+1:]
 		for i, cn := range c.f.cols {
 			if cn == n {
 				idx = append(idx, i)

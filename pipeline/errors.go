@@ -107,7 +107,7 @@ func stopped(ctx context.Context, what string) error {
 	case ctx.Err() == nil:
 		return nil
 	case interrupted(ctx):
-		return fmt.Errorf("%w: %s stopped", ErrInterrupted, what)
+		return &interruptedError{step: what}
 	}
 	return fmt.Errorf("%s stopped: %w", what, ErrSiblingFailed)
 }
@@ -138,3 +138,21 @@ func (e *fixError) Unwrap() error { return e.err }
 
 // ConfigError reports whether the error is a configuration problem.
 func (e *fixError) ConfigError() bool { return e.config }
+
+// interruptedError is a step stopped from outside. It reads "interrupted
+// during STEP"; err, the step's last failure as the context ended, is kept
+// for errors.Is/As but not shown.
+type interruptedError struct {
+	step string
+	err  error
+}
+
+func (e *interruptedError) Error() string { return "interrupted during step " + e.step }
+
+// Unwrap returns ErrInterrupted and the step's own error.
+func (e *interruptedError) Unwrap() []error {
+	if e.err == nil {
+		return []error{ErrInterrupted}
+	}
+	return []error{ErrInterrupted, e.err}
+}

@@ -287,7 +287,17 @@ func (r *Runner) step(ctx context.Context, name string, fn stepFunc) error {
 	}
 	r.report.Report(Event{Kind: EventStepStarted, Step: name})
 	err := fn(ctx)
-	if err != nil && ctx.Err() != nil && !interrupted(ctx) && !errors.Is(err, ErrSiblingFailed) {
+	switch {
+	case err == nil || ctx.Err() == nil || errors.Is(err, ErrSiblingFailed):
+	case interrupted(ctx):
+		// Stopped from outside (Ctrl-C, SIGTERM): what the step was doing
+		// when its context ended ("read row 23184: context canceled") says
+		// nothing the user needs, unless the error is already the step's
+		// own account of the stop.
+		if !errors.Is(err, ErrInterrupted) {
+			err = &interruptedError{step: name, err: err}
+		}
+	default:
 		// The step ran alongside another that failed first; that failure
 		// is the run's error, this one only its consequence.
 		err = stopped(ctx, name)
@@ -309,9 +319,6 @@ func (r *Runner) step(ctx context.Context, name string, fn stepFunc) error {
 		err = werr
 	}
 	r.report.Report(Event{Kind: EventStepDone, Step: name, Err: err})
-	if err != nil && interrupted(ctx) && !errors.Is(err, ErrInterrupted) {
-		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
-	}
 	return err
 }
 

@@ -133,9 +133,11 @@ func (r *Runner) targetFields(m *Manifest) ([]extract.Field, error) {
 func (r *Runner) extractAndUpload(ctx context.Context) error {
 	m := r.store.Snapshot()
 	queue := make(chan int, 1)
-	ctx, cancel := context.WithCancelCause(ctx)
+	// The collector below keeps ctx: results of jobs that finished are
+	// worth saving even when extraction failed.
+	stepsCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(stepsCtx)
 	g.Go(func() (err error) {
 		defer func() {
 			// Cancel before the upload sees the queue end, so that it
@@ -664,7 +666,7 @@ func (r *Runner) download(ctx context.Context, idx int, jobID, kind string) erro
 	path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%05d_%s.csv", r.settings.Table, idx, kind))
 	rows, err := r.client.DownloadResults(ctx, jobID, apiKind, path)
 	if err != nil {
-		return fmt.Errorf("download %s results of batch %d (job %s): %w", kind, idx, jobID, err)
+		return fmt.Errorf("batch %d: %w", idx, err) // the client's message names the job, the result set and the file
 	}
 	err = r.store.Update(func(m *Manifest) error {
 		b := m.Batch(idx)

@@ -327,12 +327,11 @@ func (o *output) finish(s *pipeline.Summary, err error) {
 	// A resume only matters once there is work to keep: batches written or
 	// jobs in flight. Before that, a new run does as well.
 	if o.resume != "" && (s.Outcome == "interrupted" || s.Outcome == "failed" && s.Batches > 0) {
-		what := "failed"
+		what := "failed; its manifest is up to date. Once the error below is fixed, continue it with"
 		if s.Outcome == "interrupted" {
-			what = "stopped"
+			what = "stopped; its manifest is up to date. Continue it with"
 		}
-		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s; its manifest is up to date. Once the cause below is dealt with, continue it with: %s (and the same flags)\n",
-			s.RunID, what, o.resume)
+		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s: %s (and the same flags)\n", s.RunID, what, o.resume)
 	}
 	if o.json {
 		data, jerr := json.Marshal(s)
@@ -360,11 +359,20 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 		row("summary", s.SummaryFile)
 	}
 	row("manifest", s.Manifest)
-	for _, f := range s.FailedFiles {
-		row("failed", f)
-	}
-	for _, f := range s.UnprocessedFiles {
-		row("unprocessed", f)
+	// A few paths show where to look; all of them are in --json and
+	// summary.json.
+	const shown = 5
+	for _, list := range []struct {
+		kind  string
+		files []string
+	}{{"failed", s.FailedFiles}, {"unprocessed", s.UnprocessedFiles}} {
+		for i, f := range list.files {
+			if i == shown {
+				row(list.kind, fmt.Sprintf("... and %d more %s files in %s", len(list.files)-shown, list.kind, s.ResultsDir))
+				break
+			}
+			row(list.kind, f)
+		}
 	}
 	for _, wmsg := range s.Warnings {
 		row("warning", wmsg)

@@ -187,8 +187,14 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit %d after SIGTERM, want 1\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "--run-id term") {
+	if !strings.Contains(out.String(), "Continue it with: sfmigrate run --run-id term") {
 		t.Errorf("no resume hint:\n%s", out.String())
+	}
+	// Said once, as a stop: not as a step failure, not with a context error.
+	for _, bad := range []string{"step extract failed", "step upload failed", "context canceled"} {
+		if strings.Contains(out.String(), bad) {
+			t.Errorf("output says %q after SIGTERM:\n%s", bad, out.String())
+		}
 	}
 	// The manifest knows every job the org has.
 	m := h.manifest("term")

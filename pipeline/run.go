@@ -656,7 +656,7 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 			fd := d.Field(f.Name)
 			if fd == nil {
 				return bad(f, "the field does not exist on "+s.SFObject,
-					withGuess(suggest(f.Name, fieldNames(d)), "use a field API name of "+s.SFObject+" (custom fields end in __c)"))
+					withGuess(Suggest(f.Name, fieldNames(d)), "use a field API name of "+s.SFObject+" (custom fields end in __c)"))
 			}
 			if fd.Calculated || fd.AutoNumber || (!fd.Createable && !fd.Updateable) {
 				return bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")

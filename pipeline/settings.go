@@ -139,7 +139,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 		src := s.Sources["table"].Source
 		return nil, &ConfigError{Setting: "table", Value: s.Table, Source: src,
 			Problem: "is not defined in the tables config " + in.Tables.Path,
-			Fix:     withGuess(suggest(s.Table, in.Tables.TableNames()), "use one of "+strings.Join(in.Tables.TableNames(), ", ")+", or add it to the tables config")}
+			Fix:     withGuess(Suggest(s.Table, in.Tables.TableNames()), "use one of "+strings.Join(in.Tables.TableNames(), ", ")+", or add it to the tables config")}
 	}
 	s.TableConfig = tc
 	s.Tracker = in.Tables.StatusTracker
@@ -378,7 +378,7 @@ func parseRunConfig(raw, src, flag string) (*runConfig, error) {
 		}
 		if !known {
 			return nil, &ConfigError{Setting: "run config key", Value: k, Source: src, Problem: "unknown key",
-				Fix: withGuess(suggest(k, runConfigKeys), "use only "+strings.Join(runConfigKeys, ", "))}
+				Fix: withGuess(Suggest(k, runConfigKeys), "use only "+strings.Join(runConfigKeys, ", "))}
 		}
 	}
 	return c, nil

@@ -234,7 +234,7 @@ func checkKeys(root *yaml.Node, src string) error {
 				continue
 			}
 			return &ConfigError{Setting: strings.TrimPrefix(path+"."+k.Value, "."), Source: fmt.Sprintf("%s, line %d", src, k.Line),
-				Problem: "unknown key", Fix: withGuess(suggest(k.Value, known), "use one of "+strings.Join(known, ", "))}
+				Problem: "unknown key", Fix: withGuess(Suggest(k.Value, known), "use one of "+strings.Join(known, ", "))}
 		}
 		return nil
 	}
@@ -261,9 +261,10 @@ func checkKeys(root *yaml.Node, src string) error {
 	return nil
 }
 
-// suggest returns the option closest to word when it is close enough to be
-// a typo (case, '_' or '-' differences, or at most two edits), else "".
-func suggest(word string, options []string) string {
+// Suggest returns the option that word is most likely a typo of: one that
+// differs only in case, '_', '-' or spaces, else the closest within two
+// edits; "" when none is that close. Messages use it for "did you mean".
+func Suggest(word string, options []string) string {
 	norm := func(s string) string {
 		return strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(s))
 	}

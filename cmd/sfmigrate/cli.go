@@ -8,6 +8,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
 // Env is everything a command may touch outside its arguments. Tests build
@@ -132,7 +134,20 @@ func parseFlags(env Env, fs *flag.FlagSet, args []string) error {
 		return errHelp
 	}
 	if err != nil {
-		return usageErrorf("%s: %v (see 'sfmigrate %s --help')", fs.Name(), err, fs.Name())
+		hint := ""
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			if guess := closestFlag(fs, name); guess != "" {
+				hint = "; did you mean --" + guess + "?"
+			}
+		}
+		return usageErrorf("%s: %v%s (see 'sfmigrate %s --help')", fs.Name(), err, hint, fs.Name())
 	}
 	return nil
+}
+
+// closestFlag returns the flag of fs that name is most likely a typo of.
+func closestFlag(fs *flag.FlagSet, name string) string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return pipeline.Suggest(strings.TrimLeft(name, "-"), names)
 }

@@ -58,6 +58,8 @@ func TestRunAndTaskUsageErrors(t *testing.T) {
 		{"run bad duration", []string{"run", "--poll-interval", "fast"}, "invalid value"},
 		{"both conf flags", []string{"run", "--conf", "{}", "--conf-file", "c.json"}, "--conf or --conf-file"},
 		{"demo bad size", []string{"demo", "--products", "0"}, "--products must be at least 1"},
+		{"misspelt flag", []string{"run", "--tabel", "T"}, "did you mean --table?"},
+		{"flag without dash", []string{"task", "upload", "--runid", "x"}, "did you mean --run-id?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -323,7 +323,11 @@ func (o *output) finish(s *pipeline.Summary, err error) {
 	if o.json {
 		table = o.env.Stderr
 	}
-	writeSummaryTable(table, s)
+	// A configuration problem stopped the run before it did anything worth
+	// a table: the error says it all (the JSON line is still printed).
+	if s.ExitCode != exitUsage {
+		writeSummaryTable(table, s)
+	}
 	// A resume only matters once there is work to keep: batches written or
 	// jobs in flight. Before that, a new run does as well.
 	if o.resume != "" && (s.Outcome == "interrupted" || s.Outcome == "failed" && s.Batches > 0) {

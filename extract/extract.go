@@ -572,6 +572,12 @@ func (x *extraction) run(ctx context.Context, rows rowStream) error {
 				return x.valueError(err, c, v)
 			}
 		}
+		if len(x.row) == 0 {
+			// One field, empty: an empty line would be a blank line, which
+			// CSV readers skip. A quoted empty value is the same empty
+			// value on a line of its own.
+			x.row = append(x.row, '"', '"')
+		}
 		x.row = append(x.row, '\n')
 		if len(x.row) > maxRecordChars {
 			if n := utf8.RuneCount(x.row); n > maxRecordChars {

@@ -709,7 +709,9 @@ func (f *formatter) appendTime(dst []byte, v *value, c *column, dateOnly bool) (
 		cv.year, cv.month, cv.day, cv.hour, cv.min, cv.sec, cv.nsec = y, int(mo), d, h, mi, s, t.Nanosecond()
 		cv.hasTime = true
 	case vInt, vFloat:
-		return dst, fault(fixTime, "a number is not a date/time")
+		return dst, fault("convert it in the query to what it is: SQLite datetime(col, 'unixepoch') for Unix seconds, "+
+			"datetime(col / 1000, 'unixepoch') for milliseconds, datetime(col) for a Julian day number; PostgreSQL to_timestamp(col)",
+			"a number is not a date/time (Unix seconds or milliseconds, a Julian day number? the number alone does not say)")
 	case vBinary:
 		return dst, fault(fixBinary, "binary value (%s) cannot be sent through Bulk API CSV", c.dbType)
 	default:

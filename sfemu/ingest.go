@@ -586,13 +586,14 @@ func readUpload(r *http.Request, limit int64) ([]byte, error) {
 	lr := io.LimitReader(body, limit+1)
 	for size := 64 << 10; ; size = min(2*size, 8<<20) {
 		b := make([]byte, size)
-		n, err := io.ReadFull(lr, b)
+		n, err := fill(lr, b)
 		blocks = append(blocks, b[:n])
 		total += int64(n)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			// Including io.ErrUnexpectedEOF: a chunked body cut before its last chunk.
 			return nil, newAPIError(http.StatusBadRequest, "ClientInputError", "could not read the uploaded data: "+err.Error())
 		}
 	}
@@ -604,6 +605,21 @@ func readUpload(r *http.Request, limit int64) ([]byte, error) {
 		data = append(data, b...)
 	}
 	return data, nil
+}
+
+// fill reads into b until it is full or r fails. Unlike io.ReadFull, it
+// returns io.EOF for a normal end, so that an io.ErrUnexpectedEOF from r
+// itself (a body cut short) is not mistaken for one.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // errTooLarge refuses an upload over the per-job limit (2.4, 4.5). The

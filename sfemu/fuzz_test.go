@@ -1,0 +1,325 @@
+package sfemu_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/sfmigrate/sfmigrate/sfemu"
+)
+
+// fuzzServer is one emulator over real HTTP shared by the inputs of a fuzz
+// target, with a token. Inputs clean up the jobs they create.
+type fuzzServer struct {
+	emu   *sfemu.Server
+	srv   *httptest.Server
+	token string
+}
+
+func newFuzzServer(f *testing.F) *fuzzServer {
+	emu := sfemu.New(sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithMaxUploadBytes(1<<20), sfemu.WithAPILimit(1<<62))
+	srv := httptest.NewServer(emu)
+	f.Cleanup(srv.Close)
+	f.Cleanup(emu.Close)
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {sfemu.TestClientID}, "client_secret": {sfemu.TestClientSecret}}
+	res, err := srv.Client().PostForm(srv.URL+"/services/oauth2/token", form)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil {
+		f.Fatal(err)
+	}
+	return &fuzzServer{emu: emu, srv: srv, token: tok.AccessToken}
+}
+
+// do sends one request and returns the status, headers and body. A
+// transport error fails the test: the emulator must always answer.
+func (fs *fuzzServer) do(t *testing.T, method, path, ctype string, body []byte, auth bool) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, fs.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+fs.token)
+	}
+	res, err := fs.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: no answer: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: body cut: %v", method, path, err)
+	}
+	return res.StatusCode, res.Header, b
+}
+
+// checkAnswer asserts what every emulator answer must be: no 5xx, and a
+// body in one of the shapes Salesforce uses, never a Go error page.
+func checkAnswer(t *testing.T, what string, status int, h http.Header, body []byte) {
+	t.Helper()
+	if status >= 500 {
+		t.Fatalf("%s: %d %s", what, status, body)
+	}
+	ct := h.Get("Content-Type")
+	switch {
+	case len(body) == 0 && (status == 201 || status == 204 || status == 304):
+	case ct == "text/csv; charset=UTF-8" && status == 200:
+		rd := csv.NewReader(bytes.NewReader(body))
+		rd.FieldsPerRecord = -1
+		if _, err := rd.ReadAll(); err != nil {
+			t.Fatalf("%s: result is not CSV: %v\n%s", what, err, body)
+		}
+	case ct == "application/json;charset=UTF-8":
+		if !json.Valid(body) {
+			t.Fatalf("%s: invalid JSON: %s", what, body)
+		}
+		if status >= 400 {
+			var items []struct {
+				Message   *string `json:"message"`
+				ErrorCode *string `json:"errorCode"`
+			}
+			var oauth struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if err := json.Unmarshal(body, &items); err == nil {
+				if len(items) == 0 || items[0].Message == nil || items[0].ErrorCode == nil {
+					t.Fatalf("%s: error array without message/errorCode: %s", what, body)
+				}
+			} else if json.Unmarshal(body, &oauth) != nil || oauth.Error == "" || oauth.Description == "" {
+				t.Fatalf("%s: error body is neither the REST envelope nor an OAuth error: %s", what, body)
+			}
+		}
+	default:
+		t.Fatalf("%s: %d with Content-Type %q: %q", what, status, ct, body)
+	}
+}
+
+func readCSV(t *testing.T, what string, body []byte, sameWidth bool) [][]string {
+	t.Helper()
+	rd := csv.NewReader(bytes.NewReader(body))
+	if !sameWidth {
+		rd.FieldsPerRecord = -1
+	}
+	rows, err := rd.ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, body)
+	}
+	return rows
+}
+
+// FuzzUploadJob runs any bytes as the CSV of a Bulk API 2.0 job, with any
+// operation, delimiter and line ending, through upload, processing, the
+// three result sets and delete. The job must end JobComplete or Failed,
+// every result set must be CSV that encoding/csv reads (successful and
+// failed with one width), and the counters must match the results
+// (salesforce-api.md 2.3, 3.1, 3.2).
+func FuzzUploadJob(f *testing.F) {
+	fs := newFuzzServer(f)
+	seeds := []string{
+		"External_Id__c,Name\nP-1,A\nP-2,\"B, \"\"b\"\"\"\n",
+		"External_Id__c,Name,Price__c,IsActive,Launch_Date__c,Last_Changed__c,Family\nP-1,A,912260031,true,2025-03-04,2025-03-04T10:15:02Z,Hardware\nP-1,dup,1,false,,#N/A,toys\n",
+		"Name,Account__r.External_Id__c\nx,A-1\n",
+		"Id,Name\n01t5g0000000001AAA,x\nbad,y\n,z\n",
+		"\xef\xbb\xbfExternal_Id__c,Name\nP-1,A\n",
+		"External_Id__c,Name\r\nP-1,A\r\n",
+		"External_Id__c,Name\nP-1,\"unterminated\n",
+		"External_Id__c,Name\nP-1,A,extra\nP-2\n\n\nP-3,\"a\"b\n",
+		"External_Id__c|Name\nP-1|A\n",
+		"",
+		"\n\n",
+		"Foo__c\n1\n",
+	}
+	for i, s := range seeds {
+		f.Add([]byte(s), uint8(i), uint8(i%3))
+	}
+	ops := []string{
+		`"operation":"upsert","externalIdFieldName":"External_Id__c"`,
+		`"operation":"insert"`, `"operation":"update"`, `"operation":"delete"`,
+	}
+	delims := []string{"COMMA", "PIPE", "TAB", "SEMICOLON"}
+	f.Fuzz(func(t *testing.T, data []byte, op, shape uint8) {
+		le := "LF"
+		if shape%2 == 1 {
+			le = "CRLF"
+		}
+		create := fmt.Sprintf(`{"object":"Product2",%s,"lineEnding":"%s","columnDelimiter":"%s"}`, ops[int(op)%len(ops)], le, delims[int(shape/2)%len(delims)])
+		v := "/services/data/v66.0/jobs/ingest"
+		st, h, body := fs.do(t, "POST", v, "application/json", []byte(create), true)
+		checkAnswer(t, "create", st, h, body)
+		if st != 200 {
+			t.Fatalf("create: %d %s", st, body)
+		}
+		var info struct {
+			ID        string `json:"id"`
+			State     string `json:"state"`
+			Processed int64  `json:"numberRecordsProcessed"`
+			Failed    int64  `json:"numberRecordsFailed"`
+		}
+		if err := json.Unmarshal(body, &info); err != nil {
+			t.Fatal(err)
+		}
+		job := v + "/" + info.ID
+		st, h, body = fs.do(t, "PUT", job+"/batches", "text/csv", data, true)
+		checkAnswer(t, "upload", st, h, body)
+		if st != 201 {
+			t.Fatalf("upload: %d %s", st, body)
+		}
+		st, h, body = fs.do(t, "PATCH", job, "application/json", []byte(`{"state":"UploadComplete"}`), true)
+		checkAnswer(t, "close", st, h, body)
+		st, h, body = fs.do(t, "GET", job, "", nil, true)
+		checkAnswer(t, "info", st, h, body)
+		if err := json.Unmarshal(body, &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.State != "JobComplete" && info.State != "Failed" {
+			t.Fatalf("state %s after instant processing: %s", info.State, body)
+		}
+		sets := map[string][][]string{}
+		for _, kind := range []string{"successfulResults", "failedResults", "unprocessedrecords"} {
+			st, h, body = fs.do(t, "GET", job+"/"+kind+"/", "", nil, true)
+			checkAnswer(t, kind, st, h, body)
+			if st != 200 {
+				t.Fatalf("%s: %d %s", kind, st, body)
+			}
+			sets[kind] = readCSV(t, kind, body, kind != "unprocessedrecords")
+		}
+		succ, failed := sets["successfulResults"], sets["failedResults"]
+		if len(succ) == 0 || len(failed) == 0 || succ[0][0] != "sf__Id" || succ[0][1] != "sf__Created" || failed[0][0] != "sf__Id" || failed[0][1] != "sf__Error" {
+			t.Fatalf("result headers: %q / %q", succ, failed)
+		}
+		if int64(len(succ)-1+len(failed)-1) != info.Processed || int64(len(failed)-1) != info.Failed {
+			t.Fatalf("counters %d/%d, results %d successful + %d failed", info.Processed, info.Failed, len(succ)-1, len(failed)-1)
+		}
+		if info.State == "JobComplete" && len(sets["unprocessedrecords"]) > 1 {
+			t.Fatalf("JobComplete with unprocessed rows: %q", sets["unprocessedrecords"])
+		}
+		st, h, body = fs.do(t, "DELETE", job, "", nil, true)
+		checkAnswer(t, "delete", st, h, body)
+		if st != 204 {
+			t.Fatalf("delete: %d %s", st, body)
+		}
+	})
+}
+
+// FuzzJSONBodies sends any bytes as the JSON body of every endpoint that
+// takes one: create job, close/abort, sObject create, upsert and update.
+// Each answer must be a success or a 4xx in the REST envelope.
+func FuzzJSONBodies(f *testing.F) {
+	fs := newFuzzServer(f)
+	for i, s := range []string{
+		`{"object":"Product2","operation":"insert"}`, `{"state":"UploadComplete"}`, `{"state":"Aborted"}`,
+		`{"Name":"W","External_Id__c":"P-1","Price__c":1.5,"IsActive":true,"Launch_Date__c":"2025-01-01"}`,
+		`{"Name":"A","Account__r":{"External_Id__c":"A-1"}}`, `{"Name":null}`, `{"Name":[1]}`, `{"Name":{"a":1}}`,
+		`{"object" "x"}`, `[]`, `null`, `"x"`, `{"a":1}{"b":2}`, `{"Name":"\ud800"}`, `{"Price__c":1e999}`, ``, `   `,
+		`{"attributes":{"type":"Account"},"Name":"x"}`, `{"Id":"0015g0000000001AAA","Name":"x"}`,
+	} {
+		f.Add([]byte(s), uint8(i))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, target uint8) {
+		v := "/services/data/v66.0"
+		var method, path string
+		switch target % 6 {
+		case 0:
+			method, path = "POST", v+"/jobs/ingest"
+		case 1:
+			st, _, b := fs.do(t, "POST", v+"/jobs/ingest", "application/json", []byte(`{"object":"Account","operation":"insert"}`), true)
+			if st != 200 {
+				t.Fatalf("create: %d %s", st, b)
+			}
+			var info struct{ ID string }
+			_ = json.Unmarshal(b, &info)
+			method, path = "PATCH", v+"/jobs/ingest/"+info.ID
+		case 2:
+			method, path = "POST", v+"/sobjects/Account"
+		case 3:
+			method, path = "PATCH", v+"/sobjects/Account/External_Id__c/A-1"
+		case 4:
+			method, path = "PATCH", v+"/sobjects/Account/External_Id__c/A-2?updateOnly=true"
+		case 5:
+			method, path = "PATCH", v+"/sobjects/Product2/01t5g0000000001AAA"
+		}
+		st, h, b := fs.do(t, method, path, "application/json", body, true)
+		checkAnswer(t, method+" "+path, st, h, b)
+		if st >= 300 && st != 300 && (st < 400 || st > 404) {
+			t.Fatalf("%s %s: unexpected status %d %s", method, path, st, b)
+		}
+	})
+}
+
+// FuzzRequests sends arbitrary methods, paths, queries, bodies and content
+// types, with and without a token: every answer is in a Salesforce shape.
+func FuzzRequests(f *testing.F) {
+	fs := newFuzzServer(f)
+	for _, s := range []struct{ method, path, query, ctype, body string }{
+		{"GET", "/services/data/", "", "", ""},
+		{"GET", "/services/data/v66.0/jobs/ingest", "queryLocator=01g-5&jobType=Classic", "", ""},
+		{"GET", "/services/data/v66.0/query", "q=SELECT Name FROM Account WHERE (Name LIKE 'a%' OR Name IN ('x')) ORDER BY Name DESC LIMIT 5", "", ""},
+		{"GET", "/services/data/v66.0/query", "q=SELECT COUNT() FROM Product2 WHERE Price__c > 1 AND NOT IsActive = true", "", ""},
+		{"GET", "/services/data/v66.0/query/01g5g0000000001-2", "", "", ""},
+		{"POST", "/services/oauth2/token", "", "application/x-www-form-urlencoded", "grant_type=client_credentials&client_id=x"},
+		{"POST", "/services/oauth2/token", "", "application/x-www-form-urlencoded", "%zz"},
+		{"DELETE", "/services/data/v66.0/sobjects/Account/External_Id__c/%2F", "", "", ""},
+		{"GET", "/services/data/latest/sobjects/Account/describe/", "", "", ""},
+		{"PUT", "/services/data/v66.0/jobs/ingest/7505g0000000001AAA/batches", "", "text/csv", "a\n"},
+		{"OPTIONS", "/id/x/y", "", "", ""},
+		{"GET", "/services/data/v30.0", "", "", ""},
+		{"HEAD", "/services/data/v66.0/limits", "", "", ""},
+		{"GET", "/services/data/v66.0/sobjects/Product2/01t5g0000000001AAA", "fields=Name,Nope", "", ""},
+	} {
+		f.Add(s.method, s.path, s.query, s.ctype, []byte(s.body), true)
+	}
+	f.Fuzz(func(t *testing.T, method, path, query, ctype string, body []byte, auth bool) {
+		u, err := url.Parse(fs.srv.URL + path)
+		if err != nil || u.Host != strings.TrimPrefix(fs.srv.URL, "http://") || !strings.HasPrefix(path, "/") {
+			return // not a request for this server
+		}
+		u.RawQuery = query
+		if strings.IndexFunc(query, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '#' }) >= 0 {
+			// Not valid in a request line: send it as a client would encode it.
+			u.RawQuery = u.Query().Encode()
+		}
+		req, err := http.NewRequestWithContext(t.Context(), method, u.String(), bytes.NewReader(body))
+		if err != nil || strings.ContainsAny(ctype, "\r\n\x00") {
+			return // not a valid HTTP request
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if auth {
+			req.Header.Set("Authorization", "Bearer "+fs.token)
+		}
+		res, err := fs.srv.Client().Do(req)
+		if err != nil {
+			if method == "CONNECT" || strings.Contains(err.Error(), "net/http: invalid") {
+				return // refused by the client: not a request that was sent
+			}
+			t.Fatalf("%s %s: no answer: %v", method, u, err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatalf("%s %s: body cut: %v", method, u, err)
+		}
+		if method == "HEAD" {
+			return
+		}
+		checkAnswer(t, method+" "+u.String(), res.StatusCode, res.Header, b)
+	})
+}

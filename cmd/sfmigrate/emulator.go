@@ -46,6 +46,7 @@ Fault flags let a client's error handling be rehearsed:
   --share-503 0.1        answer 10 % of requests 503 SERVER_UNAVAILABLE
   --share-429 0.05       answer 5 % of requests 429
   --share-drop 0.02      cut the connection on 2 % of requests
+                         (the three shares are of all requests; together at most 1)
   --lock Product2=P-1,P-2  rows with these external ids fail UNABLE_TO_LOCK_ROW
   --fail-jobs 1          the next N jobs end Failed
 
@@ -113,10 +114,16 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	if f.clientID == "" {
 		return nil, usageErrorf("emulator: --client-id must not be empty")
 	}
-	for name, v := range map[string]float64{"--share-503": f.share503, "--share-429": f.share429, "--share-drop": f.shareDrop} {
-		if v < 0 || v > 1 {
-			return nil, usageErrorf("emulator: %s %v is not a share between 0 and 1", name, v)
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{{"--share-503", f.share503}, {"--share-429", f.share429}, {"--share-drop", f.shareDrop}} {
+		if s.v < 0 || s.v > 1 {
+			return nil, usageErrorf("emulator: %s %v is not a share between 0 and 1", s.name, s.v)
 		}
+	}
+	if sum := f.share503 + f.share429 + f.shareDrop; sum > 1 {
+		return nil, usageErrorf("emulator: --share-503, --share-429 and --share-drop add up to %v; together they can cover at most every request (1)", sum)
 	}
 	switch f.processing {
 	case "async", "instant":
@@ -141,6 +148,31 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 		}
 	}
 	return f, nil
+}
+
+// faults turns the fault flags into emulator faults, always in the same
+// order so that --seed repeats a run. Only one outcome fault answers a
+// request (sfemu.Fault): 503 is drawn first, then 429 among the requests
+// 503 left, then drops, so the later shares are raised to keep each flag's
+// share of all requests.
+func (f *emulatorFlags) faults() []sfemu.Fault {
+	var out []sfemu.Fault
+	if f.latency > 0 {
+		out = append(out, sfemu.Fault{Share: 1, Latency: f.latency})
+	}
+	left := 1.0
+	for _, o := range []struct {
+		share float64
+		fault sfemu.Fault
+	}{{f.share503, sfemu.Fault{Status: 503}}, {f.share429, sfemu.Fault{Status: 429}}, {f.shareDrop, sfemu.Fault{Drop: true}}} {
+		if o.share <= 0 {
+			continue
+		}
+		o.fault.Share = min(1, o.share/left)
+		left -= o.share
+		out = append(out, o.fault)
+	}
+	return out
 }
 
 // options turns the flags into emulator options; the object file is read here.
@@ -192,16 +224,8 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 	}))
 	emu := sfemu.New(opts...) // definitions were checked by ParseObjects
 	defer emu.Close()
-	if f.latency > 0 {
-		emu.AddFault(sfemu.Fault{Share: 1, Latency: f.latency})
-	}
-	for status, share := range map[int]float64{503: f.share503, 429: f.share429} {
-		if share > 0 {
-			emu.AddFault(sfemu.Fault{Share: share, Status: status})
-		}
-	}
-	if f.shareDrop > 0 {
-		emu.AddFault(sfemu.Fault{Share: f.shareDrop, Drop: true})
+	for _, fault := range f.faults() {
+		emu.AddFault(fault)
 	}
 	for _, l := range f.locks {
 		obj, keys, _ := strings.Cut(l, "=")

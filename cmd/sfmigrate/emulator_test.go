@@ -7,13 +7,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
 // lineWriter collects output and signals the first complete line.
@@ -190,5 +194,49 @@ func TestEmulatorTLS(t *testing.T) {
 	}
 	if tok["instance_url"] != base {
 		t.Errorf("instance_url = %q, want %q", tok["instance_url"], base)
+	}
+}
+
+// TestEmulatorFaultShares: each --share-* flag is the share of all
+// requests answered that way, also when they are combined (only one
+// outcome fault answers a request, so the later ones are drawn among the
+// requests the earlier ones left).
+func TestEmulatorFaultShares(t *testing.T) {
+	f, err := parseEmulatorFlags(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }},
+		[]string{"--share-503", "0.3", "--share-429", "0.2", "--share-drop", "0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := f.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu := sfemu.New(opts...)
+	for _, fault := range f.faults() {
+		emu.AddFault(fault)
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	defer emu.Close()
+	const n = 3000
+	counts := map[string]int{}
+	for range n {
+		// POST: Go's client does not resend it when the connection drops.
+		res, err := srv.Client().Post(srv.URL+"/services/oauth2/token", "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials&client_id=sfemu-test-client&client_secret=sfemu-test-secret"))
+		if err != nil {
+			counts["drop"]++
+			continue
+		}
+		res.Body.Close()
+		counts[strconv.Itoa(res.StatusCode)]++
+	}
+	for k, want := range map[string]float64{"503": 0.3, "429": 0.2, "drop": 0.1, "200": 0.4} {
+		if got := float64(counts[k]) / n; got < want-0.04 || got > want+0.04 {
+			t.Errorf("%s: share %.3f, want %.2f (counts %v)", k, got, want, counts)
+		}
+	}
+	if _, err := parseEmulatorFlags(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }},
+		[]string{"--share-503", "0.6", "--share-429", "0.5"}); err == nil || !strings.Contains(err.Error(), "add up to 1.1") {
+		t.Errorf("shares over 1: %v", err)
 	}
 }

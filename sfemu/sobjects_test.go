@@ -65,11 +65,22 @@ func TestUpsertByExternalID(t *testing.T) {
 		{"bad number", path, `{"Records_Total__c":"many"}`, 400, "INVALID_TYPE_ON_FIELD_IN_RECORD"},
 		{"too long", path, `{"Last_Run_Id__c":"` + strings.Repeat("x", 81) + `"}`, 400, "STRING_TOO_LONG"},
 	}
+	// The bodies salesforce-api.md 5.2 gives, exactly.
+	exact := map[string]string{
+		"unknown object":     `[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]`,
+		"unknown field":      `[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]`,
+		"not an external id": `[{"message":"Invalid field for upsert, must be an External Id custom or standard indexed field: Status__c","errorCode":"INVALID_FIELD"}]`,
+		"empty body":         `[{"message":"The HTTP entity body is required, but this request has no entity body.","errorCode":"JSON_PARSER_ERROR"}]`,
+		"bad picklist":       `[{"message":"bad value for restricted picklist field: Done","errorCode":"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST","fields":["Status__c"]}]`,
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := c.patch(tt.path, tt.body)
 			if r.status != tt.status || r.errorCode() != tt.code {
 				t.Errorf("got %d %s, want %d %s", r.status, r.body, tt.status, tt.code)
+			}
+			if want, ok := exact[tt.name]; ok && r.body != want {
+				t.Errorf("body %s\nwant %s", r.body, want)
 			}
 		})
 	}

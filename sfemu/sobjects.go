@@ -324,20 +324,54 @@ func (s *Server) recordByIDLocked(t *table, id string) (uint32, *apiError) {
 	return seq, nil
 }
 
-// handleGetRecord serves GET /sobjects/{Object}/{id}[?fields=a,b] (8).
-func (s *Server) handleGetRecord(rq *request) (*reply, error) {
+// lockRecordByID finds the object and the record of
+// /sobjects/{Object}/{id} and locks s.mu; on success the caller must
+// release it, on error it is released.
+func (s *Server) lockRecordByID(rq *request) (*table, uint32, *apiError) {
 	ob, aerr := s.objectParam(rq.params[0])
 	if aerr != nil {
-		return nil, aerr
+		return nil, 0, aerr
 	}
-	fields, aerr := fieldsParam(ob, rq.r.URL.Query().Get("fields"))
+	s.mu.Lock()
+	t := s.tables[ob]
+	seq, aerr := s.recordByIDLocked(t, rq.params[1])
+	if aerr != nil {
+		s.mu.Unlock()
+		return nil, 0, aerr
+	}
+	return t, seq, nil
+}
+
+// lockRecordsByKey finds the object and the live records of
+// /sobjects/{Object}/{Field}/{value} (none: 404) and locks s.mu; on
+// success the caller must release it, on error it is released.
+func (s *Server) lockRecordsByKey(rq *request) (*table, []uint32, *apiError) {
+	ob, aerr := s.objectParam(rq.params[0])
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	kf, aerr := keyField(ob, rq.params[1])
+	if aerr != nil {
+		return nil, nil, errNotFound()
+	}
+	s.mu.Lock()
+	t := s.tables[ob]
+	matches, _, _ := t.matchKeyLocked(kf, rq.params[2])
+	if len(matches) == 0 {
+		s.mu.Unlock()
+		return nil, nil, errNotFound()
+	}
+	return t, matches, nil
+}
+
+// handleGetRecord serves GET /sobjects/{Object}/{id}[?fields=a,b] (8).
+func (s *Server) handleGetRecord(rq *request) (*reply, error) {
+	t, seq, aerr := s.lockRecordByID(rq)
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[ob]
-	seq, aerr := s.recordByIDLocked(t, rq.params[1])
+	fields, aerr := fieldsParam(t.obj, rq.r.URL.Query().Get("fields"))
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -346,44 +380,32 @@ func (s *Server) handleGetRecord(rq *request) (*reply, error) {
 
 // handleGetByExternalID serves GET /sobjects/{Object}/{Field}/{value}.
 func (s *Server) handleGetByExternalID(rq *request) (*reply, error) {
-	ob, aerr := s.objectParam(rq.params[0])
+	t, matches, aerr := s.lockRecordsByKey(rq)
 	if aerr != nil {
 		return nil, aerr
 	}
-	kf, aerr := keyField(ob, rq.params[1])
-	if aerr != nil {
-		return nil, errNotFound()
-	}
-	fields, aerr := fieldsParam(ob, rq.r.URL.Query().Get("fields"))
-	if aerr != nil {
-		return nil, aerr
-	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[ob]
-	switch matches, _, _ := t.matchKeyLocked(kf, rq.params[2]); len(matches) {
-	case 0:
-		return nil, errNotFound()
-	case 1:
-		return s.recordReplyLocked(rq, t, matches[0], fields), nil
-	default:
+	fields, aerr := fieldsParam(t.obj, rq.r.URL.Query().Get("fields"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	if len(matches) > 1 {
 		return s.multipleChoicesLocked(rq, t, matches), nil
 	}
+	return s.recordReplyLocked(rq, t, matches[0], fields), nil
 }
 
 // handleUpdateRecord serves PATCH /sobjects/{Object}/{id}: 204 on success.
 func (s *Server) handleUpdateRecord(rq *request) (*reply, error) {
-	ob, ch, rels, aerr := s.recordRequest(rq, false)
+	_, ch, rels, aerr := s.recordRequest(rq, false)
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
+	t, seq, aerr := s.lockRecordByID(rq)
+	if aerr != nil {
+		return nil, aerr
+	}
 	defer s.mu.Unlock()
-	t := s.tables[ob]
-	seq, aerr := s.recordByIDLocked(t, rq.params[1])
-	if aerr != nil {
-		return nil, aerr
-	}
 	var sc applyScratch
 	if _, _, e := s.saveLocked(t, seq, ch, rels, s.now().UnixMilli(), &sc); e != nil {
 		return nil, restErr(e)
@@ -393,17 +415,11 @@ func (s *Server) handleUpdateRecord(rq *request) (*reply, error) {
 
 // handleDeleteRecord serves DELETE /sobjects/{Object}/{id}: 204.
 func (s *Server) handleDeleteRecord(rq *request) (*reply, error) {
-	ob, aerr := s.objectParam(rq.params[0])
+	t, seq, aerr := s.lockRecordByID(rq)
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[ob]
-	seq, aerr := s.recordByIDLocked(t, rq.params[1])
-	if aerr != nil {
-		return nil, aerr
-	}
 	return s.deleteRecordLocked(t, seq)
 }
 
@@ -420,25 +436,15 @@ func (s *Server) deleteRecordLocked(t *table, seq uint32) (*reply, error) {
 
 // handleDeleteByExternalID serves DELETE /sobjects/{Object}/{Field}/{value}.
 func (s *Server) handleDeleteByExternalID(rq *request) (*reply, error) {
-	ob, aerr := s.objectParam(rq.params[0])
+	t, matches, aerr := s.lockRecordsByKey(rq)
 	if aerr != nil {
 		return nil, aerr
 	}
-	kf, aerr := keyField(ob, rq.params[1])
-	if aerr != nil {
-		return nil, errNotFound()
-	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tables[ob]
-	switch matches, _, _ := t.matchKeyLocked(kf, rq.params[2]); len(matches) {
-	case 0:
-		return nil, errNotFound()
-	case 1:
-		return s.deleteRecordLocked(t, matches[0])
-	default:
+	if len(matches) > 1 {
 		return s.multipleChoicesLocked(rq, t, matches), nil
 	}
+	return s.deleteRecordLocked(t, matches[0])
 }
 
 // fieldsParam parses ?fields=a,b; empty means every field.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -110,10 +111,37 @@ func openSQLite(_ context.Context, conn airflow.Connection) (engine, error) {
 		return nil, err
 	}
 	sqlite3.Xsqlite3_extended_result_codes(e.tls, e.db, 1)
-	// Wait for a writer holding the database lock rather than fail at once.
-	sqlite3.Xsqlite3_busy_timeout(e.tls, e.db, 30_000)
+	// SQLite's own busy handler waits for a writer's lock in short slices;
+	// busy retries the slices up to sqliteBusyWait, checking the context
+	// in between (SQLite's handler sleeps through an interrupt).
+	sqlite3.Xsqlite3_busy_timeout(e.tls, e.db, int32(sqliteBusySlice/time.Millisecond))
 	return e, nil
 }
+
+// A database locked by a writer (in rollback-journal mode, a writer that
+// is committing; the extraction's own read lock in turn holds back writers
+// until it ends — WAL mode lets both go on) makes a read wait up to
+// sqliteBusyWait in total, in slices of sqliteBusySlice.
+const (
+	sqliteBusyWait  = 30 * time.Second
+	sqliteBusySlice = 100 * time.Millisecond
+)
+
+// busy runs op (a prepare or the first step of a statement) again while it
+// reports SQLITE_BUSY, for up to sqliteBusyWait or until ctx ends.
+func busy(ctx context.Context, op func() int32) int32 {
+	deadline := time.Now().Add(sqliteBusyWait)
+	for {
+		rc := op()
+		if rc&0xff != sqlite3.SQLITE_BUSY || ctx.Err() != nil || time.Now().After(deadline) {
+			return rc
+		}
+	}
+}
+
+// busyHint is added to a "database is locked" error.
+const busyHint = "; a writer held the database lock for more than 30s: extract when no write is running, " +
+	"or switch the database to WAL mode (PRAGMA journal_mode=WAL) so that readers and writers do not wait for each other"
 
 func (e *sqliteEngine) dialect() dialect { return dialectSQLite }
 
@@ -123,7 +151,11 @@ func (e *sqliteEngine) errorf(rc int32, format string, args ...any) error {
 	if e.db != 0 {
 		msg = libc.GoString(sqlite3.Xsqlite3_errmsg(e.tls, e.db))
 	}
-	return fmt.Errorf("%s: sqlite: %s (code %d)", fmt.Sprintf(format, args...), msg, rc)
+	hint := ""
+	if rc&0xff == sqlite3.SQLITE_BUSY {
+		hint = busyHint
+	}
+	return fmt.Errorf("%s: sqlite: %s (code %d)%s", fmt.Sprintf(format, args...), msg, rc, hint)
 }
 
 func (e *sqliteEngine) close() error {
@@ -143,7 +175,7 @@ func (e *sqliteEngine) close() error {
 }
 
 // prepare compiles one statement; the caller finalizes it.
-func (e *sqliteEngine) prepare(sql string) (uintptr, error) {
+func (e *sqliteEngine) prepare(ctx context.Context, sql string) (uintptr, error) {
 	if e.db == 0 {
 		return 0, errors.New("source is closed")
 	}
@@ -157,7 +189,11 @@ func (e *sqliteEngine) prepare(sql string) (uintptr, error) {
 		return 0, errors.New("out of memory")
 	}
 	defer libc.Xfree(e.tls, pp)
-	if rc := sqlite3.Xsqlite3_prepare_v2(e.tls, e.db, zSQL, -1, pp, 0); rc != sqlite3.SQLITE_OK {
+	// Preparing reads the schema, which needs the read lock.
+	if rc := busy(ctx, func() int32 { return sqlite3.Xsqlite3_prepare_v2(e.tls, e.db, zSQL, -1, pp, 0) }); rc != sqlite3.SQLITE_OK {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		return 0, e.errorf(rc, "prepare")
 	}
 	return cptr(pp), nil
@@ -191,8 +227,8 @@ func sqliteTextAffinity(decl string) bool {
 	return strings.Contains(d, "CHAR") || strings.Contains(d, "CLOB") || strings.Contains(d, "TEXT")
 }
 
-func (e *sqliteEngine) describe(_ context.Context, from string) ([]column, error) {
-	stmt, err := e.prepare("SELECT * FROM " + from)
+func (e *sqliteEngine) describe(ctx context.Context, from string) ([]column, error) {
+	stmt, err := e.prepare(ctx, "SELECT * FROM "+from)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +252,7 @@ func (e *sqliteEngine) describe(_ context.Context, from string) ([]column, error
 }
 
 func (e *sqliteEngine) query(ctx context.Context, sql string, args []any, cols []column) (rowStream, error) {
-	stmt, err := e.prepare(sql)
+	stmt, err := e.prepare(ctx, sql)
 	if err != nil {
 		return nil, err
 	}
@@ -274,6 +310,7 @@ type sqliteRows struct {
 	stmt     uintptr
 	ctx      context.Context
 	ncol     int32
+	started  bool // the first step has run
 	done     bool
 	cstrings []uintptr
 	stop     chan struct{}
@@ -285,15 +322,26 @@ func (r *sqliteRows) next(dst []value) (bool, error) {
 		return false, nil
 	}
 	tls, stmt := r.e.tls, r.stmt
-	switch rc := sqlite3.Xsqlite3_step(tls, stmt); rc {
+	var rc int32
+	if r.started {
+		rc = sqlite3.Xsqlite3_step(tls, stmt)
+	} else {
+		// The first step takes the read lock and may find a writer holding
+		// it; it has returned no row yet, so it can be repeated (SQLite
+		// resets the statement after SQLITE_BUSY). Later steps of a read
+		// already hold their lock or snapshot.
+		rc = busy(r.ctx, func() int32 { return sqlite3.Xsqlite3_step(tls, stmt) })
+		r.started = true
+	}
+	switch rc {
 	case sqlite3.SQLITE_ROW:
 	case sqlite3.SQLITE_DONE:
 		r.done = true
 		return false, nil
 	default:
 		r.done = true
-		if rc&0xff == sqlite3.SQLITE_INTERRUPT && r.ctx.Err() != nil {
-			return false, r.ctx.Err()
+		if err := r.ctx.Err(); err != nil && (rc&0xff == sqlite3.SQLITE_INTERRUPT || rc&0xff == sqlite3.SQLITE_BUSY) {
+			return false, err
 		}
 		return false, r.e.errorf(rc, "step")
 	}

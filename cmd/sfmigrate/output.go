@@ -45,7 +45,10 @@ type output struct {
 	extracted, batches, created, finished atomic.Int64
 	processed, failed                     atomic.Int64
 	extractDone                           atomic.Bool
-	rowsBefore                            int64 // rows extracted by earlier attempts; set in start
+	rowsBefore                            int64        // rows extracted by earlier attempts; set in start
+	live                                  atomic.Int64 // rows written so far, batch files not yet complete included
+	began                                 time.Time    // when the bars started (for rates)
+	processedBefore                       int64        // records processed by earlier attempts
 }
 
 // isTerminal reports whether w is a terminal that may show progress bars.
@@ -169,32 +172,66 @@ func (o *output) start(r *pipeline.Runner) {
 	if !o.tty {
 		return
 	}
-	p := mpb.New(mpb.WithOutput(o.stderr), mpb.WithWidth(36), mpb.WithRefreshRate(150*time.Millisecond))
-	o.rows = p.AddBar(0,
-		mpb.PrependDecorators(decor.Name("extract ", decor.WCSyncSpaceR),
-			decor.Any(func(decor.Statistics) string {
-				return fmt.Sprintf("%d rows in %d batches", o.extracted.Load(), o.batches.Load())
-			}, decor.WCSyncSpaceR)),
-		mpb.AppendDecorators(decor.AverageSpeed(nil, "%.0f rows/s")),
+	o.live.Store(t.Rows)
+	o.began, o.processedBefore = time.Now(), t.Processed
+	p := mpb.New(mpb.WithOutput(o.stderr), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
+	// The query's row count is not known before it ends, so extraction is
+	// a spinner until then. Every bar has one decorator each side, with
+	// synchronised widths, so the bars line up at any terminal width.
+	label := func(name string, text func() string) mpb.BarOption {
+		return mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR),
+			decor.Any(func(decor.Statistics) string { return text() }, decor.WCSyncSpaceR))
+	}
+	right := func(text func(decor.Statistics) string) mpb.BarOption {
+		return mpb.AppendDecorators(decor.Any(text, decor.WCSyncWidthR))
+	}
+	o.rows = p.New(0, mpb.SpinnerStyle(), mpb.BarFillerClearOnComplete(),
+		label("extract ", func() string { return fmt.Sprintf("%d rows, %d batch files", o.live.Load(), o.batches.Load()) }),
+		right(func(st decor.Statistics) string {
+			if st.Completed {
+				return "done"
+			}
+			return fmt.Sprintf("%.0f rows/s", o.rate(o.live.Load()-o.rowsBefore))
+		}),
 	)
 	o.jobs = p.AddBar(0,
-		mpb.PrependDecorators(decor.Name("upload  ", decor.WCSyncSpaceR),
-			decor.Any(func(decor.Statistics) string {
-				return fmt.Sprintf("jobs %d created, %d finished of %d batches", o.created.Load(), o.finished.Load(), o.batches.Load())
-			}, decor.WCSyncSpaceR)),
-		mpb.AppendDecorators(decor.Percentage()),
+		label("upload  ", func() string {
+			return fmt.Sprintf("jobs %d created, %d finished of %d", o.created.Load(), o.finished.Load(), o.batches.Load())
+		}),
+		right(func(st decor.Statistics) string {
+			if st.Total <= 0 {
+				return "0 %"
+			}
+			return fmt.Sprintf("%d %%", 100*st.Current/st.Total)
+		}),
 	)
 	o.records = p.AddBar(0,
-		mpb.PrependDecorators(decor.Name("records ", decor.WCSyncSpaceR),
-			decor.Any(func(decor.Statistics) string {
-				return fmt.Sprintf("%d processed, %d failed", o.processed.Load(), o.failed.Load())
-			}, decor.WCSyncSpaceR)),
-		mpb.AppendDecorators(decor.AverageSpeed(nil, "%.0f rec/s "), decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO), "done")),
+		label("records ", func() string { return fmt.Sprintf("%d processed, %d failed", o.processed.Load(), o.failed.Load()) }),
+		right(func(st decor.Statistics) string {
+			if st.Completed {
+				return "done"
+			}
+			rate := o.rate(o.processed.Load() - o.processedBefore)
+			text := fmt.Sprintf("%.0f rec/s", rate)
+			// An ETA only means something once the total is known.
+			if left := o.extracted.Load() - o.processed.Load(); o.extractDone.Load() && rate > 0 && left > 0 {
+				text += ", ETA " + (time.Duration(float64(left)/rate) * time.Second).Round(time.Second).String()
+			}
+			return text
+		}),
 	)
 	o.mu.Lock()
 	o.progress = p
 	o.mu.Unlock()
 	o.refreshBars()
+}
+
+// rate is n per second since the bars started.
+func (o *output) rate(n int64) float64 {
+	if el := time.Since(o.began).Seconds(); el > 0 && n > 0 {
+		return float64(n) / el
+	}
+	return 0
 }
 
 // refreshBars moves the bars to the counters. Totals grow while extraction
@@ -205,11 +242,9 @@ func (o *output) refreshBars() {
 	}
 	rows, batches := o.extracted.Load(), o.batches.Load()
 	done := o.extractDone.Load()
-	o.rows.SetCurrent(rows)
-	if done {
+	if done && !o.rows.Completed() {
+		o.live.Store(rows)
 		o.rows.SetTotal(-1, true)
-	} else {
-		o.rows.SetTotal(rows+1, false)
 	}
 	o.jobs.SetTotal(max(batches, 1), false)
 	o.jobs.SetCurrent(o.finished.Load())
@@ -227,9 +262,7 @@ func (o *output) Report(e pipeline.Event) {
 	case pipeline.EventRows:
 		// Rows counted inside a batch; the batch event carries the total.
 		// OnRows counts the rows this process wrote so far.
-		if o.tty {
-			o.rows.SetCurrent(max(o.extracted.Load(), o.rowsBefore+e.Rows))
-		}
+		o.live.Store(max(o.extracted.Load(), o.rowsBefore+e.Rows))
 		return
 	case pipeline.EventBatchExtracted:
 		o.extracted.Add(e.Rows)

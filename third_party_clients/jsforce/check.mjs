@@ -62,20 +62,33 @@ const failed = Object.fromEntries(res.failedResults.map((r) => [r.External_Id__c
 assert.equal(failed[key(3)].sf__Error, 'REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --');
 assert.match(failed[key(4)].sf__Error, /^INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST:/);
 
-// A second job updates the same records: sf__Created is false.
+// A second job updates the same records: sf__Created is false, and a row
+// that fails on an existing record names it in sf__Id.
 const res2 = await conn.bulk2.loadAndWaitForResults({
   object: 'Product2',
   operation: 'upsert',
   externalIdFieldName: 'External_Id__c',
-  input: `External_Id__c,Name\n${key(1)},Widget v2\n`,
+  input: `External_Id__c,Name,Family\n${key(1)},Widget v2,\n${key(2)},Gadget v2,Toys\n`,
 });
 assert.equal(res2.successfulResults.length, 1);
 assert.equal(res2.successfulResults[0].sf__Created, 'false');
 assert.equal(res2.successfulResults[0].sf__Id, ok[key(1)].sf__Id);
+assert.equal(res2.failedResults.length, 1);
+assert.equal(res2.failedResults[0].sf__Id, ok[key(2)].sf__Id, 'a failed row on an existing record names it');
+assert.equal(res2.failedResults[0].sf__Error, 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST:bad value for restricted picklist field: Toys:Family --');
+
+// REST errors come in the envelope jsforce turns into errorCode / message.
+await assert.rejects(
+  conn.sobject('Product2').create({ Name: 'x', Family: 'Toys' }),
+  (err) => err.errorCode === 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST' && err.message === 'bad value for restricted picklist field: Toys',
+);
+await assert.rejects(conn.request('/services/data/v66.0/jobs/ingest/7505g00000ZZZZZAAA'), (err) => err.errorCode === 'NOT_FOUND');
 
 // The job list, a query and a REST upsert by external id.
 const list = await conn.request('/services/data/v66.0/jobs/ingest');
 assert.ok(list.records.length >= 2, 'both jobs listed');
+// Every data API answer carries Sforce-Limit-Info; conn.request keeps the last one.
+assert.ok(conn.limitInfo?.apiUsage?.used > 0 && conn.limitInfo.apiUsage.limit === 100000, `limitInfo ${JSON.stringify(conn.limitInfo)}`);
 const q = await conn.query(`SELECT Id, Name, Price__c FROM Product2 WHERE External_Id__c = '${key(1)}'`);
 assert.equal(q.totalSize, 1);
 assert.equal(q.records[0].Name, 'Widget v2');

@@ -40,21 +40,126 @@
 //     truncated;
 //   - NULL: empty (field left unchanged) or #N/A (field cleared) per
 //     Table.NullAs; an empty string counts as NULL (Salesforce has no empty
-//     text distinct from null). Note that Salesforce reads a source text
-//     that is literally "#N/A" as null too;
+//     text distinct from null). A source text that is literally "#N/A"
+//     is refused, since Salesforce would read it as null too;
 //   - binary columns are refused.
 //
 // A value that cannot be written (invalid UTF-8, a date that is not one, a
-// value over the field limit, NaN, ...) stops the extraction with a
+// value over the field limit, NaN, ...; see Type mapping) stops the extraction with a
 // *ValueError naming the table, the row's position and key, the column, the
 // value and the fix.
+//
+// # Type mapping
+//
+// What each source type becomes in the CSV when Field.Type is empty.
+// "Refused" means the extraction stops with a *ValueError naming the
+// table, the row's position and key, the column, the value and the fix.
+// TestSQLiteTypeMapping, TestPostgresTypeMapping (both on the real
+// engines) and TestOracleTypeMapping (wire bytes through go-ora's own
+// decoders) check every line.
+//
+// PostgreSQL. The session pins TimeZone=UTC, DateStyle=ISO,
+// IntervalStyle=iso_8601 and extra_float_digits=3, whatever the role,
+// database or server set (TestPostgresSessionSettings):
+//
+//	smallint, integer, bigint       digits as the server prints them
+//	numeric                         exact text, the column's scale kept (12.50); NaN, ±Infinity refused
+//	real, double precision          shortest exact decimal without exponent: 1e20 -> 100000000000000000000,
+//	                                1e-7 -> 0.0000001, -0 -> 0, real 0.7 -> 0.7; NaN, ±Infinity refused
+//	money                           refused (locale-formatted text): cast it to numeric
+//	boolean                         true / false
+//	date                            yyyy-MM-dd; ±infinity, BC dates and years after 9999 refused
+//	timestamp                       yyyy-MM-ddTHH:mm:ss.SSSZ, the wall clock read in Table.SourceTimeZone
+//	timestamp with time zone        yyyy-MM-ddTHH:mm:ss.SSSZ of the instant
+//	time, timetz, interval          their text: 13:14:15.5, 13:14:15+02, P1DT2H (ISO 8601)
+//	text, varchar, char(n)          the text; char(n) keeps its blank padding (rtrim in the query if unwanted)
+//	json, jsonb, xml, uuid, inet,   their text: {"a": 2, "b": 1}, {1,2}, {x,"y,z"}, (1,2), ...
+//	  bit, enums, arrays, points
+//	domains                         as their base type (a domain over bytea is refused)
+//	bytea                           refused
+//
+// SQLite stores any value in any column, so a value is read by its storage
+// class, and the declared type only says how to read text:
+//
+//	INTEGER values                  digits
+//	REAL values                     shortest exact decimal without exponent; ±Inf refused (SQLite stores NaN as NULL)
+//	TEXT values                     the text as stored
+//	BLOB values                     refused, in any column
+//	NUMERIC, DECIMAL(p,s) columns   what SQLite stored: NUMERIC affinity turns '1234.5000' into 1234.5 and
+//	                                '99999999999999.9999' into 100000000000000 at INSERT (15 significant
+//	                                digits): keep exact decimals in TEXT columns and set Field.Type
+//	DATE columns                    text yyyy-MM-dd -> yyyy-MM-dd
+//	DATETIME, TIMESTAMP columns     text yyyy-MM-dd[ or T]HH:mm[:ss[.fff]][Z, ±hh, ±hhmm, ±hh:mm] -> UTC datetime
+//	                                (zone-less text read in SourceTimeZone); numbers are refused, since Unix
+//	                                seconds, milliseconds and Julian days look alike: convert in the query
+//	BOOLEAN columns                 1/0, true/false, t/f, yes/no, y/n, on/off -> true / false; others refused
+//
+// Oracle, as github.com/sijms/go-ora/v2 v2.8.24 decodes it (oracle.go):
+//
+//	NUMBER, FLOAT                   exact decimal text without exponent or trailing zeros (Oracle keeps no
+//	                                scale: NUMBER(10,2) 12.50 is 12.5); ±Infinity refused
+//	BINARY_DOUBLE                   shortest exact decimal; NaN, ±Inf refused
+//	BINARY_FLOAT                    shortest decimal of the float32 (selected as BINARY_DOUBLE: go-ora's own
+//	                                BINARY_FLOAT decoding turns 0.7 into 0.6)
+//	DATE, TIMESTAMP                 UTC datetime, the wall clock read in SourceTimeZone; BC dates refused
+//	TIMESTAMP WITH [LOCAL] TIME     UTC datetime of the instant (numeric offset or region name)
+//	  ZONE
+//	CHAR, NCHAR                     the text with its blank padding
+//	VARCHAR2, NVARCHAR2, LONG,      the text, whole
+//	  CLOB, NCLOB
+//	INTERVAL YEAR TO MONTH,         go-ora's text: +01-02, +01 02:03:04.000000
+//	  DAY TO SECOND
+//	ROWID, UROWID                   the text
+//	RAW, LONG RAW, BLOB, BFILE      refused
+//	BOOLEAN (23ai)                  true / false
+//
+// A known driver limit: go-ora decodes NUMBER values from 1e-130 up to
+// 1e-128 (exponent byte 0x80) as 0.
+//
+// On every engine: NULL and empty text are written empty (or #N/A with
+// NullClear), and a row whose only field is empty as "" (an empty line
+// would be skipped as blank). Text that is exactly #N/A (any case) is
+// refused, because Salesforce would read it as "clear the field"; so are
+// NUL bytes and invalid UTF-8. BOMs, U+2028 and other characters pass
+// unchanged; leading and trailing spaces are kept (and need no quotes).
+//
+// Field.Type changes the form: "date" writes a timestamp's calendar day
+// (the wall clock's day for zone-less values, the instant's day in
+// SourceTimeZone for zoned ones), "datetime" writes a date as midnight in
+// SourceTimeZone, "boolean" reads 0/1 and the spellings above, and
+// "double", "currency", "percent", "int" read text as an exact decimal.
+//
+// A zone-less timestamp that falls in a daylight-saving gap or overlap of
+// SourceTimeZone is read the way PostgreSQL reads it: in the gap with the
+// offset from before the change (02:30 on a spring-forward night in
+// Europe/Berlin is 01:30Z), in the overlap as standard time.
 //
 // # Ordering and resuming
 //
 // Table.OrderBy must be a unique, non-null key: Extract checks that
 // consecutive keys differ and are not NULL, since otherwise a batch index
-// would not always mean the same rows. Each Batch carries its last key;
-// Position.AfterKey starts after such a key (keyset), else Position.Row rows
-// are skipped with the engine's OFFSET (see dialect.go for the per-engine
-// choice).
+// would not always mean the same rows. Keys are compared by their text, so
+// the database must call two keys equal only when their text is equal:
+// SQLite keys are ordered and compared with COLLATE BINARY (a NOCASE
+// column would tie 'a' and 'A'), Oracle sessions use NLS_SORT and NLS_COMP
+// BINARY, numbers get canonical text (PostgreSQL numeric 1.50 = 1.5), and
+// PostgreSQL keys under a nondeterministic collation or of type citext
+// are refused with the fix.
+//
+// Each Batch carries its last key; Position.AfterKey starts after such a
+// key (keyset), else Position.Row rows are skipped with the engine's
+// OFFSET (see dialect.go for the per-engine choice). A key that would not
+// read back as the same value (SQLite text that looks like a number in a
+// column without TEXT affinity, bytes, invalid UTF-8) leaves that batch's
+// LastKey nil, so the next resume uses the offset. TestSQLiteResumeKeys
+// and TestPostgresResumeKeys resume after every batch boundary, for every
+// key kind, and compare with a full run.
+//
+// # SQLite locking
+//
+// An extraction is one read: it holds SQLite's read lock (or, in WAL mode,
+// one snapshot) from its first row to its last. In rollback-journal mode a
+// writer cannot commit meanwhile, and the extraction waits up to 30 s for a
+// writer that is committing; in WAL mode writers go on and the extraction
+// reads the rows as they were when it started.
 package extract

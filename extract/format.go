@@ -738,7 +738,7 @@ func (f *formatter) appendTime(dst []byte, v *value, c *column, dateOnly bool) (
 				Add(-time.Duration(cv.offset) * time.Second))
 		}
 	case !f.utc:
-		cv = fromTime(time.Date(cv.year, time.Month(cv.month), cv.day, cv.hour, cv.min, cv.sec, cv.nsec, f.loc).UTC())
+		cv = fromTime(wallToUTC(cv, f.loc))
 	}
 	if cv.year < 0 || cv.year > 9999 {
 		return dst, fault("filter it out or replace it in the query", "year %d is outside 0000-9999", cv.year)
@@ -750,6 +750,43 @@ func (f *formatter) appendTime(dst []byte, v *value, c *column, dateOnly bool) (
 		byte('0'+cv.min/10), byte('0'+cv.min%10), ':',
 		byte('0'+cv.sec/10), byte('0'+cv.sec%10), '.',
 		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z'), nil
+}
+
+// wallToUTC reads a wall-clock time in loc, the way PostgreSQL reads
+// timestamp text in its TimeZone: a time that falls in a daylight-saving gap
+// (it never happened) gets the UTC offset from before the change, and a time
+// in an overlap (it happened twice) the offset from after the change —
+// standard time. time.Date leaves both cases unspecified and in practice
+// picks differently for zones east and west of UTC (02:30 in New York's
+// spring gap comes out as 06:30Z, PostgreSQL says 07:30Z).
+func wallToUTC(cv civil, loc *time.Location) time.Time {
+	wall := time.Date(cv.year, time.Month(cv.month), cv.day, cv.hour, cv.min, cv.sec, cv.nsec, time.UTC)
+	// Offsets in effect well before and well after: no zone changes twice
+	// within four days.
+	_, before := wall.Add(-48 * time.Hour).In(loc).Zone()
+	_, after := wall.Add(48 * time.Hour).In(loc).Zone()
+	if before == after {
+		return wall.Add(-time.Duration(before) * time.Second)
+	}
+	cBefore := wall.Add(-time.Duration(before) * time.Second)
+	cAfter := wall.Add(-time.Duration(after) * time.Second)
+	okBefore := sameWall(cBefore.In(loc), wall)
+	okAfter := sameWall(cAfter.In(loc), wall)
+	switch {
+	case okAfter: // the only reading, or the overlap: standard time
+		return cAfter
+	case okBefore:
+		return cBefore
+	}
+	return cBefore // the gap
+}
+
+// sameWall reports whether t shows the wall clock of w (a UTC-labelled
+// wall-clock time).
+func sameWall(t, w time.Time) bool {
+	y1, m1, d1 := t.Date()
+	y2, m2, d2 := w.Date()
+	return y1 == y2 && m1 == m2 && d1 == d2 && t.Hour() == w.Hour() && t.Minute() == w.Minute() && t.Second() == w.Second()
 }
 
 // yearTooLong reports text like PostgreSQL's "12345-01-01": a year of five

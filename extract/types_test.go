@@ -374,3 +374,39 @@ func processTimeZoneChild(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresLocalTimes: zone-less timestamps read in SourceTimeZone give
+// the instants PostgreSQL itself gives (ts AT TIME ZONE zone), for every
+// quarter hour of a year, daylight-saving gaps and overlaps included, in
+// zones east and west of UTC, one with a 30-minute change (Lord Howe), one
+// whose change happened at midnight (Sao Paulo 2018) and one with
+// "negative" summer time in the zone database (Dublin).
+func TestPostgresLocalTimes(t *testing.T) {
+	h := pgHarness(t)
+	src := h.open(t)
+	for _, c := range []struct{ zone, year string }{
+		{"Europe/Berlin", "2024"}, {"America/New_York", "2024"}, {"Australia/Lord_Howe", "2024"},
+		{"America/Sao_Paulo", "2018"}, {"Europe/Dublin", "2024"},
+	} {
+		t.Run(c.zone, func(t *testing.T) {
+			loc, err := time.LoadLocation(c.zone)
+			if err != nil {
+				t.Skip("no time zone database:", err)
+			}
+			q := fmt.Sprintf(`SELECT g AS id, ts, ts AT TIME ZONE '%s' AS pg FROM (
+				SELECT g, timestamp '%s-01-01' + g * interval '15 minutes' AS ts FROM generate_series(0, 366 * 96) g) s`, c.zone, c.year)
+			res, err := src.Extract(t.Context(), Table{Name: "LT", Query: q, OrderBy: []string{"id"}, SourceTimeZone: loc,
+				Fields: []Field{{Column: "ts", Name: "Ts__c"}, {Column: "pg", Name: "Pg__c"}}}, Options{Dir: t.TempDir(), BatchSize: 100_000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := 0
+			for _, r := range readCSV(t, res.Batches[0].Path)[1:] {
+				if r[0] != r[1] && bad < 5 {
+					bad++
+					t.Errorf("local time read as %s, PostgreSQL says %s", r[0], r[1])
+				}
+			}
+		})
+	}
+}

@@ -122,8 +122,8 @@ func TestAppendTime(t *testing.T) {
 		{in: "2024-01-02T03:04", src: srcTimestamp, want: "2024-01-02T03:04:00.000Z"},
 		{in: "2024-01-02 03:04:05.9999999999", src: srcTimestamp, want: "2024-01-02T03:04:05.999Z"}, // truncated
 		{in: "2024-07-01 12:00:00", src: srcTimestamp, loc: berlin, want: "2024-07-01T10:00:00.000Z"},
-		{in: "2024-03-31 02:30:00", src: srcTimestamp, loc: berlin, want: "2024-03-31T01:30:00.000Z"}, // in the DST gap: the offset before the change
-		{in: "2024-10-27 02:30:00", src: srcTimestamp, loc: berlin, want: "2024-10-27T01:30:00.000Z"}, // in the overlap: standard time (CET)
+		{in: "2024-03-31 02:30:00", src: srcTimestamp, loc: berlin, want: "2024-03-31T01:30:00.000Z"},  // in the DST gap: the offset before the change
+		{in: "2024-10-27 02:30:00", src: srcTimestamp, loc: berlin, want: "2024-10-27T01:30:00.000Z"},  // in the overlap: standard time (CET)
 		{in: "2024-03-10 02:30:00", src: srcTimestamp, loc: newYork, want: "2024-03-10T07:30:00.000Z"}, // as PostgreSQL reads it; time.Date says 06:30Z
 		{in: "2024-11-03 01:30:00", src: srcTimestamp, loc: newYork, want: "2024-11-03T06:30:00.000Z"}, // time.Date says 05:30Z
 		{in: "2024-11-03 00:59:59", src: srcTimestamp, loc: newYork, want: "2024-11-03T04:59:59.000Z"}, // just before the overlap

@@ -353,7 +353,13 @@ func (r *sqliteRows) next(dst []value) (bool, error) {
 		case sqlite3.SQLITE_FLOAT:
 			v.kind, v.f = vFloat, sqlite3.Xsqlite3_column_double(tls, stmt, i)
 		case sqlite3.SQLITE_TEXT:
+			// Text first, then its length (SQLite's documented order); the
+			// bytes stay valid until the next step, and the extraction
+			// loop copies what it keeps (keys, error values) before that.
 			p := sqlite3.Xsqlite3_column_text(tls, stmt, i)
+			if p == 0 { // out of memory: never an empty string
+				return false, r.e.errorf(sqlite3.SQLITE_NOMEM, "read column %d", i+1)
+			}
 			n := sqlite3.Xsqlite3_column_bytes(tls, stmt, i)
 			v.kind, v.b = vText, cmem(p, int(n))
 		case sqlite3.SQLITE_BLOB:

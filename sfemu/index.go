@@ -89,7 +89,7 @@ func (p *keyProbe) next() (uint32, bool) {
 			return 0, false
 		}
 		p.i = (p.i + 1) & p.m
-		if sl.hash == p.h && foldedEqual(valueAt(p.t.recs[sl.seq-1].vals, p.f.slot), p.key, p.f.caseSens) {
+		if sl.hash == p.h && foldedEqual(valueAt(p.t.rec(sl.seq).vals, p.f.slot), p.key, p.f.caseSens) {
 			return sl.seq, true
 		}
 	}

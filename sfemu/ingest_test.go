@@ -441,6 +441,27 @@ func TestLargeJob(t *testing.T) {
 	if !strings.Contains(r.body, fmt.Sprintf(`"totalSize":%d`, n-25)) {
 		t.Errorf("count: %s", r.body)
 	}
+	// Records on later pages of the store are found again by key and by ID.
+	idOf := map[string]string{}
+	for _, row := range ok[1:] {
+		idOf[row[2]] = row[0]
+	}
+	b.Reset()
+	b.WriteString("External_Id__c,Name\n")
+	for i := 0; i < n; i += 997 {
+		fmt.Fprintf(&b, "K-%d,Renamed %d\n", i, i)
+	}
+	b.WriteString("K-24999,Last\n")
+	id, _ = c.runJob(upsertProduct, b.String())
+	_, ok = c.results(id, "successfulResults")
+	for _, row := range ok[1:] {
+		if want := idOf[row[2]]; row[1] != "false" || row[0] != want {
+			t.Errorf("update of %s: sf__Id %s created %s, want the first run's %s", row[2], row[0], row[1], want)
+		}
+	}
+	if r := c.get("/sobjects/Product2/" + idOf["K-24999"] + "?fields=Name"); !strings.Contains(r.body, `"Name":"Last"`) {
+		t.Errorf("GET of the last record: %d %s", r.status, r.body)
+	}
 }
 
 // TestChunkedUploads sends uploads without Content-Length, larger than the

@@ -245,7 +245,7 @@ func (p *processor) run() string {
 		return msg
 	}
 	p.res.cols = p.cols
-	p.presizeIndexes(rd)
+	rows := p.presize(rd)
 	nslots := len(p.ob.data)
 	p.dup = map[string]int32{}
 
@@ -256,7 +256,10 @@ func (p *processor) run() string {
 	full := make(chan *batch, 1)
 	stop := make(chan struct{})
 	for range 2 {
-		free <- &batch{changes: make([]change, internalBatch*nslots), rows: make([]prow, 0, internalBatch)}
+		// The arena holds a batch's converted values: about as many bytes
+		// as its rows take in the upload.
+		arena := (len(p.data)-rd.pos)/max(rows, 1)*min(rows, internalBatch)*5/4 + 4096
+		free <- &batch{changes: make([]change, internalBatch*nslots), rows: make([]prow, 0, internalBatch), arena: make([]byte, 0, arena)}
 	}
 	go func() {
 		defer close(full)
@@ -309,9 +312,10 @@ func (p *processor) run() string {
 	return ""
 }
 
-// presizeIndexes grows the value indexes once for the rows to come, so
+// presize sizes the result bookkeeping and grows the value indexes once
+// for the rows to come (about one per line), which it returns, so
 // that a large first load does not rehash them again and again.
-func (p *processor) presizeIndexes(rd *csvReader) {
+func (p *processor) presize(rd *csvReader) int {
 	rows := bytes.Count(p.data[rd.pos:], []byte{'\n'}) + 1
 	res := p.res
 	res.rowStart = make([]uint32, 0, rows)
@@ -320,17 +324,16 @@ func (p *processor) presizeIndexes(rd *csvReader) {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Size an empty table for a first big load; later loads grow it as
-	// they go, so an upsert that only updates does not reserve twice.
+	// Size the empty indexes of a table for a first big load; later loads
+	// grow them as they go, so an upsert that only updates does not
+	// reserve twice. (Records are stored in pages, which never move.)
 	t := p.t
-	if len(t.recs) == 0 && (p.j.operation == "insert" || p.j.operation == "upsert") {
-		t.recs = slices.Grow(t.recs, rows)
-	}
 	for i := range t.idx {
 		if t.idx[i].n == 0 {
 			t.idx[i].reserve(rows)
 		}
 	}
+	return rows
 }
 
 // plan checks the header against the object (salesforce-api.md 2.11, 4.1,

@@ -521,20 +521,20 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 	defer s.mu.Unlock()
 	t := s.tables[sq.obj]
 	var seqs []uint32
-	for i := range t.recs {
-		r := &t.recs[i]
+	for seq := uint32(1); seq <= uint32(t.n); seq++ {
+		r := t.rec(seq)
 		if r.isDeleted() {
 			continue
 		}
-		if sq.where == nil || sq.where.eval(t, r, uint32(i+1)) {
-			seqs = append(seqs, uint32(i+1))
+		if sq.where == nil || sq.where.eval(t, r, seq) {
+			seqs = append(seqs, seq)
 		}
 	}
 	if sq.orderBy != nil {
 		f := sq.orderBy
 		sort.SliceStable(seqs, func(a, b int) bool {
-			va := fieldText(t, &t.recs[seqs[a]-1], seqs[a], f)
-			vb := fieldText(t, &t.recs[seqs[b]-1], seqs[b], f)
+			va := fieldText(t, t.rec(seqs[a]), seqs[a], f)
+			vb := fieldText(t, t.rec(seqs[b]), seqs[b], f)
 			n := compare(f, va, literal{text: vb, num: parseNum(vb), isN: true})
 			if sq.desc {
 				return n > 0
@@ -602,7 +602,7 @@ func (s *Server) queryPageLocked(rq *request, cur *queryCursor, _ string) (*repl
 // appendSelectedLocked renders one query row; relationship fields become
 // nested records ({"attributes":...,"Field":value}) or null.
 func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uint32, fields []selField) []byte {
-	rec := &t.recs[seq-1]
+	rec := t.rec(seq)
 	id := t.id(seq)
 	dst = s.appendAttributes(dst, rq, t.obj, id)
 	for _, sf := range fields {
@@ -622,7 +622,7 @@ func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uin
 			dst = append(dst, "null"...)
 			continue
 		}
-		prec := &pt.recs[pseq-1]
+		prec := pt.rec(pseq)
 		dst = s.appendAttributes(dst, rq, pt.obj, pt.id(pseq))
 		dst = append(dst, ',')
 		dst = appendJSONString(dst, sf.sub.name)

@@ -76,9 +76,9 @@ func (t *table) resolveID(id string) (uint32, idState) {
 		return 0, idMalformed
 	case prefix != t.obj.prefix:
 		return 0, idOtherObject
-	case seq == 0 || seq > uint64(len(t.recs)):
+	case seq == 0 || seq > uint64(t.n):
 		return 0, idUnknown
-	case t.recs[seq-1].isDeleted():
+	case t.rec(uint32(seq)).isDeleted():
 		return uint32(seq), idDeleted
 	}
 	return uint32(seq), idLive
@@ -159,7 +159,7 @@ func (s *Server) lockErrLocked(t *table, ch []change, target uint32) *rowErr {
 		}
 		hit := ch[f.slot].st == stSet && locked[strings.ToLower(string(ch[f.slot].v))]
 		if target != 0 {
-			if v := valueAt(t.recs[target-1].vals, f.slot); v != "" && locked[strings.ToLower(v)] {
+			if v := valueAt(t.rec(target).vals, f.slot); v != "" && locked[strings.ToLower(v)] {
 				hit = true
 			}
 		}

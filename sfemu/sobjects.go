@@ -474,7 +474,7 @@ func (s *Server) recordReplyLocked(rq *request, t *table, seq uint32, fields []*
 // appendRecordJSONLocked renders a record: "attributes" first, then the
 // fields in the order asked (8).
 func (s *Server) appendRecordJSONLocked(dst []byte, rq *request, t *table, seq uint32, fields []*field) []byte {
-	rec := &t.recs[seq-1]
+	rec := t.rec(seq)
 	id := t.id(seq)
 	dst = s.appendAttributes(dst, rq, t.obj, id)
 	for _, f := range fields {

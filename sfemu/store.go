@@ -29,10 +29,14 @@ func (r *record) isDeleted() bool { return r.vals == tombstone }
 // table holds an object's records and the indexes of its unique and
 // external-ID fields. Guarded by Server.mu.
 type table struct {
-	obj  *object
-	recs []record   // recs[seq-1]
-	idx  []keyIndex // per obj.indexed field (field.index)
-	live int        // records not deleted
+	obj *object
+	// pages hold the records in creation order, seq 1 first (see rec).
+	// Fixed-size pages are never copied as the table grows, and waste at
+	// most one partly filled page.
+	pages [][]record
+	n     int        // records, deleted ones included: the highest seq
+	idx   []keyIndex // per obj.indexed field (field.index)
+	live  int        // records not deleted
 	// arena holds the bytes of record values: one allocation per 64 KiB
 	// instead of one per record. Bytes below len are never written again,
 	// so strings into it stay immutable.
@@ -50,6 +54,26 @@ func (t *table) intern(b []byte) string {
 	start := len(t.arena)
 	t.arena = append(t.arena, b...)
 	return unsafe.String(&t.arena[start], len(b))
+}
+
+// pageBits sets the records per page: 16,384 (512 KiB).
+const pageBits = 14
+
+// rec returns the record with this seq (1..t.n).
+func (t *table) rec(seq uint32) *record {
+	i := seq - 1
+	return &t.pages[i>>pageBits][i&(1<<pageBits-1)]
+}
+
+// appendRecord stores a new record and returns its seq.
+func (t *table) appendRecord(r record) uint32 {
+	if t.n&(1<<pageBits-1) == 0 {
+		t.pages = append(t.pages, make([]record, 0, 1<<pageBits))
+	}
+	last := &t.pages[len(t.pages)-1]
+	*last = append(*last, r)
+	t.n++
+	return uint32(t.n)
 }
 
 func newTable(ob *object) *table {
@@ -190,10 +214,9 @@ func (t *table) insertLocked(ch []change, now int64, sc *applyScratch) (uint32, 
 			sc.enc = appendValue(sc.enc, nil)
 		}
 	}
-	t.recs = append(t.recs, record{vals: t.intern(sc.enc), created: now, modified: now})
-	seq := uint32(len(t.recs))
+	seq := t.appendRecord(record{vals: t.intern(sc.enc), created: now, modified: now})
 	t.live++
-	rec := &t.recs[seq-1]
+	rec := t.rec(seq)
 	for _, f := range ob.indexed {
 		if v := valueAt(rec.vals, f.slot); v != "" {
 			t.indexAdd(f, v, seq, &sc.key)
@@ -205,7 +228,7 @@ func (t *table) insertLocked(ch []change, now int64, sc *applyScratch) (uint32, 
 // updateLocked applies changes to an existing live record.
 func (t *table) updateLocked(seq uint32, ch []change, now int64, sc *applyScratch) *rowErr {
 	ob := t.obj
-	rec := &t.recs[seq-1]
+	rec := t.rec(seq)
 	if cap(sc.old) < len(ob.data) {
 		sc.old = make([]string, len(ob.data))
 	}
@@ -271,7 +294,7 @@ func (t *table) updateLocked(seq uint32, ch []change, now int64, sc *applyScratc
 // deleteLocked removes a live record (it stays as a tombstone so its ID
 // answers "entity is deleted").
 func (t *table) deleteLocked(seq uint32, now int64, sc *applyScratch) {
-	rec := &t.recs[seq-1]
+	rec := t.rec(seq)
 	for _, f := range t.obj.indexed {
 		if v := valueAt(rec.vals, f.slot); v != "" {
 			t.indexRemove(f, v, seq, &sc.key)

@@ -2,7 +2,8 @@
 # Emulator bulk-upsert benchmark: 1,000,000 Product2 records over real HTTP
 # (see docs/emulator.md). Runs BenchmarkBulkUpsert COUNT times (default 5)
 # and prints, per shape, the best and the median records/s, the CPU seconds
-# per million records and the peak RSS, with the load average around the run
+# per million records, the highest peak RSS of a run and the Go heap the
+# emulator holds once the jobs are done, with the load average around the run
 # (other work on the machine lowers the wall-clock figures, not the CPU ones).
 #
 #   bench/emulator/run.sh [COUNT]
@@ -21,13 +22,14 @@ function sortn(a, n,    i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j =
   for (i = 2; i < NF; i++) {
     if ($(i+1) == "records/s")   rs[name] = rs[name] " " $i
     if ($(i+1) == "cpu-s/Mrec")  cpu[name] = cpu[name] " " $i
-    if ($(i+1) == "peak-RSS-MB") rss[name] = $i
+    if ($(i+1) == "peak-RSS-MB" && $i > rss[name]) rss[name] = $i
+    if ($(i+1) == "held-heap-MB") held[name] = $i
   }
 }
 END {
   for (n in rs) {
     k = split(rs[n], v, " "); sortn(v, k)
     split(cpu[n], c, " "); sortn(c, k)
-    printf "%s: best %d records/s, median %d records/s, median %.2f CPU-s per 1M records, peak RSS %d MB (%d runs)\n", n, v[k], v[int((k+1)/2)], c[int((k+1)/2)], rss[n], k
+    printf "%s: best %d records/s, median %d records/s, median %.2f CPU-s per 1M records, highest peak RSS %d MB, heap held after the jobs %d MB (%d runs)\n", n, v[k], v[int((k+1)/2)], c[int((k+1)/2)], rss[n], held[n], k
   }
 }' "$out"

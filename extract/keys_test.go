@@ -279,6 +279,13 @@ func TestPostgresKeyEquality(t *testing.T) {
 			t.Fatalf("err = %v, want ErrOrderBy: -0 = 0", err)
 		}
 	})
+	t.Run("interval", func(t *testing.T) {
+		err := extract("SELECT * FROM (VALUES (1, interval '1 day'), (2, interval '24 hours')) v(id, k)", "k")
+		if !errors.Is(err, ErrOrderBy) {
+			t.Fatalf("err = %v, want ErrOrderBy", err)
+		}
+		wantAll(t, err, "interval", "'1 day' = '24 hours'")
+	})
 	t.Run("nondeterministic collation", func(t *testing.T) {
 		h.exec(t, `CREATE COLLATION IF NOT EXISTS sfm_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`)
 		q := `SELECT * FROM (VALUES (1, 'a' COLLATE sfm_ci), (2, 'A' COLLATE sfm_ci), (3, 'b' COLLATE sfm_ci)) v(id, k)`

@@ -219,6 +219,11 @@ func (e *pgEngine) checkKeys(ctx context.Context, from string, keys []column) er
 	for i := range keys {
 		k := &keys[i]
 		oid := strconv.FormatUint(uint64(k.typeOID), 10)
+		if typName[oid] == "interval" {
+			return fmt.Errorf("order_by column %s has type interval, whose equal values can print differently ('1 day' = '24 hours'): "+
+				"keys that are one to the database would look different to the uniqueness check; order by another unique column: %w",
+				k.name, ErrOrderBy)
+		}
 		if typName[oid] == "citext" {
 			return fmt.Errorf("order_by column %s has type citext, which compares case-insensitively ('a' = 'A'): keys that differ only in case "+
 				"would have no stable order and a resume could skip rows; order by %s::text (as a column of the query) or another unique column: %w",

@@ -22,7 +22,7 @@ import (
 )
 
 // productCSV builds n Product2 rows (keys from start) as the pipeline
-// would upload them: 9 columns, about 190 bytes per row.
+// would upload them: 9 columns, about 145 bytes per row.
 func productCSV(start, n int) []byte {
 	var b bytes.Buffer
 	b.Grow(n * 200)

@@ -2,11 +2,13 @@ package extract
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -238,5 +240,29 @@ func TestPostgresTimeKeys(t *testing.T) {
 				t.Errorf("timestamptz key %q", got)
 			}
 		})
+	}
+}
+
+// TestPostgresCancelLongQuery cancels while the server is still computing
+// the first row: the query is cancelled at once and the Source reconnects
+// for the next extraction.
+func TestPostgresCancelLongQuery(t *testing.T) {
+	h := pgHarness(t)
+	src := h.open(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := src.Extract(ctx, Table{Name: "SLOW", Query: "SELECT g AS id FROM generate_series(1, 3) g WHERE pg_sleep(20) IS NOT NULL",
+		OrderBy: []string{"id"}, Fields: []Field{{Column: "id", Name: "Id"}}}, Options{Dir: t.TempDir(), BatchSize: 10})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("cancel took %v", took)
+	}
+	res, err := src.Extract(t.Context(), Table{Name: "AFTER", Query: "SELECT g AS id FROM generate_series(1, 25) g", OrderBy: []string{"id"},
+		Fields: []Field{{Column: "id", Name: "Id"}}}, Options{Dir: t.TempDir(), BatchSize: 10})
+	if err != nil || res.Rows != 25 {
+		t.Errorf("after the cancel: %+v, %v", res, err)
 	}
 }

@@ -3,6 +3,7 @@ package sfemu_test
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -500,4 +501,49 @@ func TestChunkedUploads(t *testing.T) {
 	if r := put(id, data+data); r.status != 413 || r.errorCode() != "EXCEEDED_QUOTA" {
 		t.Errorf("chunked upload over the limit: %d %s", r.status, r.body)
 	}
+}
+
+// TestJobInfoFieldsByState pins which fields GET jobs/ingest/{id} shows in
+// each state (salesforce-api.md 2.3): contentUrl only while Open, the two
+// numberRecords* counters once processing started, errorMessage only for
+// a failed job; the other fields always.
+func TestJobInfoFieldsByState(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessManual, 0))
+	always := []string{"id", "operation", "object", "createdById", "createdDate", "systemModstamp", "state", "externalIdFieldName",
+		"concurrencyMode", "contentType", "apiVersion", "jobType", "lineEnding", "columnDelimiter",
+		"retries", "totalProcessingTime", "apiActiveProcessingTime", "apexProcessingTime"}
+	check := func(id, state string, extra ...string) {
+		t.Helper()
+		info := c.jobInfo(id)
+		if info["state"] != state {
+			t.Fatalf("state = %v, want %s", info["state"], state)
+		}
+		want := append(append([]string(nil), always...), extra...)
+		sort.Strings(want)
+		if got := sortedKeys(info); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: fields\n %v\nwant\n %v", state, got, want)
+		}
+	}
+	counters := []string{"numberRecordsProcessed", "numberRecordsFailed"}
+
+	id := c.createJob(upsertProduct)
+	check(id, "Open", "contentUrl")
+	c.upload(id, "External_Id__c,Name\nP-1,A\nP-2,\n")
+	c.patch("/jobs/ingest/"+id, `{"state":"UploadComplete"}`)
+	check(id, "UploadComplete")
+	c.emu.ProcessJobs()
+	check(id, "JobComplete", counters...)
+	if info := c.jobInfo(id); info["numberRecordsProcessed"] != 2.0 || info["numberRecordsFailed"] != 1.0 {
+		t.Errorf("counters = %v/%v, want 2 processed (the failed one included), 1 failed", info["numberRecordsProcessed"], info["numberRecordsFailed"])
+	}
+
+	id = c.createJob(upsertProduct)
+	c.upload(id, "Foo__c\n1\n")
+	c.patch("/jobs/ingest/"+id, `{"state":"UploadComplete"}`)
+	c.emu.ProcessJobs()
+	check(id, "Failed", append(counters, "errorMessage")...)
+
+	id = c.createJob(upsertProduct)
+	c.patch("/jobs/ingest/"+id, `{"state":"Aborted"}`)
+	check(id, "Aborted", counters...)
 }

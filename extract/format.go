@@ -829,12 +829,14 @@ func appendDateDigits(dst []byte, y, m, d int) []byte {
 func appendKey(dst []byte, v *value, c *column) ([]byte, bool) {
 	switch v.kind {
 	case vText:
-		start := len(dst)
-		if c.src == srcDecimal || c.src == srcFloat {
-			dst = appendCanonicalNumber(dst, v.b)
-		} else {
-			dst = append(dst, v.b...)
+		switch c.src {
+		case srcInt:
+			return append(dst, v.b...), true // the server's integer text: ASCII digits
+		case srcDecimal, srcFloat:
+			return appendCanonicalNumber(dst, v.b), true
 		}
+		start := len(dst)
+		dst = append(dst, v.b...)
 		text := dst[start:]
 		exact := utf8.Valid(text) && bytes.IndexByte(text, 0) < 0
 		if exact && c.numericText {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -262,8 +264,15 @@ type RunStore struct {
 	dir  string
 	lock io.Closer
 
-	mu sync.Mutex
-	m  *Manifest // guarded by mu
+	mu    sync.Mutex
+	m     *Manifest          // guarded by mu
+	lines map[int]*batchLine // guarded by mu: each batch's encoded line, by index
+}
+
+// batchLine is one batch's encoded manifest line and the state it encodes.
+type batchLine struct {
+	state BatchState // a deep copy
+	line  []byte
 }
 
 // RunDir is <work-dir>/runs/<run-id>.
@@ -379,11 +388,65 @@ func (s *RunStore) Snapshot() *Manifest {
 
 func (s *RunStore) writeLocked() error {
 	s.m.UpdatedAt = time.Now().UTC()
-	data, err := json.MarshalIndent(s.m, "", "  ")
+	if s.lines == nil {
+		s.lines = map[int]*batchLine{}
+	}
+	data, err := encodeManifest(s.m, func(b *BatchState) ([]byte, error) {
+		if c := s.lines[b.Index]; c != nil && sameBatch(&c.state, b) {
+			return c.line, nil
+		}
+		line, err := json.Marshal(b)
+		if err == nil {
+			s.lines[b.Index] = &batchLine{state: cloneBatch(b), line: line}
+		}
+		return line, err
+	})
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(s.dir, "manifest.json"), append(data, '\n'))
+	return writeFileAtomic(filepath.Join(s.dir, "manifest.json"), data)
+}
+
+// encodeManifest writes the manifest as indented JSON except for the
+// batches, which come last, one compact object per line as encodeBatch
+// gives it (nil: json.Marshal). The manifest is rewritten after every
+// change and grows with every batch: re-indenting all of it each time cost
+// 11 ms of 15 ms per write with 1,000 batches, and encoding every batch
+// again most of the rest, when a change touches one batch. A line per
+// batch is as easy to read and to grep.
+func encodeManifest(m *Manifest, encodeBatch func(*BatchState) ([]byte, error)) ([]byte, error) {
+	if encodeBatch == nil {
+		encodeBatch = func(b *BatchState) ([]byte, error) { return json.Marshal(b) }
+	}
+	head := *m
+	head.Batches = nil
+	data, err := json.MarshalIndent(struct {
+		*Manifest
+		Batches []*BatchState `json:"batches"` // shadows Manifest.Batches, and comes last
+	}{Manifest: &head}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	const tail = `"batches": null` + "\n}"
+	if !bytes.HasSuffix(data, []byte(tail)) {
+		return nil, fmt.Errorf("unexpected manifest encoding ending %q", data[max(0, len(data)-40):])
+	}
+	data = append(data[:len(data)-len(tail)], `"batches": [`...)
+	for i, b := range m.Batches {
+		line, err := encodeBatch(b)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			data = append(data, ',')
+		}
+		data = append(data, "\n    "...)
+		data = append(data, line...)
+	}
+	if len(m.Batches) > 0 {
+		data = append(data, "\n  "...)
+	}
+	return append(data, "]\n}\n"...), nil
 }
 
 // writeFileAtomic writes data to path.tmp, syncs it and renames it over
@@ -419,6 +482,52 @@ func writeFileAtomic(path string, data []byte) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// sameBatch reports whether a and b hold the same state, field by field
+// (TestSameBatchSeesEveryField keeps it complete).
+func sameBatch(a, b *BatchState) bool {
+	if a.Index != b.Index || a.File != b.File || a.Rows != b.Rows || a.Bytes != b.Bytes || a.SHA256 != b.SHA256 ||
+		a.FirstRow != b.FirstRow || !slices.Equal(a.LastKey, b.LastKey) || a.Adopted != b.Adopted ||
+		a.JobID != b.JobID || a.JobState != b.JobState || a.Processed != b.Processed || a.Failed != b.Failed ||
+		a.ErrorMessage != b.ErrorMessage || !slices.Equal(a.PreviousJobs, b.PreviousJobs) || a.FileRemoved != b.FileRemoved {
+		return false
+	}
+	if (a.HandedAt == nil) != (b.HandedAt == nil) || a.HandedAt != nil && *a.HandedAt != *b.HandedAt {
+		return false
+	}
+	if len(a.Results) != len(b.Results) || (a.Results == nil) != (b.Results == nil) {
+		return false
+	}
+	for k, ra := range a.Results {
+		rb, ok := b.Results[k]
+		if !ok || (ra == nil) != (rb == nil) || ra != nil && *ra != *rb {
+			return false
+		}
+	}
+	return true
+}
+
+// cloneBatch is a deep copy of b.
+func cloneBatch(b *BatchState) BatchState {
+	c := *b
+	c.LastKey = slices.Clone(b.LastKey)
+	c.PreviousJobs = slices.Clone(b.PreviousJobs)
+	if b.HandedAt != nil {
+		t := *b.HandedAt
+		c.HandedAt = &t
+	}
+	if b.Results != nil {
+		c.Results = make(map[string]*ResultFile, len(b.Results))
+		for k, r := range b.Results {
+			if r != nil {
+				rc := *r
+				r = &rc
+			}
+			c.Results[k] = r
+		}
+	}
+	return c
 }
 
 func sha256Hex(b []byte) string {

@@ -1,10 +1,15 @@
 package pipeline
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRunStoreRoundTripAndLock(t *testing.T) {
@@ -71,5 +76,131 @@ func TestValidateRunID(t *testing.T) {
 		if err := ValidateRunID(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestManifestFileForm: the file is the manifest whole (it reads back
+// equal), with one line per batch so that people can read and grep it.
+func TestManifestFileForm(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenRun(dir, "r", func(m *Manifest) { m.Table = "T" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Update(func(m *Manifest) error {
+		m.Batches = manifestBatches(3)
+		m.Target = &TargetState{Object: "Product2", Fields: []TargetField{{Column: "ID", Name: "External_Id__c", Type: "string", Length: 80}}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadManifest(dir, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st.Snapshot(), got); diff != "" {
+		t.Errorf("manifest read back (-written +read):\n%s", diff)
+	}
+	data, err := os.ReadFile(filepath.Join(RunDir(dir, "r"), "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if !strings.Contains(string(data), fmt.Sprintf("\n    {\"index\":%d,", i)) {
+			t.Errorf("batch %d is not on a line of its own:\n%s", i, data)
+		}
+	}
+	// No batches: still a JSON array.
+	if err := st.Update(func(m *Manifest) error { m.Batches = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ReadManifest(dir, "r"); err != nil || len(m.Batches) != 0 {
+		t.Errorf("empty batches: %v, %+v", err, m)
+	}
+}
+
+// manifestBatches makes n batches as a finished run records them.
+func manifestBatches(n int) []*BatchState {
+	var bs []*BatchState
+	for i := 1; i <= n; i++ {
+		bs = append(bs, &BatchState{Index: i, File: fmt.Sprintf("batches/PRICES_%05d.csv", i), Rows: 10000, Bytes: 950000,
+			SHA256: strings.Repeat("5d41402abc4b2a76", 4), JobID: "7505g000003PBYnAAO", JobState: "JobComplete",
+			Processed: 10000, FirstRow: int64(i-1) * 10000, LastKey: []string{fmt.Sprintf("PP-%08d", i*10000)},
+			Results: map[string]*ResultFile{
+				ResultSuccessful:  {Path: fmt.Sprintf("salesforce/logs/r/PRICES_%05d_successful.csv", i), Rows: 10000},
+				ResultFailed:      {Path: fmt.Sprintf("salesforce/logs/r/PRICES_%05d_failed.csv", i)},
+				ResultUnprocessed: {Path: fmt.Sprintf("salesforce/logs/r/PRICES_%05d_unprocessed.csv", i)},
+			}})
+	}
+	return bs
+}
+
+// BenchmarkManifestUpdate is the cost of one manifest write (encode, write,
+// fsync, rename) for a run of 100 and of 1,000 batches (1M and 10M rows at
+// the default batch size). Every state change of a batch pays it.
+func BenchmarkManifestUpdate(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("batches=%d", n), func(b *testing.B) {
+			st, err := OpenRun(b.TempDir(), "r", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			if err := st.Update(func(m *Manifest) error { m.Batches = manifestBatches(n); return nil }); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if err := st.Update(func(m *Manifest) error { m.Batches[0].Processed++; return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestSameBatchSeesEveryField: the manifest writer re-encodes a batch only
+// when sameBatch says it changed, so a field sameBatch does not compare
+// would be written stale. Changing any one field must count as a change,
+// and a clone must count as the same.
+func TestSameBatchSeesEveryField(t *testing.T) {
+	base := manifestBatches(1)[0]
+	now := time.Now()
+	base.HandedAt = &now
+	base.PreviousJobs = []string{"750a"}
+	if c := cloneBatch(base); !sameBatch(&c, base) {
+		t.Fatal("a clone differs from its original")
+	}
+	typ := reflect.TypeFor[BatchState]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		changed := cloneBatch(base)
+		v := reflect.ValueOf(&changed).Elem().Field(i)
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Int, reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Slice:
+			v.Set(reflect.Append(v, reflect.ValueOf("x")))
+		case reflect.Pointer: // *time.Time
+			later := now.Add(time.Second)
+			v.Set(reflect.ValueOf(&later))
+		case reflect.Map:
+			changed.Results[ResultFailed] = &ResultFile{Path: "other.csv", Rows: 1}
+		default:
+			t.Fatalf("field %s: kind %s not covered by this test", f.Name, v.Kind())
+		}
+		if sameBatch(&changed, base) {
+			t.Errorf("sameBatch does not see a change of %s", f.Name)
+		}
+	}
+	// The map's values are compared, not only its keys.
+	changed := cloneBatch(base)
+	changed.Results[ResultSuccessful].Rows++
+	if sameBatch(&changed, base) {
+		t.Error("sameBatch does not see a changed result file")
 	}
 }

@@ -587,32 +587,6 @@ func sumRows(m *Manifest) int64 {
 
 func (r *Runner) batchPath(b *BatchState) string { return filepath.Join(r.store.Dir(), b.File) }
 
-// removeFile deletes a finished batch's file unless batches are kept.
-func (r *Runner) removeBatchFile(idx int) {
-	if r.opts.KeepBatches {
-		return
-	}
-	var path string
-	r.store.View(func(m *Manifest) {
-		if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == "JobComplete" && len(b.Results) == len(ResultKinds) {
-			path = r.batchPath(b)
-		}
-	})
-	if path == "" {
-		return
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		r.warn(fmt.Sprintf("cannot remove finished batch file %s: %v", path, err))
-		return
-	}
-	_ = r.store.Update(func(m *Manifest) error { // losing this flag only leaves a file to remove
-		if b := m.Batch(idx); b != nil {
-			b.FileRemoved = true
-		}
-		return nil
-	})
-}
-
 // checkTarget compares the field mapping with the target object's describe
 // before any data is sent: a misspelt field would otherwise fail every job.
 // Problems are ConfigErrors (exit 2): nothing was loaded.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -209,12 +210,8 @@ func (c *collector) add(idx int, jobID string) {
 		if err := os.MkdirAll(c.r.logsDir, 0o755); err != nil {
 			return // collect-results reports it
 		}
-		for _, kind := range ResultKinds {
-			if err := c.r.download(c.ctx, idx, jobID, kind); err != nil {
-				return // collect-results retries and reports it
-			}
-		}
-		c.r.removeBatchFile(idx)
+		//nolint:errcheck // collect-results retries what failed here and reports it
+		c.r.saveResults(c.ctx, idx, jobID)
 	})
 }
 
@@ -627,48 +624,77 @@ func (r *Runner) collectResults(ctx context.Context) error {
 		return err
 	}
 	m := r.store.Snapshot()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.settings.Parallel)
 	for _, b := range m.Batches {
 		if !b.Terminal() {
 			return fmt.Errorf("batch %d has no finished job (state %q): run the upload step first", b.Index, b.JobState)
 		}
-		for _, kind := range ResultKinds {
-			if b.Results[kind] != nil {
-				continue
-			}
-			if gctx.Err() != nil {
-				break
-			}
-			idx, jobID := b.Index, b.JobID
-			g.Go(func() error { return r.download(gctx, idx, jobID, kind) })
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.settings.Parallel)
+	for _, b := range m.Batches {
+		if gctx.Err() != nil {
+			break
 		}
+		idx, jobID := b.Index, b.JobID
+		g.Go(func() error { return r.saveResults(gctx, idx, jobID) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	for _, b := range m.Batches {
-		r.removeBatchFile(b.Index)
-	}
 	return r.writeSummary()
 }
 
-func (r *Runner) download(ctx context.Context, idx int, jobID, kind string) error {
-	var apiKind salesforce.ResultKind
-	switch kind {
-	case ResultSuccessful:
-		apiKind = salesforce.ResultSuccessful
-	case ResultFailed:
-		apiKind = salesforce.ResultFailed
-	default:
-		apiKind = salesforce.ResultUnprocessed
+// saveResults downloads the result sets of batch idx's finished job that
+// are not saved yet and removes the batch file once it is no longer needed
+// (its job completed and every result set is saved), then records all of
+// it in one manifest write: a manifest write costs more the more batches a
+// run has, so each batch's results take one, not one per result set and
+// one for the file.
+func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
+	var missing []string
+	r.store.View(func(m *Manifest) {
+		if b := m.Batch(idx); b != nil {
+			for _, kind := range ResultKinds {
+				if b.Results[kind] == nil {
+					missing = append(missing, kind)
+				}
+			}
+		}
+	})
+	got := map[string]*ResultFile{}
+	var derr error
+	for _, kind := range missing {
+		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%05d_%s.csv", r.settings.Table, idx, kind))
+		rows, err := r.client.DownloadResults(ctx, jobID, resultKind(kind), path)
+		if err != nil {
+			derr = fmt.Errorf("batch %d: %w", idx, err) // the client's message names the job, the result set and the file
+			break
+		}
+		got[kind] = &ResultFile{Path: path, Rows: rows}
 	}
-	path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%05d_%s.csv", r.settings.Table, idx, kind))
-	rows, err := r.client.DownloadResults(ctx, jobID, apiKind, path)
-	if err != nil {
-		return fmt.Errorf("batch %d: %w", idx, err) // the client's message names the job, the result set and the file
+	// The file goes before the manifest says so: should the process die in
+	// between, the next run downloads the results again and finds the file
+	// gone, which is all right for a job that completed.
+	removed := false
+	if derr == nil && !r.opts.KeepBatches {
+		var path string
+		r.store.View(func(m *Manifest) {
+			if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == string(salesforce.JobComplete) {
+				path = r.batchPath(b)
+			}
+		})
+		if path != "" {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				r.warn(fmt.Sprintf("cannot remove finished batch file %s: %v", path, err))
+			} else {
+				removed = true
+			}
+		}
 	}
-	err = r.store.Update(func(m *Manifest) error {
+	if len(got) == 0 && !removed {
+		return derr
+	}
+	err := r.store.Update(func(m *Manifest) error {
 		b := m.Batch(idx)
 		if b == nil {
 			return fmt.Errorf("batch %d vanished from the manifest", idx)
@@ -676,14 +702,30 @@ func (r *Runner) download(ctx context.Context, idx int, jobID, kind string) erro
 		if b.Results == nil {
 			b.Results = map[string]*ResultFile{}
 		}
-		b.Results[kind] = &ResultFile{Path: path, Rows: rows}
+		maps.Copy(b.Results, got)
+		b.FileRemoved = b.FileRemoved || removed
 		return nil
 	})
 	if err != nil {
-		return err
+		return errors.Join(derr, err)
 	}
-	r.report.Report(Event{Kind: EventResults, Batch: idx, JobID: jobID, State: kind, Rows: rows, Path: path})
-	return nil
+	for _, kind := range ResultKinds {
+		if f := got[kind]; f != nil {
+			r.report.Report(Event{Kind: EventResults, Batch: idx, JobID: jobID, State: kind, Rows: f.Rows, Path: f.Path})
+		}
+	}
+	return derr
+}
+
+// resultKind maps a result file kind to the API's result set.
+func resultKind(kind string) salesforce.ResultKind {
+	switch kind {
+	case ResultSuccessful:
+		return salesforce.ResultSuccessful
+	case ResultFailed:
+		return salesforce.ResultFailed
+	}
+	return salesforce.ResultUnprocessed
 }
 
 // updateStatus is the update-status step: "Uploaded" when every extracted

@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,9 +105,12 @@ func TestKillAndResume(t *testing.T) {
 				h.t.Cleanup(stop)
 				h.processJobsWhile(ctx)
 			},
+			// A batch's results are recorded in one manifest write once all
+			// three are saved: kill after the first is on disk, before that.
 			at: func(h *harness, m *pipeline.Manifest) bool {
 				for _, b := range m.Batches {
-					if b.Results[pipeline.ResultSuccessful] != nil && b.Results[pipeline.ResultFailed] == nil {
+					saved := filepath.Join(h.logs, "k", fmt.Sprintf("PRODUCTS_%05d_successful.csv", b.Index))
+					if _, err := os.Stat(saved); err == nil && b.Terminal() && len(b.Results) == 0 {
 						return true
 					}
 				}

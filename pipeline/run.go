@@ -73,6 +73,9 @@ type Runner struct {
 
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu
+
+	refusedMu sync.Mutex
+	refused   map[int]bool // guarded by refusedMu: batches whose data Salesforce refused for good
 }
 
 // Prepare resolves settings and connections and opens (or creates) the

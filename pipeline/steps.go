@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -251,7 +253,9 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 		if err := stopped(ctx, "upload"); err != nil {
 			return err
 		}
-		redo := r.replaceAbandonedJobs()
+		// A job aborted because Salesforce refused its data for good (a 4xx
+		// answer other than 429) would be refused again: not redone here.
+		redo := slices.DeleteFunc(r.replaceAbandonedJobs(), r.refusedForGood)
 		if len(redo) == 0 || attempt >= 2 {
 			break
 		}
@@ -273,9 +277,9 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 				msg = "job state " + b.JobState
 			}
 			if b.JobID == "" {
-				return fmt.Errorf("batch %d got no job: %s; rerun with --run-id %s to continue", b.Index, msg, r.runID)
+				return fmt.Errorf("batch %d got no job: %s", b.Index, msg)
 			}
-			return fmt.Errorf("batch %d (job %s) did not finish: %s; rerun with --run-id %s to continue", b.Index, b.JobID, msg, r.runID)
+			return fmt.Errorf("batch %d (job %s) did not finish: %s", b.Index, b.JobID, msg)
 		}
 	}
 	if len(m.Batches) == 0 {
@@ -365,6 +369,14 @@ func (r *Runner) adoptUnrecordedJobs(ctx context.Context) error {
 	return nil
 }
 
+// refusedForGood reports whether Salesforce refused batch idx's data with
+// an answer that a new job would get again.
+func (r *Runner) refusedForGood(idx int) bool {
+	r.refusedMu.Lock()
+	defer r.refusedMu.Unlock()
+	return r.refused[idx]
+}
+
 // replaceAbandonedJobs moves the job of every batch whose job was aborted
 // before processing any record to PreviousJobs, so the batch gets a new
 // job. It returns those batches.
@@ -374,14 +386,20 @@ func (r *Runner) replaceAbandonedJobs() []int {
 		for _, b := range m.Batches {
 			if b.JobID != "" && b.JobState == string(salesforce.JobAborted) && b.Processed == 0 {
 				b.PreviousJobs = append(b.PreviousJobs, b.JobID)
-				b.JobID, b.JobState, b.ErrorMessage, b.Failed = "", "", "", 0
+				// ErrorMessage stays: why the job was given up, until the
+				// next job of the batch says otherwise.
+				b.JobID, b.JobState, b.Failed = "", "", 0
 				redo = append(redo, b.Index)
 			}
 		}
 		return nil
 	})
 	for _, idx := range redo {
-		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: its job was aborted before processing any record; creating a new one", idx)})
+		msg := fmt.Sprintf("batch %d: its job was aborted before processing any record; creating a new one", idx)
+		if r.refusedForGood(idx) {
+			msg = fmt.Sprintf("batch %d: its job was aborted: Salesforce refused the data (see below); not retried in this run", idx)
+		}
+		r.report.Report(Event{Kind: EventInfo, Message: msg})
 	}
 	return redo
 }
@@ -509,6 +527,16 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 				}
 				return nil
 			})
+			var apiErr *salesforce.APIError
+			if errors.As(res.Err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != http.StatusTooManyRequests &&
+				!apiErr.HasCode("REQUEST_LIMIT_EXCEEDED") && !apiErr.HasCode("UNABLE_TO_LOCK_ROW") {
+				r.refusedMu.Lock()
+				if r.refused == nil {
+					r.refused = map[int]bool{}
+				}
+				r.refused[idx] = true
+				r.refusedMu.Unlock()
+			}
 			r.report.Report(Event{Kind: EventJobDone, Batch: idx, JobID: res.JobID, State: string(res.State),
 				Processed: res.Processed, Failed: res.Failed, Message: msg, Err: res.Err})
 			if c := r.collector; c != nil && res.Err == nil && res.State.Terminal() && res.JobID != "" {

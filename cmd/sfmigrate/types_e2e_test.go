@@ -192,3 +192,23 @@ func TestExtractFailureStopsUploadCleanly(t *testing.T) {
 		t.Errorf("%d jobs created", n)
 	}
 }
+
+// TestUploadRefusedForGood: when Salesforce refuses a batch's data with an
+// answer a new job would get again (here 413, over the org's upload
+// limit), the batch is not given job after job, and the run's error is
+// Salesforce's refusal, not "job state ".
+func TestUploadRefusedForGood(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 50}, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithMaxUploadBytes(2000))
+	code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "big", "--conf", `{"parallel": 1}`)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if last := lines[len(lines)-1]; code != 1 || !strings.Contains(last, "batch 1 got no job") || !strings.Contains(last, "413") {
+		t.Fatalf("exit %d, last line %q\n%s", code, last, stderr)
+	}
+	if n := len(h.jobsFor("Product2")); n != 1 {
+		t.Errorf("%d jobs for a batch Salesforce refuses, want 1", n)
+	}
+	if b := h.manifest("big").Batches[0]; b.ErrorMessage == "" || len(b.PreviousJobs) != 1 {
+		t.Errorf("batch = %+v", b)
+	}
+}

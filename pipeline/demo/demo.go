@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -144,7 +145,9 @@ func Generate(ctx context.Context, path string, opts Options) (st Stats, err err
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return st, fmt.Errorf("remove old %s: %w", tmp, err)
 	}
-	db, err := sql.Open("sqlite", "file:"+tmp+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)")
+	// A URI filename: '?', '#' and '%' in the path must be escaped, or
+	// SQLite reads them as the start of the query, the fragment or an escape.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: tmp}).EscapedPath()+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)")
 	if err != nil {
 		return st, fmt.Errorf("create demo database: %w", err)
 	}

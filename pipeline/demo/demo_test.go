@@ -2,6 +2,7 @@ package demo
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,5 +87,21 @@ func TestGenerateIsDeterministic(t *testing.T) {
 	}
 	if dump(a) != dump(b) || dump(a) == "" {
 		t.Error("same seed gave different samples")
+	}
+}
+
+// TestGenerateOddPath: a directory name with characters that mean
+// something in a SQLite URI ('#', '?', '%', space) is still just a path.
+func TestGenerateOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run #1? 100% done")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "erp.db")
+	if _, err := Generate(t.Context(), path, Options{Products: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -453,9 +453,11 @@ func encodeManifest(m *Manifest, encodeBatch func(*BatchState) ([]byte, error)) 
 // path, so readers (and a crash) see either the old or the new file whole.
 func writeFileAtomic(path string, data []byte) (err error) {
 	tmp := path + ".tmp"
+	// The os errors name the operation and the file ("write x.tmp: no
+	// space left on device"): returned as they are.
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -464,17 +466,17 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	}()
 	if _, err = f.Write(data); err != nil {
 		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return err
 	}
 	if err = f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("sync %s: %w", tmp, err)
+		return err
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return err
 	}
 	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
+		return err
 	}
 	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
 		// Make the rename itself durable; not every platform supports it.

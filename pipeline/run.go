@@ -556,7 +556,7 @@ func (r *Runner) authenticate(ctx context.Context) error {
 				Fix:     "create that tracker record first, or set status_tracker.create: true to let sfmigrate create it"}
 		}
 		if err != nil {
-			return fmt.Errorf("mark tracker record %s %q: %w", r.settings.StatusRef, StatusInProgress, err)
+			return fmt.Errorf("tracker status %q: %w", StatusInProgress, err) // the client's message names the record
 		}
 		return r.store.Update(func(m *Manifest) error {
 			m.Tracker.Status, m.Tracker.UpdatedAt = StatusInProgress, r.opts.Now().UTC()
@@ -571,7 +571,7 @@ func (r *Runner) authenticate(ctx context.Context) error {
 		fields[f] = "sfmigrate run " + r.runID + " started"
 	}
 	if err := r.client.UpsertStatus(ctx, r.settings.StatusRef, StatusInProgress, fields); err != nil {
-		return fmt.Errorf("mark tracker record %s=%s %q: %w", r.settings.Tracker.ExternalIDField, r.settings.StatusRef, StatusInProgress, err)
+		return fmt.Errorf("tracker status %q: %w", StatusInProgress, err) // the client's message names the record
 	}
 	return r.store.Update(func(m *Manifest) error {
 		m.Tracker.Status, m.Tracker.UpdatedAt = StatusInProgress, r.opts.Now().UTC()
@@ -597,7 +597,9 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 	s := r.settings
 	tc := s.TableConfig
 	cache := map[string]*salesforce.SObjectDescribe{}
-	describe := func(object string) (*salesforce.SObjectDescribe, error) {
+	// describe reads an object's describe; setting and src say where its
+	// name came from, for the message when the org has no such object.
+	describe := func(object, setting, src string) (*salesforce.SObjectDescribe, error) {
 		if d, ok := cache[object]; ok {
 			return d, nil
 		}
@@ -605,12 +607,8 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		if err != nil {
 			var apiErr *salesforce.APIError
 			if errors.As(err, &apiErr) && (apiErr.Status == http.StatusNotFound || apiErr.Status == http.StatusBadRequest) {
-				src := s.Sources["sf_object"].Source
-				if object != s.SFObject { // the parent of a relationship column
-					src = "describe of " + s.SFObject
-				}
-				return nil, &ConfigError{Setting: "sf_object", Value: object, Source: src,
-					Problem: fmt.Sprintf("the org has no object with this API name (describe answered %d %s)", apiErr.Status, apiErr.Code()),
+				return nil, &ConfigError{Setting: setting, Value: object, Source: src,
+					Problem: fmt.Sprintf("the org has no object with this API name, or the run-as user cannot see it (describe answered %d %s)", apiErr.Status, apiErr.Code()),
 					Fix:     "use the object's API name as Setup > Object Manager shows it, e.g. Product2 or Product_Price__c"}
 			}
 			return nil, fmt.Errorf("describe %s: %w", object, err)
@@ -618,7 +616,7 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		cache[object] = d
 		return d, nil
 	}
-	d, err := describe(s.SFObject)
+	d, err := describe(s.SFObject, "sf_object", s.Sources["sf_object"].Source)
 	if err != nil {
 		return err
 	}
@@ -651,7 +649,7 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 			return bad(f, "no lookup of "+s.SFObject+" has the relationship name "+rel,
 				"use the lookup's relationship name (Parent__c -> Parent__r) followed by the parent's external id field")
 		}
-		pd, err := describe(lookup.ReferenceTo[0])
+		pd, err := describe(lookup.ReferenceTo[0], "tables."+s.Table+".fields."+f.Column, "describe of "+s.SFObject+"."+lookup.Name)
 		if err != nil {
 			return err
 		}
@@ -669,11 +667,56 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 				Problem: "is not an external id field of " + s.SFObject, Fix: "name a field marked External ID (or an idLookup field such as Id)"}
 		}
 	}
+	if err := r.checkTracker(describe); err != nil {
+		return err
+	}
 	// The extract step, perhaps in another process, formats values by these.
 	return r.store.Update(func(m *Manifest) error {
 		m.Target = target
 		return nil
 	})
+}
+
+// checkTracker makes sure the status tracker's object and fields exist
+// before anything is loaded: otherwise every record could be loaded and
+// the run still fail at update-status.
+func (r *Runner) checkTracker(describe func(object, setting, src string) (*salesforce.SObjectDescribe, error)) error {
+	tr := r.settings.Tracker
+	src := func(value, def string) string {
+		if value == def {
+			return "default (status_tracker in " + r.tablesSource() + " changes it)"
+		}
+		return r.tablesSource() + ", status_tracker"
+	}
+	d, err := describe(tr.SFObject, "status_tracker.sf_object", src(tr.SFObject, "Migration_Status__c"))
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ key, name, def string }{
+		{"external_id_field", tr.ExternalIDField, "External_Ref__c"},
+		{"status_field", tr.StatusField, "Status__c"},
+		{"run_id_field", tr.RunIDField, ""},
+		{"records_total_field", tr.RecordsTotalField, ""},
+		{"records_failed_field", tr.RecordsFailedField, ""},
+		{"message_field", tr.MessageField, ""},
+	} {
+		if f.name == "" {
+			continue
+		}
+		fd := d.Field(f.name)
+		problem := ""
+		switch {
+		case fd == nil:
+			problem = "is not a field of " + tr.SFObject
+		case f.key == "external_id_field" && !fd.ExternalID && !fd.IDLookup:
+			problem = "is not an external id field of " + tr.SFObject + ", so it cannot find the tracker record"
+		}
+		if problem != "" {
+			return &ConfigError{Setting: "status_tracker." + f.key, Value: f.name, Source: src(f.name, f.def), Problem: problem,
+				Fix: withGuess(Suggest(f.name, fieldNames(d)), "name a field of "+tr.SFObject+", or create it")}
+		}
+	}
+	return nil
 }
 
 // fieldNames lists the API names of an object's fields.

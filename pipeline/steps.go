@@ -777,7 +777,7 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 	}
 	ref := r.settings.StatusRef
 	if err := r.client.UpdateStatus(ctx, ref, status); err != nil {
-		return fmt.Errorf("set tracker %s %s=%s to %q: %w", r.settings.Tracker.SFObject, r.settings.Tracker.ExternalIDField, ref, status, err)
+		return fmt.Errorf("tracker status %q: %w", status, err) // the client's message names the record
 	}
 	tr := r.settings.Tracker
 	fields := map[string]any{}
@@ -798,7 +798,7 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 		// The record exists (the update-only call just found it), so this
 		// upsert only fills the detail fields.
 		if err := r.client.UpsertStatus(ctx, ref, status, fields); err != nil {
-			return fmt.Errorf("fill tracker details of %s: %w", ref, err)
+			return fmt.Errorf("tracker details: %w", err) // the client's message names the record
 		}
 	}
 	if err := r.store.Update(func(m *Manifest) error {

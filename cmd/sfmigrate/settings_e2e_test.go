@@ -341,6 +341,9 @@ func TestMappingCheckedAgainstDescribe(t *testing.T) {
 		{"NAME: Name", "NAME: Nmae", `tables.PRODUCTS.fields.NAME = "Nmae"`},
 		{"PRODUCT_ID: Product__r.External_Id__c", "PRODUCT_ID: Produkt__r.External_Id__c", "relationship name Produkt__r"},
 		{"PRODUCT_ID: Product__r.External_Id__c", "PRODUCT_ID: Product__r.Name", "not an external id"},
+		{"NAME: Name", "NAME: Nam", "did you mean Name?"},
+		{"  sf_object: Migration_Status__c", "  sf_object: Migration_Stat__c", `status_tracker.sf_object = "Migration_Stat__c"`},
+		{"  status_field: Status__c", "  status_field: Stat__c", `status_tracker.status_field = "Stat__c" (from tables config`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.to, func(t *testing.T) {

@@ -17,7 +17,9 @@ const (
 const exitCodesHelp = `Exit codes:
   0  every record succeeded
   3  the run finished, but some records failed or were unprocessed (tracker status "In Progress")
-  2  bad usage or configuration (nothing was sent to Salesforce)
+  2  bad usage or configuration: a setting, the tables config, a connection, credentials
+     Salesforce refuses, a field the object lacks, a step run too early (this command sent
+     no data; fix what the message names and rerun)
   1  any other failure
 `
 

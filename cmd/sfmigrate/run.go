@@ -66,7 +66,7 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.logsDir, "logs-dir", filepath.Join("salesforce", "logs"), "directory for <run-id>/ result files and summary.json")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on the last line of stdout")
 	fs.BoolVar(&f.keepBatches, "keep-batches", false, "keep batch files after their job completed and its results were saved")
-	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls (default 2s, growing to 30s)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls (default 2s, growing to 30s; against 'sfmigrate emulator', which finishes jobs at once, 50ms)")
 	fs.DurationVar(&f.stopGrace, "stop-grace", 20*time.Second, "on Ctrl-C/SIGTERM, how long uploads in flight may take to finish")
 }
 

@@ -17,8 +17,10 @@ func runTask(ctx context.Context, env Env, args []string) error {
 Runs one step against a run's manifest, so an orchestrator can put the steps on
 different workers (they must share --work-dir and --logs-dir). Steps, in order:
 
-  authenticate     sign in; create/mark the tracker record "In Progress"
-  extract          write the batch files (continues after the last one written)
+  authenticate     sign in; check the mapping and the tracker against describe (recording
+                   each field's type); create/mark the tracker record "In Progress"
+  extract          write the batch files in the form each field's type needs (continues
+                   after the last one written)
   upload           one ingest job per batch file, in parallel; follows jobs already created
   collect-results  save successful/failed/unprocessed records of every job
   update-status    tracker "Uploaded" if every record succeeded, else "In Progress" (exit 3)

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -366,5 +370,32 @@ func TestMappingCheckedAgainstDescribe(t *testing.T) {
 				t.Errorf("%d jobs created", n)
 			}
 		})
+	}
+}
+
+// TestLoginHostThatDoesNotExist: a host name DNS does not know fails at
+// once as a configuration error naming the connection's host, instead of
+// after the client's login retries.
+func TestLoginHostThatDoesNotExist(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	var dnsErr *net.DNSError
+	if _, err := net.DefaultResolver.LookupHost(ctx, "acme.sfmigrate-test.invalid"); !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+		t.Skipf("this machine's resolver does not answer 'no such host' for .invalid names (%v)", err)
+	}
+	h := newHarness(t, sample{products: 5})
+	h.env["AIRFLOW_CONN_SALESFORCE_API"] = `{"conn_type": "http", "host": "https://acme.sfmigrate-test.invalid", "login": "id", "password": "s3cret-value"}`
+	start := time.Now()
+	code, _, stderr := h.main("run", "--table", "PRODUCTS")
+	if code != 2 || !strings.Contains(stderr, `connection salesforce_api host = "https://acme.sfmigrate-test.invalid"`) ||
+		!strings.Contains(stderr, "does not exist") || !strings.Contains(stderr, "My Domain") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s: the login was retried", took)
+	}
+	if strings.Contains(stderr, "s3cret-value") {
+		t.Error("the client secret was printed")
 	}
 }

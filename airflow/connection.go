@@ -7,6 +7,7 @@ package airflow
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // Connection is one Airflow connection, with the fields Airflow's own
@@ -32,15 +33,28 @@ type Connection struct {
 // String describes the connection without its password, so a connection can
 // be printed in errors and logs.
 func (c Connection) String() string {
-	pw := ""
-	if c.Password != "" {
-		pw = ":***"
+	var b strings.Builder
+	b.WriteString(c.ID)
+	b.WriteString(" (")
+	b.WriteString(c.Type)
+	b.WriteString("://")
+	if c.Login != "" || c.Password != "" {
+		b.WriteString(c.Login)
+		if c.Password != "" {
+			b.WriteString(":***")
+		}
+		b.WriteByte('@')
 	}
-	host := c.Host
+	b.WriteString(c.Host)
 	if c.Port != 0 {
-		host = fmt.Sprintf("%s:%d", host, c.Port)
+		fmt.Fprintf(&b, ":%d", c.Port)
 	}
-	return fmt.Sprintf("%s (%s://%s%s@%s/%s)", c.ID, c.Type, c.Login, pw, host, c.Schema)
+	if c.Schema != "" {
+		b.WriteByte('/')
+		b.WriteString(c.Schema)
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 // GoString keeps %#v from printing the password.

@@ -247,3 +247,19 @@ func TestConnectionNeverPrintsPassword(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionString(t *testing.T) {
+	tests := []struct {
+		c    Connection
+		want string
+	}{
+		{Connection{ID: "src", Type: "sqlite", Host: "/data/erp.db"}, "src (sqlite:///data/erp.db)"},
+		{Connection{ID: "pg", Type: "postgres", Login: "etl", Password: "x", Host: "db", Port: 5432, Schema: "erp"}, "pg (postgres://etl:***@db:5432/erp)"},
+		{Connection{ID: "sf", Type: "http", Login: "client", Host: "https://acme.my.salesforce.com"}, "sf (http://client@https://acme.my.salesforce.com)"},
+	}
+	for _, tt := range tests {
+		if got := tt.c.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+}

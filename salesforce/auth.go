@@ -259,13 +259,24 @@ func (c *Client) loginError(err error) (error, bool) {
 		retry := status >= 500 || status == http.StatusTooManyRequests || re.ErrorCode == "rate_limit_exceeded"
 		return ae, retry
 	}
-	// No answer (DNS, refused, reset, timeout) or an unreadable one. The
-	// x/oauth2 messages carry the token URL at most, never the form body.
-	msg := stripURL(err).Error()
-	if s := c.secret.reveal(); s != "" {
-		msg = strings.ReplaceAll(msg, s, redacted)
+	// No answer (DNS, refused, reset, timeout) or an unreadable one. It is
+	// wrapped, not flattened to text, so callers can tell a host name that
+	// does not exist (*net.DNSError) or a scheme mismatch
+	// (http.ErrSchemeMismatch) with errors.As and errors.Is.
+	return fmt.Errorf("salesforce: login at %s/services/oauth2/token (connection %q): %w", c.loginURL, c.cfg.Connection, c.scrub(stripURL(err))), true
+}
+
+// scrub returns err unchanged when its message does not contain the client
+// secret, else a plain error with the secret replaced. The secret travels
+// only in the token request's body, which neither net/http nor x/oauth2
+// quote in their errors, so the cause chain stays intact in practice; a
+// message that did quote it must not be kept, even inside the chain.
+func (c *Client) scrub(err error) error {
+	s := c.secret.reveal()
+	if s == "" || !strings.Contains(err.Error(), s) {
+		return err
 	}
-	return fmt.Errorf("salesforce: login at %s/services/oauth2/token (connection %q): %s", c.loginURL, c.cfg.Connection, msg), true
+	return errors.New(strings.ReplaceAll(err.Error(), s, redacted))
 }
 
 // sessionFrom validates a token answer (salesforce-api.md §1.2): it must

@@ -1,12 +1,16 @@
 package salesforce_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,6 +145,65 @@ func TestUnreachableLoginHost(t *testing.T) {
 	_, err = c.Authenticate(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "login at "+url) || strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatalf("err = %v, want a login error naming the host and not the secret", err)
+	}
+}
+
+// TestLoginErrorKeepsCause: a login that got no usable answer wraps the
+// network error, so a caller can tell a host name that does not exist or
+// an https URL pointed at a plain-HTTP server with errors.As / errors.Is,
+// while the message still names the login URL and never the secret.
+func TestLoginErrorKeepsCause(t *testing.T) {
+	const secret = "s3cr3t-cause"
+	login := func(t *testing.T, loginURL string) error {
+		t.Helper()
+		c, err := salesforce.New(salesforce.Config{LoginURL: loginURL, ClientID: "id", ClientSecret: secret,
+			MaxAttempts: 1, RetryBaseDelay: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Authenticate(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "login at "+loginURL) || strings.Contains(err.Error(), secret) {
+			t.Fatalf("err = %v, want a login error naming the URL and not the secret", err)
+		}
+		return err
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(sfemu.New())
+		srv.Close() // nothing listens there any more
+		err := login(t, srv.URL)
+		var opErr *net.OpError
+		if !errors.As(err, &opErr) || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("err = %v (%T chain), want a *net.OpError wrapping ECONNREFUSED", err, errors.Unwrap(err))
+		}
+	})
+	t.Run("https to a plain-HTTP server", func(t *testing.T) {
+		srv := httptest.NewServer(sfemu.New())
+		defer srv.Close()
+		err := login(t, "https://"+strings.TrimPrefix(srv.URL, "http://"))
+		if !errors.Is(err, http.ErrSchemeMismatch) {
+			t.Errorf("err = %v, want it to wrap http.ErrSchemeMismatch", err)
+		}
+	})
+	t.Run("host name that does not exist", func(t *testing.T) {
+		const host = "acme.sfmigrate-test.invalid" // RFC 6761: never resolves
+		needNXDOMAIN(t, host)
+		err := login(t, "https://"+host)
+		var dnsErr *net.DNSError
+		if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound || dnsErr.Name != host {
+			t.Errorf("err = %v, want a *net.DNSError (not found) for %s", err, host)
+		}
+	})
+}
+
+// needNXDOMAIN skips a test when this machine's resolver does not answer
+// "no such host" for host (no DNS at all, or a resolver that times out).
+func needNXDOMAIN(t *testing.T, host string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	var dnsErr *net.DNSError
+	if _, err := net.DefaultResolver.LookupHost(ctx, host); !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+		t.Skipf("this machine's resolver does not answer 'no such host' for %s (%v)", host, err)
 	}
 }
 

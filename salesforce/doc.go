@@ -22,7 +22,10 @@
 // gets a new token and repeats that call once. Authenticate logs in
 // explicitly, to check the credentials early; its refusals are *AuthError
 // values that say what to check (client id, secret, flow not enabled, no
-// Run As user, a login.salesforce.com host).
+// Run As user, a login.salesforce.com host). A login that got no answer
+// wraps the network error, so errors.As finds a *net.DNSError for a host
+// name that does not exist and errors.Is finds http.ErrSchemeMismatch for an
+// https URL pointed at a plain-HTTP server.
 //
 // Load batch files, one ingest job each, a few at a time:
 //

@@ -244,3 +244,18 @@ func TestAuthHints(t *testing.T) {
 		}
 	}
 }
+
+// TestScrub: a network error whose text quoted the client secret loses the
+// secret (and with it the original error, which would still hold it); any
+// other error is kept whole for errors.As.
+func TestScrub(t *testing.T) {
+	c := &Client{secret: secret("s3cr3t")}
+	leaky := errors.New("echo: client_secret=s3cr3t&grant_type=client_credentials")
+	if got := c.scrub(leaky); strings.Contains(got.Error(), "s3cr3t") || errors.Is(got, leaky) {
+		t.Errorf("scrub(leaky) = %v, still holds the secret", got)
+	}
+	plain := errors.New("connection reset by peer")
+	if got := c.scrub(plain); got != plain {
+		t.Errorf("scrub(plain) = %v, want the same error", got)
+	}
+}

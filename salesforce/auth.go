@@ -95,7 +95,7 @@ type AuthError struct {
 // Error says what failed, what Salesforce answered and what to check.
 func (e *AuthError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "salesforce: login at %s/services/oauth2/token (connection %q) refused: %d", e.LoginURL, e.Connection, e.Status)
+	fmt.Fprintf(&b, "salesforce: login at %s%s (connection %q) refused: %d", e.LoginURL, tokenPath, e.Connection, e.Status)
 	if e.Code != "" {
 		fmt.Fprintf(&b, " %s", e.Code)
 	}
@@ -198,9 +198,14 @@ func (c *Client) renew(ctx context.Context, stale *session) (*session, error) {
 	return s, nil
 }
 
-// login requests a token, repeating only what §1.3 calls retryable: no
-// answer, 5xx and rate_limit_exceeded. A second token request is harmless
-// (it only issues another token).
+// tokenPath is the OAuth token endpoint, relative to the login URL.
+const tokenPath = "/services/oauth2/token"
+
+// login requests a token. Failures go through shouldRetry like every data
+// call, as an idempotent request (a second token request only issues
+// another token): §1.3's retryable answers (5xx, rate_limit_exceeded) and
+// lost answers are repeated; refusals and permanent network failures (a
+// host name that does not exist, https to a plain-HTTP server) are not.
 func (c *Client) login(ctx context.Context) (*session, error) {
 	// x/oauth2 does the form encoding and the error parsing; credentials
 	// go in the form body (AuthStyleInParams), as Salesforce documents and
@@ -209,10 +214,11 @@ func (c *Client) login(ctx context.Context) (*session, error) {
 	cc := clientcredentials.Config{
 		ClientID:     c.cfg.ClientID,
 		ClientSecret: c.secret.reveal(),
-		TokenURL:     c.loginURL + "/services/oauth2/token",
+		TokenURL:     c.loginURL + tokenPath,
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, c.hc)
+	req := &request{method: http.MethodPost, path: tokenPath, noAuth: true, repeat: repeatIdempotent}
 	for attempt := 1; ; attempt++ {
 		tok, err := cc.Token(octx)
 		if err == nil {
@@ -221,11 +227,11 @@ func (c *Client) login(ctx context.Context) (*session, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("salesforce: login at %s: %w", c.loginURL, context.Cause(ctx))
 		}
-		err, retry := c.loginError(err)
-		if !retry || attempt >= c.cfg.MaxAttempts {
+		err = c.loginError(err)
+		retry, wait := c.shouldRetry(ctx, req, err, attempt)
+		if !retry {
 			return nil, err
 		}
-		wait := c.backoff(attempt)
 		c.log.Warn("salesforce: login failed; retrying", "attempt", attempt, "wait", wait, "error", err.Error())
 		if serr := sleep(ctx, wait); serr != nil {
 			return nil, fmt.Errorf("salesforce: login at %s: %w (last failure: %v)", c.loginURL, context.Cause(ctx), err)
@@ -233,9 +239,9 @@ func (c *Client) login(ctx context.Context) (*session, error) {
 	}
 }
 
-// loginError turns an x/oauth2 failure into a useful error and says
-// whether it is worth repeating.
-func (c *Client) loginError(err error) (error, bool) {
+// loginError turns an x/oauth2 failure into an *AuthError (the token
+// endpoint answered with an error) or a *noAnswerError (no usable answer).
+func (c *Client) loginError(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0
@@ -256,14 +262,15 @@ func (c *Client) loginError(err error) (error, bool) {
 		if s := c.secret.reveal(); s != "" && strings.Contains(ae.Body, s) {
 			ae.Body = strings.ReplaceAll(ae.Body, s, redacted) // a server echoing the form back must not leak it
 		}
-		retry := status >= 500 || status == http.StatusTooManyRequests || re.ErrorCode == "rate_limit_exceeded"
-		return ae, retry
+		return ae
 	}
-	// No answer (DNS, refused, reset, timeout) or an unreadable one. It is
-	// wrapped, not flattened to text, so callers can tell a host name that
-	// does not exist (*net.DNSError) or a scheme mismatch
+	// No answer (DNS, refused, reset, timeout) or an unreadable one. The
+	// cause is wrapped, not flattened to text, so callers can tell a host
+	// name that does not exist (*net.DNSError) or a scheme mismatch
 	// (http.ErrSchemeMismatch) with errors.As and errors.Is.
-	return fmt.Errorf("salesforce: login at %s/services/oauth2/token (connection %q): %w", c.loginURL, c.cfg.Connection, c.scrub(stripURL(err))), true
+	return &noAnswerError{method: http.MethodPost, path: tokenPath,
+		call: fmt.Sprintf("login at %s%s (connection %q)", c.loginURL, tokenPath, c.cfg.Connection),
+		err:  c.scrub(stripURL(err))}
 }
 
 // scrub returns err unchanged when its message does not contain the client

@@ -195,6 +195,58 @@ func TestLoginErrorKeepsCause(t *testing.T) {
 	})
 }
 
+// TestLoginPermanentFailuresNotRetried: a login URL whose host name does
+// not exist, or an https URL served by a plain-HTTP server, fails on the
+// first attempt (it used to cost the whole backoff budget, ~11 s), and so
+// does a data call that has to log in first. A refused connection is still
+// retried: a server that is restarting refuses for a moment.
+func TestLoginPermanentFailuresNotRetried(t *testing.T) {
+	plain := httptest.NewServer(sfemu.New())
+	defer plain.Close()
+	closed := httptest.NewServer(sfemu.New())
+	closed.Close()
+	const host = "acme.sfmigrate-test.invalid"
+	cases := []struct {
+		name, url string
+		retried   bool
+	}{
+		{"host name does not exist", "https://" + host, false},
+		{"https to a plain-HTTP server", "https://" + strings.TrimPrefix(plain.URL, "http://"), false},
+		{"connection refused", closed.URL, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.Contains(tc.url, host) {
+				needNXDOMAIN(t, host)
+			}
+			env := &testEnv{baseHTTP: &http.Client{}}
+			c := env.newClient(t, salesforce.Config{LoginURL: tc.url, ClientID: "id", ClientSecret: "s3cr3t"}, func(c *salesforce.Config) {
+				c.MaxAttempts = 3
+				c.RetryBaseDelay = 100 * time.Millisecond
+			})
+			_, err := c.Authenticate(t.Context())
+			if err == nil {
+				t.Fatal("login succeeded")
+			}
+			tries := env.requests.count("POST", "/services/oauth2/token")
+			if !tc.retried {
+				if tries != 1 || strings.Contains(env.logs.String(), "retrying") {
+					t.Errorf("%d token requests (log: %s), want 1 and no backoff: %v", tries, env.logs.String(), err)
+				}
+				// A data call logs in first and fails the same way, once.
+				_, err := c.CreateJob(t.Context(), upsertProducts)
+				if err == nil || env.requests.count("POST", "/services/oauth2/token") != 2 {
+					t.Errorf("CreateJob: %v after %d token requests, want a failure after one more", err, env.requests.count("POST", "/services/oauth2/token")-1)
+				}
+				return
+			}
+			if tries != 3 || !strings.Contains(env.logs.String(), "login failed; retrying") {
+				t.Errorf("%d token requests (log: %s), want 3: a refusal is retried", tries, env.logs.String())
+			}
+		})
+	}
+}
+
 // needNXDOMAIN skips a test when this machine's resolver does not answer
 // "no such host" for host (no DNS at all, or a resolver that times out).
 func needNXDOMAIN(t *testing.T, host string) {

@@ -3,12 +3,14 @@ package salesforce
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -506,6 +508,11 @@ func (c *Client) do(ctx context.Context, req *request, out any) (*http.Response,
 			// The failure is ours (cancelled or deadline), not the server's.
 			return nil, c.ctxError(ctx, req, err)
 		}
+		if sess == nil {
+			// The login failed, after login's own retries: repeating this
+			// call would only repeat them.
+			return nil, err
+		}
 		// 401 INVALID_SESSION_ID means the request was not carried out;
 		// get a new token and repeat once, whatever the call
 		// (salesforce-api.md §1.4). A second 401 is final.
@@ -548,7 +555,8 @@ func (c *Client) ctxError(ctx context.Context, req *request, last error) error {
 
 // send makes one attempt. A nil error means an HTTP answer arrived (any
 // status); its body is open. Failures without an answer come back as
-// *noAnswerError; answers with a status >= 300 as *APIError.
+// *noAnswerError; answers with a status >= 300 as *APIError. A nil session
+// with an error means the login failed (login has retried it already).
 func (c *Client) send(ctx context.Context, req *request) (*http.Response, *session, error) {
 	// Every data call, the unauthenticated versions list included, goes
 	// to the instance URL the token answer named (salesforce-api.md §0).
@@ -672,14 +680,20 @@ func (c *Client) readSuccess(req *request, resp *http.Response, out any) error {
 	return nil
 }
 
-// shouldRetry is the one retry decision (salesforce-api.md §6.4): it says
-// whether the failed attempt number `attempt` of req may be repeated, and
-// after how long. A cancelled context is never retried; the attempt budget
-// is Config.MaxAttempts.
+// shouldRetry is the one retry decision (salesforce-api.md §6.4), for data
+// calls and the login alike: it says whether the failed attempt number
+// `attempt` of req may be repeated, and after how long. A cancelled context
+// is never retried; the attempt budget is Config.MaxAttempts.
 //
-//   - no answer (reset, EOF, timeout): the server may have done the work, so
-//     only calls whose repetition is harmless (repeatIdempotent) or proven by
-//     the API (repeatIfNoAnswer: the job-data PUT, §1.4) are repeated.
+//   - a permanent network failure (see permanentNetError: a host name that
+//     does not exist, https to a plain-HTTP server, an untrusted
+//     certificate): never, whatever the call; no repetition can cure it.
+//   - the token endpoint's answers (*AuthError, §1.3): 5xx, 429 and
+//     rate_limit_exceeded are repeated; every other refusal is final.
+//   - no answer (reset, refused, EOF, timeout): the server may have done the
+//     work, so only calls whose repetition is harmless (repeatIdempotent,
+//     the login included) or proven by the API (repeatIfNoAnswer: the
+//     job-data PUT, §1.4) are repeated.
 //   - 429, 502, 503: refused before any work (§6.4: overload, maintenance; a
 //     502 is the edge failing to reach the instance), so repeatable except
 //     for the upload, which §6.4 forbids re-sending after any error answer.
@@ -688,10 +702,14 @@ func (c *Client) readSuccess(req *request, resp *http.Response, out any) error {
 //     concurrency limit (403): refused, retry after a pause (§6.3, §6.4).
 //   - every other 4xx, including the daily REQUEST_LIMIT_EXCEEDED: final.
 func (c *Client) shouldRetry(ctx context.Context, req *request, err error, attempt int) (bool, time.Duration) {
-	if ctx.Err() != nil || attempt >= c.cfg.MaxAttempts {
+	if ctx.Err() != nil || attempt >= c.cfg.MaxAttempts || permanentNetError(err) {
 		return false, 0
 	}
 	wait := c.backoff(attempt)
+	var authErr *AuthError
+	if errors.As(err, &authErr) {
+		return authErr.Status >= 500 || authErr.Status == http.StatusTooManyRequests || authErr.Code == "rate_limit_exceeded", wait
+	}
 	if isNoAnswer(err) {
 		return req.repeat == repeatIdempotent || req.repeat == repeatIfNoAnswer, wait
 	}
@@ -716,6 +734,43 @@ func (c *Client) shouldRetry(ctx context.Context, req *request, err error, attem
 		return true, wait
 	}
 	return false, 0
+}
+
+// permanentNetError reports a request that got no answer for a reason no
+// repetition can cure, because the address itself is wrong:
+//
+//   - the host name does not exist (*net.DNSError with IsNotFound: the
+//     resolver answered NXDOMAIN), typically a misspelt My Domain;
+//   - the URL says https but the server speaks plain HTTP
+//     (http.ErrSchemeMismatch), or does not speak TLS at all
+//     (tls.RecordHeaderError);
+//   - the server's certificate is not trusted
+//     (*tls.CertificateVerificationError): a wrong host, or a proxy that
+//     intercepts TLS with a certificate this machine does not trust.
+//
+// Retrying these only delayed the failure by the whole backoff budget
+// (about 11 s with the defaults). Everything else without an answer stays
+// retryable: resets, timeouts, a resolver that did not answer (timeout,
+// SERVFAIL) and connection refused. A refusal is ambiguous — a wrong port
+// or a server that is not up, but also a server, proxy or load balancer
+// that is restarting — and Salesforce's endpoints do not refuse
+// connections in normal operation, so mid-run (a token renewal, a poll) a
+// refusal is almost always the passing kind. Retrying a refusal costs the
+// backoff budget once; giving up on a restarting server would fail a run.
+func permanentNetError(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return true
+	}
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		return true
+	}
+	var recErr tls.RecordHeaderError
+	if errors.As(err, &recErr) {
+		return true
+	}
+	var certErr *tls.CertificateVerificationError
+	return errors.As(err, &certErr)
 }
 
 // isConcurrencyLimit tells the concurrent-request limit (retry after a

@@ -65,6 +65,13 @@
 //   - close and abort, when the answer is lost, are settled by reading the
 //     job's state.
 //
+// The login takes the same decision (a second token request is harmless).
+// A failure that says the address itself is wrong is never retried, by any
+// call: a host name that does not exist, an https URL served by a
+// plain-HTTP server, a certificate this machine does not trust. A refused
+// connection is retried, since a restarting server or proxy refuses for a
+// moment too.
+//
 // Polling (WaitJob) keeps going through transient failures until the job
 // ends, Config.JobTimeout passes, or the context ends.
 //

@@ -198,10 +198,17 @@ var ErrTrackerRecordNotFound = errors.New("salesforce: tracker record not found"
 // server did the work is unknown, which is what the retry rules care about.
 type noAnswerError struct {
 	method, path string
-	err          error
+	// call, when set, names the request in the message instead of
+	// "METHOD path: no answer from Salesforce" (the login names its URL
+	// and connection: the host may not be Salesforce at all).
+	call string
+	err  error
 }
 
 func (e *noAnswerError) Error() string {
+	if e.call != "" {
+		return fmt.Sprintf("salesforce: %s: %v", e.call, e.err)
+	}
 	return fmt.Sprintf("salesforce: %s %s: no answer from Salesforce: %v", e.method, e.path, e.err)
 }
 

@@ -525,9 +525,13 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 	}
 }
 
-// transient reports failures a later attempt may not meet: no answer,
-// 429, 5xx, lock and concurrency refusals.
+// transient reports failures a later attempt may not meet: no answer
+// (unless permanentNetError says the address is wrong), 429, 5xx, lock and
+// concurrency refusals.
 func transient(err error) bool {
+	if permanentNetError(err) {
+		return false
+	}
 	if isNoAnswer(err) {
 		return true
 	}

@@ -2,10 +2,16 @@ package salesforce
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,11 +110,26 @@ func TestShouldRetry(t *testing.T) {
 		"404":         api(404, "NOT_FOUND", "The requested resource does not exist"),
 		"multiple":    api(400, "BULK_API_ERROR", "Found multipe contents for job: <750>"),
 		"other":       errors.New("json: cannot unmarshal"),
+		// Without an answer, as net/http reports it (after stripURL).
+		"nxdomain": &noAnswerError{method: "X", path: "/p", err: &net.OpError{Op: "dial", Net: "tcp",
+			Err: &net.DNSError{Err: "no such host", Name: "acme.invalid", IsNotFound: true}}},
+		"dns timeout": &noAnswerError{method: "X", path: "/p", err: &net.OpError{Op: "dial", Net: "tcp",
+			Err: &net.DNSError{Err: "i/o timeout", Name: "acme.my.salesforce.com", IsTimeout: true}}},
+		"refused": &noAnswerError{method: "X", path: "/p", err: &net.OpError{Op: "dial", Net: "tcp",
+			Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}},
+		"scheme mismatch": &noAnswerError{method: "X", path: "/p", err: http.ErrSchemeMismatch},
+		"not tls":         &noAnswerError{method: "X", path: "/p", err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}},
+		"untrusted cert": &noAnswerError{method: "X", path: "/p", err: &tls.CertificateVerificationError{
+			Err: x509.UnknownAuthorityError{}}},
+		// The token endpoint's answers (§1.3).
+		"auth 400":        &AuthError{Status: 400, Code: "invalid_client", Description: "invalid client credentials"},
+		"auth 503":        &AuthError{Status: 503},
+		"auth rate limit": &AuthError{Status: 400, Code: "rate_limit_exceeded"},
 	}
 	want := map[repeat][]string{
-		repeatIdempotent: {"lost", "429", "502", "503", "500", "504", "lock", "concurrency"},
-		repeatIfRefused:  {"429", "502", "503", "lock", "concurrency"},
-		repeatIfNoAnswer: {"lost"},
+		repeatIdempotent: {"lost", "429", "502", "503", "500", "504", "lock", "concurrency", "dns timeout", "refused", "auth 503", "auth rate limit"},
+		repeatIfRefused:  {"429", "502", "503", "lock", "concurrency", "auth 503", "auth rate limit"},
+		repeatIfNoAnswer: {"lost", "dns timeout", "refused", "auth 503", "auth rate limit"},
 	}
 	names := map[repeat]string{repeatIdempotent: "idempotent", repeatIfRefused: "if-refused", repeatIfNoAnswer: "if-no-answer"}
 	for rep, retryable := range want {
@@ -145,6 +166,13 @@ func TestShouldRetry(t *testing.T) {
 	}
 	if !isMultipleContents(errs["multiple"]) || isMultipleContents(errs["400"]) {
 		t.Error("isMultipleContents")
+	}
+	// transient (WaitJob, upload restarts) agrees on the network failures.
+	for name, want := range map[string]bool{"lost": true, "refused": true, "dns timeout": true,
+		"nxdomain": false, "scheme mismatch": false, "not tls": false, "untrusted cert": false} {
+		if got := transient(errs[name]); got != want {
+			t.Errorf("transient(%s) = %v, want %v", name, got, want)
+		}
 	}
 }
 

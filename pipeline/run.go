@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,8 +67,6 @@ type Runner struct {
 	collector *collector
 	// src is the source database, opened by openSource (nil until then).
 	src *extract.Source
-	// hostChecked is set once the login host's name resolved.
-	hostChecked bool
 
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu
@@ -446,9 +443,6 @@ func (r *Runner) authenticateOnly(ctx context.Context) (salesforce.Session, erro
 	if err != nil {
 		return salesforce.Session{}, err
 	}
-	if err := r.checkLoginHost(ctx); err != nil {
-		return salesforce.Session{}, err
-	}
 	sess, err := c.Authenticate(ctx)
 	if err != nil {
 		return sess, r.loginError(ctx, err)
@@ -456,38 +450,12 @@ func (r *Runner) authenticateOnly(ctx context.Context) (salesforce.Session, erro
 	return sess, nil
 }
 
-// checkLoginHost fails fast, as a configuration error, when the login
-// host's name does not exist: the client would otherwise retry the login
-// for several seconds on a typo. Other lookup failures (a resolver that is
-// down for a moment) are left to the login and its retries.
-func (r *Runner) checkLoginHost(ctx context.Context) error {
-	if r.hostChecked {
-		return nil
-	}
-	u, err := url.Parse(r.conns.LoginURL)
-	if err != nil {
-		return nil // ResolveConnections validated it
-	}
-	host := u.Hostname()
-	if net.ParseIP(host) != nil {
-		r.hostChecked = true
-		return nil
-	}
-	_, err = net.DefaultResolver.LookupHost(ctx, host)
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
-			Problem: fmt.Sprintf("the host name %s does not exist (DNS: no such host)", host),
-			Fix:     "set host to your org's My Domain URL as Setup > My Domain shows it, e.g. https://MyDomain.my.salesforce.com"}
-	}
-	r.hostChecked = err == nil
-	return nil
-}
-
 // loginError says what to do about a failed login. A refusal by the token
 // endpoint is a configuration problem (exit 2): the client id, secret or
-// app settings must change. A login that got no answer names the host it
-// tried (the client's message does) and what to check.
+// app settings must change; so is a login host whose name does not exist
+// (the client fails that at once, wrapping the *net.DNSError). A login
+// that got no answer names the host it tried (the client's message does)
+// and what to check.
 func (r *Runner) loginError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return err
@@ -496,6 +464,12 @@ func (r *Runner) loginError(ctx context.Context, err error) error {
 	if errors.As(err, &ae) {
 		refused := ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests && ae.Code != "rate_limit_exceeded"
 		return &fixError{err: err, config: refused}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
+			Problem: fmt.Sprintf("the host name %s does not exist (DNS: no such host)", dnsErr.Name),
+			Fix:     "set host to your org's My Domain URL as Setup > My Domain shows it, e.g. https://MyDomain.my.salesforce.com"}
 	}
 	return &fixError{err: err, fix: "check the host of " + salesforceEnv + " (scheme http or https, name, port) and that this machine can reach it (proxy, firewall)"}
 }

@@ -56,8 +56,9 @@ type Config struct {
 	// APIVersion is the REST API version, "v66.0" by default. A version
 	// without the leading "v" is accepted.
 	APIVersion string
-	// PollInterval is the first wait between two job-state polls (default
-	// 2s); it grows by half each poll up to PollMaxInterval (default 30s).
+	// PollInterval is the wait before WaitJob's first job-state poll and
+	// between the first two (default 2s); it grows by half each poll up to
+	// PollMaxInterval (default 30s).
 	PollInterval    time.Duration
 	PollMaxInterval time.Duration
 	// JobTimeout bounds how long WaitJob follows one job (default 12h).

@@ -472,13 +472,18 @@ func (c *Client) ListJobs(ctx context.Context) ([]JobInfo, error) {
 }
 
 // WaitJob polls the job until it is JobComplete, Failed or Aborted and
-// returns its final information (salesforce-api.md §2.7). The first wait is
-// Config.PollInterval; each next one is half as long again, up to
-// Config.PollMaxInterval. Failures that a later poll may not meet (no
-// answer, 5xx, 429) are logged and polling goes on; the wait ends with
-// ctx or after Config.JobTimeout (the error then wraps ErrJobTimeout and
-// names the last state seen). Other errors (the job is gone, bad
-// credentials) end it at once.
+// returns its final information (salesforce-api.md §2.7). It waits
+// Config.PollInterval before the first poll too: a job just closed is
+// UploadComplete for at least a moment (the close answer itself says so,
+// §1.4), so asking at once would cost an API call that can only say "not
+// yet". Each next wait is half as long again, up to Config.PollMaxInterval.
+// A caller that already holds a terminal JobInfo (say, from CloseJob after
+// a lost answer, or from GetJob) has no reason to call WaitJob.
+//
+// Failures that a later poll may not meet (no answer, 5xx, 429) are logged
+// and polling goes on; the wait ends with ctx or after Config.JobTimeout
+// (the error then wraps ErrJobTimeout and names the last state seen). Other
+// errors (the job is gone, bad credentials) end it at once.
 func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 	if err := checkJobID(jobID); err != nil {
 		return nil, err
@@ -489,6 +494,10 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 	var last *JobInfo
 	var lastErr error
 	for {
+		if err := sleep(ctx, min(interval, time.Until(deadline))); err != nil {
+			return last, fmt.Errorf("wait for job %s: %w", jobID, context.Cause(ctx))
+		}
+		interval = min(interval+interval/2+1, c.cfg.PollMaxInterval)
 		info, err := c.GetJob(ctx, jobID)
 		switch {
 		case err == nil:
@@ -504,8 +513,7 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 		default:
 			return last, fmt.Errorf("wait for job %s: %w", jobID, err)
 		}
-		now := time.Now()
-		if !now.Before(deadline) {
+		if now := time.Now(); !now.Before(deadline) {
 			state := JobState("unknown")
 			if last != nil {
 				state = last.State
@@ -517,11 +525,6 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 			}
 			return last, err
 		}
-		wait := min(interval, deadline.Sub(now))
-		if err := sleep(ctx, wait); err != nil {
-			return last, fmt.Errorf("wait for job %s: %w", jobID, context.Cause(ctx))
-		}
-		interval = min(interval+interval/2+1, c.cfg.PollMaxInterval)
 	}
 }
 

@@ -517,6 +517,79 @@ func TestWaitJobTimeoutAndContext(t *testing.T) {
 	}
 }
 
+// TestWaitJobWaitsBeforeFirstPoll: a job just closed is UploadComplete,
+// so WaitJob waits one PollInterval before its first GET. A job that is
+// done within that interval costs exactly one poll, alone through WaitJob
+// and inside LoadFiles; and when the close itself came back terminal (its
+// answer lost, the job read as already done), LoadFiles does not wait at
+// all.
+func TestWaitJobWaitsBeforeFirstPoll(t *testing.T) {
+	const poll = 300 * time.Millisecond // processing (20ms) ends well within it
+	cfg := func(c *salesforce.Config) { c.PollInterval, c.PollMaxInterval = poll, poll }
+	t.Run("WaitJob", func(t *testing.T) {
+		env := newEnv(t, cfg, sfemu.WithProcessing(sfemu.ProcessAsync, 20*time.Millisecond))
+		env.needEmu(t)
+		ctx := t.Context()
+		job, err := env.client.CreateJob(ctx, upsertProducts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.client.UploadJobData(ctx, job.ID, writeProducts(t, t.TempDir(), "p.csv", "FP", 3)); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := env.client.CloseJob(ctx, job.ID); err != nil || info.State != salesforce.JobUploadComplete {
+			t.Fatalf("close: %v %v", info, err)
+		}
+		env.requests.reset()
+		start := time.Now()
+		final, err := env.client.WaitJob(ctx, job.ID)
+		if err != nil || final.State != salesforce.JobComplete || final.NumberRecordsProcessed != 3 {
+			t.Fatalf("WaitJob = %+v, %v", final, err)
+		}
+		if n := env.requests.count("GET", "/jobs/ingest/"+job.ID); n != 1 {
+			t.Errorf("%d polls, want 1: the first GET comes after PollInterval, when the job is done", n)
+		}
+		if took := time.Since(start); took < poll {
+			t.Errorf("WaitJob returned after %s, before the first PollInterval (%s)", took, poll)
+		}
+	})
+	t.Run("LoadFiles", func(t *testing.T) {
+		env := newEnv(t, cfg, sfemu.WithProcessing(sfemu.ProcessAsync, 20*time.Millisecond))
+		env.needEmu(t)
+		dir := t.TempDir()
+		files := []salesforce.LoadFile{{Path: writeProducts(t, dir, "a.csv", "FA", 2)}, {Path: writeProducts(t, dir, "b.csv", "FB", 2)}}
+		res, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{Parallel: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if !r.Succeeded() {
+				t.Fatalf("%+v", r)
+			}
+			if n := env.requests.count("GET", "/jobs/ingest/"+r.JobID); n != 1 {
+				t.Errorf("job %s: %d polls, want 1", r.JobID, n)
+			}
+		}
+	})
+	t.Run("close answer lost, job already done", func(t *testing.T) {
+		env := newEnv(t, cfg, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+		env.needEmu(t)
+		env.emu.AddFault(sfemu.Fault{Method: "PATCH", Path: "/jobs/ingest/", Count: 1, DropAfterHandling: true})
+		start := time.Now()
+		res, err := env.client.LoadFiles(t.Context(), upsertProducts,
+			[]salesforce.LoadFile{{Path: writeProducts(t, t.TempDir(), "c.csv", "FC", 2)}}, salesforce.LoadOptions{})
+		if err != nil || !res[0].Succeeded() || res[0].Processed != 2 {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		if n := env.requests.count("GET", "/jobs/ingest/"+res[0].JobID); n != 1 {
+			t.Errorf("%d GETs of the job, want 1 (the read that settled the lost close)", n)
+		}
+		if took := time.Since(start); took >= poll {
+			t.Errorf("took %s: waited a PollInterval for a job known to be done", took)
+		}
+	})
+}
+
 // TestWaitJobBacksOff: polls start at PollInterval and grow to
 // PollMaxInterval, so a long job costs few API calls.
 func TestWaitJobBacksOff(t *testing.T) {

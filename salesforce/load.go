@@ -288,6 +288,12 @@ func (l *loader) closeAndWait(ctx context.Context, r LoadResult) LoadResult {
 		return r
 	}
 	r.State = info.State
+	if info.State.Terminal() {
+		// The close's answer was lost and reading the job found it
+		// already finished (setJobState): nothing to wait for.
+		r.take(info)
+		return r
+	}
 	final, err := c.WaitJob(ctx, r.JobID)
 	r.take(final)
 	if err != nil {

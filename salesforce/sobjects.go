@@ -87,9 +87,20 @@ func (c *Client) Describe(ctx context.Context, object string) (*SObjectDescribe,
 	if err := checkAPIName("object", object); err != nil {
 		return nil, err
 	}
+	d, err := c.describe(ctx, object)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", object, err)
+	}
+	return d, nil
+}
+
+// describe is Describe without the "describe <object>" wrapping, for
+// callers that say what they were doing themselves (the request path
+// names the object and the describe already).
+func (c *Client) describe(ctx context.Context, object string) (*SObjectDescribe, error) {
 	var d SObjectDescribe
 	if _, err := c.do(ctx, &request{method: http.MethodGet, path: c.dataPath("sobjects", object, "describe") + "/"}, &d); err != nil {
-		return nil, fmt.Errorf("describe %s: %w", object, err)
+		return nil, err
 	}
 	return &d, nil
 }
@@ -220,13 +231,16 @@ func (c *Client) ensureTracker(ctx context.Context) (*SObjectDescribe, error) {
 			return nil, err
 		}
 	}
-	d, err := c.Describe(ctx, t.Object)
+	// The wrapped error already says "salesforce:", the describe request
+	// (method, path with the object) and the answer: the messages below
+	// add only what the tracker makes of it, so nothing reads twice.
+	d, err := c.describe(ctx, t.Object)
 	if err != nil {
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
-			return nil, fmt.Errorf("salesforce: status tracker: object %s does not exist in the org or the run-as user cannot see it (describe answered 404); deploy it or configure the tracker object: %w", t.Object, err)
+			return nil, fmt.Errorf("status tracker: object %s does not exist in the org or the run-as user cannot see it; deploy it or configure the tracker object: %w", t.Object, err)
 		}
-		return nil, fmt.Errorf("salesforce: status tracker: %w", err)
+		return nil, fmt.Errorf("status tracker: check the tracker object: %w", err)
 	}
 	var problems []string
 	if f := d.Field(t.ExternalIDField); f == nil {

@@ -2,6 +2,7 @@ package salesforce_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +165,56 @@ func TestTrackerMisconfigured(t *testing.T) {
 	err = env.client.UpsertStatus(t.Context(), "T1", "Uploaded", nil)
 	if err == nil || !strings.Contains(err.Error(), "Message__c is not an External ID") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestTrackerDescribeErrorReadsOnce: when the tracker's describe fails,
+// the message says each thing once: one "salesforce:" prefix, the request
+// (naming the describe and the object) and its status once, and the
+// tracker's reading of it.
+// The *APIError stays reachable with errors.As.
+func TestTrackerDescribeErrorReadsOnce(t *testing.T) {
+	cases := []struct {
+		name   string
+		env    func(t *testing.T) *testEnv
+		object string
+		status int
+		want   string
+	}{
+		{"object missing (404)", func(t *testing.T) *testEnv {
+			return newEnv(t, func(c *salesforce.Config) { c.Tracker.Object = "Load_Status__c" })
+		}, "Load_Status__c", 404, "does not exist in the org"},
+		{"describe keeps failing (500)", func(t *testing.T) *testEnv {
+			env := newEnv(t, func(c *salesforce.Config) { c.MaxAttempts = 2 })
+			env.needEmu(t)
+			env.emu.AddFault(sfemu.Fault{Path: "/describe", Status: 500, Count: 2})
+			return env
+		}, "Migration_Status__c", 500, "(after 2 attempts)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.env(t).client.UpsertStatus(t.Context(), "T1", "In Progress", nil)
+			var apiErr *salesforce.APIError
+			if !errors.As(err, &apiErr) || apiErr.Status != tc.status {
+				t.Fatalf("err = %v, want it to wrap the describe's *APIError %d", err, tc.status)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "status tracker") || !strings.Contains(msg, tc.want) {
+				t.Errorf("message %q does not say %q", msg, tc.want)
+			}
+			once := []string{"salesforce:", "describe", strconv.Itoa(tc.status)}
+			if tc.status != 404 {
+				// A missing object is named in the diagnosis and in the
+				// request; a 500's ErrorId is random digits, so its status
+				// is counted with its text.
+				once = []string{"salesforce:", "describe", tc.object, "500 Internal Server Error"}
+			}
+			for _, once := range once {
+				if n := strings.Count(msg, once); n != 1 {
+					t.Errorf("%q appears %d times in %q, want once", once, n, msg)
+				}
+			}
+		})
 	}
 }
 

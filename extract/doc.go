@@ -49,6 +49,13 @@
 // *ValueError naming the table, the row's position and key, the column, the
 // value and the fix.
 //
+// A query (or table) the database refuses to compile — a syntax error, an
+// unknown table or column, a missing privilege — stops the extraction
+// before any row is read with a *QueryError: it names the tables-config
+// setting (tables.<Name>.query or .table), shows the query as configured
+// and the database's own message, not the SQL Extract wraps around the
+// query, and reports itself as a configuration problem (ConfigError).
+//
 // # Type mapping
 //
 // What each source type becomes in the CSV when Field.Type is empty.

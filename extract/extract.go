@@ -187,6 +187,67 @@ func (e *ValueError) Error() string {
 	return b.String()
 }
 
+// QueryError reports that the source database refused the table's SQL
+// before reading a row: Table.Query (or Table.From) does not compile — a
+// syntax error; an unknown table, view, column or function; a missing
+// privilege. It names the tables-config setting and shows the query (or
+// table name) as configured with the database's own message, never the
+// SQL Extract builds around it.
+//
+// Extract reads a query as a derived table, SELECT ... FROM (<query>), so
+// the query must be one SELECT whose result columns have distinct names
+// (Oracle, for one, refuses two columns of the same name there). A final
+// ';' is removed first.
+//
+// It is a configuration problem: nothing was read, and only a change to
+// the tables config (or to the database's schema or grants) helps, so
+// ConfigError reports true (sfmigrate exits with code 2). Failures of a
+// query that did compile — a connection lost mid-read, a lock timeout, a
+// cancelled context — are not QueryErrors.
+type QueryError struct {
+	Table   string // Table.Name, the tables-config key
+	Setting string // the key of the table's entry that holds Query: "query" or "table"
+	Query   string // Table.Query or Table.From, as configured
+	Engine  string // "sqlite", "postgres" or "oracle"
+	// Message is the database's message, e.g. `near "FROM": syntax error`,
+	// `column "nmae" does not exist (SQLSTATE 42703)`, `ORA-00942: table or
+	// view does not exist`.
+	Message string
+	Err     error // the driver's error, for errors.As (e.g. *pgconn.PgError)
+}
+
+// Error names the setting, shows the configured query or table and the
+// database's message, on one line.
+func (e *QueryError) Error() string {
+	if e.Setting == "table" {
+		return fmt.Sprintf("extract %s: tables.%s.table = %q: the source database refused it: %s: %s",
+			e.Table, e.Table, e.Query, e.Engine, e.Message)
+	}
+	return fmt.Sprintf("extract %s: tables.%s.%s: the source database refused it: %s: %s; the query: %s",
+		e.Table, e.Table, e.Setting, e.Engine, e.Message, oneLine(e.Query, 500))
+}
+
+// Unwrap returns the driver's error.
+func (e *QueryError) Unwrap() error { return e.Err }
+
+// ConfigError reports true: the tables config must change (exit code 2).
+func (e *QueryError) ConfigError() bool { return true }
+
+// oneLine folds runs of white space (newlines included) into one space and
+// cuts the text to about max bytes, for a query quoted in a one-line
+// message.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // ErrOrderBy is wrapped by errors about the ordering key: a NULL or a
 // repeated order_by value, which would make batch positions ambiguous.
 var ErrOrderBy = errors.New("order_by is not a unique non-null key")
@@ -205,6 +266,14 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*$`)
 // identPathRE matches a possibly schema-qualified table name whose parts are
 // plain or double-quoted identifiers.
 var identPathRE = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_$#]*|"(?:[^"]|"")+")(?:\.(?:[A-Za-z_][A-Za-z0-9_$#]*|"(?:[^"]|"")+"))*$`)
+
+// what names the table's source for messages: "table X" or "the query".
+func (t *Table) what() string {
+	if t.From != "" {
+		return "table " + t.From
+	}
+	return "the query"
+}
 
 func (t *Table) validate() error {
 	fail := func(format string, args ...any) error {
@@ -376,7 +445,14 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 	from := d.from(&t)
 	described, err := s.eng.describe(ctx, from)
 	if err != nil {
-		return Result{}, fmt.Errorf("extract %s: read the columns of %s: %w", t.Name, from, err)
+		if msg, ok := s.eng.refused(err); ok && ctx.Err() == nil {
+			qe := &QueryError{Table: t.Name, Setting: "query", Query: t.Query, Engine: d.String(), Message: msg, Err: err}
+			if t.From != "" {
+				qe.Setting, qe.Query = "table", t.From
+			}
+			return Result{}, qe
+		}
+		return Result{}, fmt.Errorf("extract %s: read the columns of %s: %w", t.Name, t.what(), err)
 	}
 	p, err := newPlan(&t, described)
 	if err != nil {
@@ -400,7 +476,8 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 	}
 	rows, err := s.eng.query(ctx, q, args, p.sel)
 	if err != nil {
-		return Result{}, fmt.Errorf("extract %s: run query %s: %w", t.Name, q, err)
+		// Not q itself: the user knows the query, not the SQL around it.
+		return Result{}, fmt.Errorf("extract %s: read %s ordered by %s: %w", t.Name, t.what(), strings.Join(t.OrderBy, ", "), err)
 	}
 	x := &extraction{
 		t:      &t,

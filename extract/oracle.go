@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	go_ora "github.com/sijms/go-ora/v2"
+	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/sfmigrate/sfmigrate/airflow"
 )
@@ -344,6 +345,33 @@ func oracleTypeName(t string) string {
 		return "BOOLEAN"
 	}
 	return t
+}
+
+// refused: Oracle reports what is wrong with a statement's text while
+// parsing it, with codes of the ORA-00900 to ORA-00999 block (invalid
+// identifier, missing keyword, table or view does not exist, column
+// ambiguously defined, ...), ORA-01031 (insufficient privileges), and a
+// few more parse errors: malformed identifiers and strings (ORA-01740,
+// 01747, 01756) and set operations whose branches do not match (ORA-01789,
+// 01790). Connection and session errors (ORA-03113, ORA-12xxx, ...) are
+// not among them. go-ora's message ends with the parse position, which
+// counts from the start of the SQL around the user's query: it is left out.
+func (e *oracleEngine) refused(err error) (string, bool) {
+	var oe *network.OracleError
+	if !errors.As(err, &oe) {
+		return "", false
+	}
+	switch c := oe.ErrCode; {
+	case c >= 900 && c <= 999, c == 1031, c == 1740, c == 1747, c == 1756, c == 1789, c == 1790:
+	default:
+		return "", false
+	}
+	_ = oe.Error() // fills ErrMsg from go-ora's table when the server sent none
+	msg := strings.TrimSpace(oe.ErrMsg)
+	if msg == "" {
+		msg = fmt.Sprintf("ORA-%05d", oe.ErrCode)
+	}
+	return msg, true
 }
 
 func (e *oracleEngine) describe(ctx context.Context, from string) ([]column, error) {

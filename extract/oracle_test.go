@@ -20,6 +20,7 @@ import (
 	go_ora "github.com/sijms/go-ora/v2"
 	"github.com/sijms/go-ora/v2/configurations"
 	"github.com/sijms/go-ora/v2/converters"
+	"github.com/sijms/go-ora/v2/network"
 
 	"github.com/sfmigrate/sfmigrate/airflow"
 )
@@ -222,13 +223,16 @@ func TestOracleURL(t *testing.T) {
 // Go value types and the same DatabaseTypeName strings. It records every
 // statement so the tests can check the Oracle SQL text.
 type fakeOracle struct {
-	mu      sync.Mutex
-	cols    []string // column names
-	types   []string // go-ora type names
-	rows    [][]driver.Value
-	answer  func(q string, args []driver.NamedValue, rows [][]driver.Value) [][]driver.Value
-	queries []string
-	args    [][]driver.NamedValue
+	mu     sync.Mutex
+	cols   []string // column names
+	types  []string // go-ora type names
+	rows   [][]driver.Value
+	answer func(q string, args []driver.NamedValue, rows [][]driver.Value) [][]driver.Value
+	// describeErr, when set, is the answer to the describe query (what
+	// go-ora returns when Oracle refuses to parse it).
+	describeErr error
+	queries     []string
+	args        [][]driver.NamedValue
 }
 
 var (
@@ -268,6 +272,9 @@ func (c *fakeOracleConn) QueryContext(_ context.Context, q string, args []driver
 	c.f.queries = append(c.f.queries, q)
 	c.f.args = append(c.f.args, args)
 	if strings.HasSuffix(q, " WHERE 1 = 0") {
+		if c.f.describeErr != nil {
+			return nil, c.f.describeErr
+		}
 		return &fakeOracleRows{f: c.f, names: c.f.cols, types: c.f.types}, nil
 	}
 	// The select list is quoted column names: answer those columns.
@@ -548,4 +555,44 @@ func oracleBigLiterals(s string) string {
 
 func TestOracle(t *testing.T) {
 	runSuite(t, oracleHarness(t))
+}
+
+// TestOracleQueryError: Oracle's parse errors (go-ora's *network.OracleError
+// with the server's message) become a *QueryError without go-ora's parse
+// position, which counts from the start of the SQL around the query;
+// connection and cancel errors do not.
+func TestOracleQueryError(t *testing.T) {
+	parse := &network.OracleError{ErrCode: 942, ErrMsg: "ORA-00942: table or view does not exist\n"}
+	f := &fakeOracle{cols: []string{"ID"}, types: []string{"NUMBER"}, describeErr: parse}
+	src := newFakeOracleSource(t, f, "")
+	_, err := src.Extract(t.Context(), Table{Name: "P", Query: "SELECT ID FROM ERP.PRODUKT", OrderBy: []string{"ID"},
+		Fields: []Field{{Column: "ID", Name: "External_Id__c"}}}, Options{Dir: t.TempDir(), BatchSize: 10})
+	var qe *QueryError
+	if !errors.As(err, &qe) || qe.Engine != "oracle" || qe.Message != "ORA-00942: table or view does not exist" || !qe.ConfigError() {
+		t.Fatalf("err = %v, want a *QueryError with Oracle's message", err)
+	}
+	wantAll(t, err, "tables.P.query", "SELECT ID FROM ERP.PRODUKT")
+	if strings.Contains(err.Error(), "position") || strings.Contains(err.Error(), "1 = 0") {
+		t.Errorf("message shows SQL internals: %v", err)
+	}
+
+	e := &oracleEngine{}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&network.OracleError{ErrCode: 904, ErrMsg: `ORA-00904: "NMAE": invalid identifier`}, true},
+		{&network.OracleError{ErrCode: 923}, true}, // no server text: go-ora's own, or the code
+		{&network.OracleError{ErrCode: 1031, ErrMsg: "ORA-01031: insufficient privileges"}, true},
+		{fmt.Errorf("wrapped: %w", &network.OracleError{ErrCode: 918, ErrMsg: "ORA-00918: column ambiguously defined"}), true},
+		{&network.OracleError{ErrCode: 3113, ErrMsg: "ORA-03113: end-of-file on communication channel"}, false},
+		{&network.OracleError{ErrCode: 1013}, false}, // cancelled
+		{&network.OracleError{ErrCode: 12514}, false},
+		{errors.New("connection reset by peer"), false},
+	} {
+		msg, ok := e.refused(c.err)
+		if ok != c.want || ok && (msg == "" || strings.Contains(msg, "position")) {
+			t.Errorf("refused(%v) = %q, %v; want %v", c.err, msg, ok, c.want)
+		}
+	}
 }

@@ -183,6 +183,32 @@ func (e *pgEngine) describe(ctx context.Context, from string) ([]column, error) 
 	return cols, nil
 }
 
+// refused: describe only prepares (parse, analyse, plan), so a PostgreSQL
+// error there is about the SQL text when its SQLSTATE class says so: 42
+// (syntax error or access rule violation: unknown table, column or
+// function, insufficient privilege), 0A (feature not supported), 3F
+// (invalid schema name) or 22 (a malformed literal, found while planning).
+// Connection, resource and shutdown classes (08, 53, 57, ...) are not.
+func (e *pgEngine) refused(err error) (string, bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) != 5 {
+		return "", false
+	}
+	switch pe.Code[:2] {
+	case "42", "0A", "3F", "22":
+	default:
+		return "", false
+	}
+	msg := pe.Message + " (SQLSTATE " + pe.Code + ")"
+	if pe.Detail != "" {
+		msg += "; detail: " + pe.Detail
+	}
+	if pe.Hint != "" {
+		msg += "; hint: " + pe.Hint
+	}
+	return msg, true
+}
+
 // checkKeys refuses order_by columns whose equality is not byte equality.
 // The extraction checks that consecutive keys differ by comparing their
 // text; PostgreSQL orders and compares by the column's type and collation.

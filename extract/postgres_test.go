@@ -266,3 +266,61 @@ func TestPostgresCancelLongQuery(t *testing.T) {
 		t.Errorf("after the cancel: %+v, %v", res, err)
 	}
 }
+
+// TestPostgresLostConnectionNotQueryError: a session the server ends (here
+// terminated by an administrator), before the query or while it runs, is
+// not a *QueryError: the query is fine, and nothing in the tables config
+// needs to change.
+func TestPostgresLostConnectionNotQueryError(t *testing.T) {
+	h := pgHarness(t)
+	app := fmt.Sprintf("sfm_lost_%d_%d", os.Getpid(), pgTableSeq.Add(1))
+	h.conn.Extra = map[string]any{"application_name": app}
+	for k, v := range pgTestConn(t).Extra {
+		if k != "application_name" {
+			h.conn.Extra[k] = v
+		}
+	}
+	cs, err := pgConnString(pgTestConn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgconn.Connect(t.Context(), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var killed atomic.Int64
+	kill := func() { // safe from any goroutine
+		res := admin.Exec(context.Background(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "+sqlStr(app))
+		if rs, err := res.ReadAll(); err == nil && len(rs) == 1 {
+			killed.Add(int64(len(rs[0].Rows)))
+		}
+	}
+	table := Table{Name: "LOST", Query: "SELECT g AS id FROM generate_series(1, 3) g WHERE pg_sleep(0.5) IS NOT NULL",
+		OrderBy: []string{"id"}, Fields: []Field{{Column: "id", Name: "Id"}}}
+	t.Run("before the query", func(t *testing.T) {
+		src := h.open(t)
+		killed.Store(0)
+		kill()
+		_, err := src.Extract(t.Context(), table, Options{Dir: t.TempDir(), BatchSize: 10})
+		var qe *QueryError
+		if killed.Load() != 1 || err == nil || errors.As(err, &qe) {
+			t.Errorf("%d sessions ended; err = %v, want a failure that is not a *QueryError", killed.Load(), err)
+		}
+	})
+	t.Run("while it runs", func(t *testing.T) {
+		src := h.open(t)
+		killed.Store(0)
+		done := make(chan struct{})
+		timer := time.AfterFunc(300*time.Millisecond, func() { kill(); close(done) })
+		_, err := src.Extract(t.Context(), table, Options{Dir: t.TempDir(), BatchSize: 10})
+		if timer.Stop() {
+			t.Fatalf("the query ended before the session could be ended: %v", err)
+		}
+		<-done
+		var qe *QueryError
+		if killed.Load() != 1 || err == nil || errors.As(err, &qe) {
+			t.Errorf("%d sessions ended; err = %v, want a failure that is not a *QueryError", killed.Load(), err)
+		}
+	})
+}

@@ -27,6 +27,11 @@ type engine interface {
 	describe(ctx context.Context, from string) ([]column, error)
 	// query runs the extraction query; cols describe its select list.
 	query(ctx context.Context, sql string, args []any, cols []column) (rowStream, error)
+	// refused reports whether err, from describe, is the database refusing
+	// the SQL text itself (syntax, unknown name, missing privilege) rather
+	// than failing to run it (connection, lock, cancel), and returns the
+	// database's own message, free of the SQL around the user's query.
+	refused(err error) (msg string, ok bool)
 	close() error
 }
 

@@ -145,6 +145,19 @@ const busyHint = "; a writer held the database lock for more than 30s: extract w
 
 func (e *sqliteEngine) dialect() dialect { return dialectSQLite }
 
+// sqliteError is a failed SQLite call: what was being done, the result
+// code and SQLite's message.
+type sqliteError struct {
+	op   string // "prepare", "step", "open /path", ...
+	rc   int32  // extended result code
+	msg  string // sqlite3_errmsg (or errstr without a connection)
+	hint string // what to do, for codes that have a known fix
+}
+
+func (e *sqliteError) Error() string {
+	return fmt.Sprintf("%s: sqlite: %s (code %d)%s", e.op, e.msg, e.rc, e.hint)
+}
+
 // errorf wraps SQLite's message for rc.
 func (e *sqliteEngine) errorf(rc int32, format string, args ...any) error {
 	msg := libc.GoString(sqlite3.Xsqlite3_errstr(e.tls, rc))
@@ -155,7 +168,20 @@ func (e *sqliteEngine) errorf(rc int32, format string, args ...any) error {
 	if rc&0xff == sqlite3.SQLITE_BUSY {
 		hint = busyHint
 	}
-	return fmt.Errorf("%s: sqlite: %s (code %d)%s", fmt.Sprintf(format, args...), msg, rc, hint)
+	return &sqliteError{op: fmt.Sprintf(format, args...), rc: rc, msg: msg, hint: hint}
+}
+
+// refused: SQLite compiles a statement in sqlite3_prepare, and reports
+// everything wrong with its text (syntax, no such table, column or
+// function, ambiguous names) as SQLITE_ERROR there. Other prepare failures
+// (BUSY, NOMEM, CORRUPT, NOTADB, IOERR) are about the database, not the
+// query.
+func (e *sqliteEngine) refused(err error) (string, bool) {
+	var se *sqliteError
+	if errors.As(err, &se) && se.op == "prepare" && se.rc&0xff == sqlite3.SQLITE_ERROR {
+		return se.msg, true
+	}
+	return "", false
 }
 
 func (e *sqliteEngine) close() error {

@@ -143,6 +143,7 @@ func runSuite(t *testing.T, h *engineHarness) {
 	t.Run("Cancel", func(t *testing.T) { suiteCancel(t, h) })
 	t.Run("SourceTimeZone", func(t *testing.T) { suiteTimeZone(t, h) })
 	t.Run("QueryForm", func(t *testing.T) { suiteQueryForm(t, h) })
+	t.Run("QueryErrors", func(t *testing.T) { suiteQueryErrors(t, h) })
 }
 
 // suiteValues checks the Bulk API form of every column type.
@@ -600,4 +601,73 @@ func suiteQueryForm(t *testing.T, h *engineHarness) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+// suiteQueryErrors: a query or table the database refuses comes back as a
+// *QueryError naming the setting, showing the query as configured and the
+// database's message — never the SQL Extract builds around it — and
+// counting as a configuration problem. A refusal for another reason (here a
+// cancelled context) is not one.
+func suiteQueryErrors(t *testing.T, h *engineHarness) {
+	name := seqTable(t, h, 3)
+	src := h.open(t)
+	fields := []Field{{Column: "id", Name: "External_Id__c"}}
+	cases := []struct {
+		name, query, from string
+		setting, mention  string // the QueryError's Setting; a word the database's message must contain
+	}{
+		{"syntax error", "SELEC id FROM " + name, "", "query", ""},
+		{"unknown column", "SELECT id, nmae\nFROM " + name + " ;", "", "query", "nmae"},
+		{"unknown table", "SELECT id FROM no_such_table_qe", "", "query", "no_such_table_qe"},
+		{"unknown table by name", "", "no_such_table_qe", "table", "no_such_table_qe"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := Table{Name: "QE", Query: c.query, From: c.from, OrderBy: []string{"id"}, Fields: fields}
+			dir := t.TempDir()
+			_, err := src.Extract(t.Context(), tb, Options{Dir: dir, BatchSize: 10})
+			var qe *QueryError
+			if !errors.As(err, &qe) {
+				t.Fatalf("err = %v (%T), want *QueryError", err, err)
+			}
+			want := c.query
+			if c.from != "" {
+				want = c.from
+			}
+			if qe.Table != "QE" || qe.Setting != c.setting || qe.Query != want || qe.Engine != src.Dialect() || qe.Message == "" || qe.Err == nil {
+				t.Errorf("QueryError = %+v", qe)
+			}
+			if !qe.ConfigError() {
+				t.Error("ConfigError() = false, want true: the tables config must change")
+			}
+			msg := err.Error()
+			wantAll(t, err, "tables.QE."+c.setting, qe.Message)
+			if c.from != "" {
+				wantAll(t, err, `"`+c.from+`"`)
+			} else {
+				wantAll(t, err, oneLine(c.query, 500))
+			}
+			if c.mention != "" && !strings.Contains(strings.ToLower(qe.Message), c.mention) {
+				t.Errorf("database message %q does not mention %q", qe.Message, c.mention)
+			}
+			for _, internal := range []string{"sfm_q", "SELECT * FROM", "prepare:", "WHERE 1 = 0", "\n", "position"} {
+				if strings.Contains(msg, internal) {
+					t.Errorf("message shows %q, internal to Extract: %s", internal, msg)
+				}
+			}
+			if n := listDir(t, dir); len(n) != 0 {
+				t.Errorf("files written: %v", n)
+			}
+		})
+	}
+	t.Run("cancelled is not a query error", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := src.Extract(ctx, Table{Name: "QE", Query: "SELEC broken", OrderBy: []string{"id"}, Fields: fields},
+			Options{Dir: t.TempDir(), BatchSize: 10})
+		var qe *QueryError
+		if err == nil || errors.As(err, &qe) {
+			t.Errorf("err = %v, want a failure that is not a *QueryError", err)
+		}
+	})
 }

@@ -163,7 +163,8 @@ func TestTaskExtractNeedsDescribe(t *testing.T) {
 }
 
 // TestExtractFailureStopsUploadCleanly: a query the source rejects fails the
-// run once (exit 1) with the database's message; the upload that ran
+// run once (exit 2: the tables config must change) with the database's
+// message, naming the setting; the upload that ran
 // alongside is recorded as stopped because of it, not as interrupted, and
 // nothing is sent.
 func TestExtractFailureStopsUploadCleanly(t *testing.T) {
@@ -173,8 +174,8 @@ func TestExtractFailureStopsUploadCleanly(t *testing.T) {
 	os.WriteFile(h.tables, []byte(strings.Replace(string(cfg), "    table: ITEMS\n",
 		"    query: SELECT ID, NAME, LAUNCHED, CHANGED, ACTIVE FROM ITEMS WHERE NOPE = 1\n", 1)), 0o644)
 	code, _, stderr := h.main("run", "--table", "ITEMS", "--run-id", "q")
-	if code != 1 || strings.Count(stderr, "no such column: NOPE") != 1 {
-		t.Fatalf("exit %d, want 1 with the database's message once:\n%s", code, stderr)
+	if code != 2 || strings.Count(stderr, "no such column: NOPE") != 1 || !strings.Contains(stderr, "tables.ITEMS.query") {
+		t.Fatalf("exit %d, want 2 with the database's message once, naming tables.ITEMS.query:\n%s", code, stderr)
 	}
 	for _, bad := range []string{"interrupted", "extract ITEMS from", "extract ITEMS: extract ITEMS"} {
 		if strings.Contains(stderr, bad) {

@@ -250,7 +250,7 @@ func (fw *fileWriter) do(op fileOp) error {
 	case opData:
 		fw.h.Write(op.buf)
 		if _, err := fw.f.Write(op.buf); err != nil {
-			return fmt.Errorf("write %s: %w", fw.tmp, err)
+			return err // *os.PathError: "write <file>.tmp: no space left on device"
 		}
 	case opFinish:
 		b := op.batch
@@ -267,7 +267,9 @@ func (fw *fileWriter) do(op fileOp) error {
 		}
 		if err != nil {
 			_ = os.Remove(fw.tmp) // best effort: the error below is what matters
-			return fmt.Errorf("finish batch file %s: %w", b.Path, err)
+			// The os error names the operation and the file(s): "sync
+			// X.tmp: ...", "rename X.tmp X: ...", "sync <dir>: ...".
+			return fmt.Errorf("finish batch file: %w", err)
 		}
 		b.SHA256 = hex.EncodeToString(fw.h.Sum(nil))
 		fw.batches = append(fw.batches, b)

@@ -87,7 +87,15 @@ func Open(ctx context.Context, conn airflow.Connection) (*Source, error) {
 		return nil, fmt.Errorf("extract: connection %s has type %q: supported source types are sqlite, postgres and oracle", conn.ID, conn.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("extract: open %s: %w", conn, err)
+		// SQLite's messages name the database file, which is all of a
+		// sqlite connection; the network engines' need not name host,
+		// port or database, so their connection is shown (password
+		// redacted).
+		what := conn.String()
+		if strings.EqualFold(conn.Type, "sqlite") {
+			what = conn.ID
+		}
+		return nil, fmt.Errorf("extract: open %s: %w", what, err)
 	}
 	return &Source{conn: conn, eng: eng}, nil
 }

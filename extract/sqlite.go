@@ -83,7 +83,14 @@ func openSQLite(_ context.Context, conn airflow.Connection) (engine, error) {
 		if !filepath.IsAbs(path) {
 			hint = " (a relative path; in a URI an absolute path needs four slashes, sqlite:////abs/path.db, or sqlite://%2Fabs%2Fpath.db)"
 		}
-		return nil, fmt.Errorf("SQLite database file %s (%s)%s: %w", path, from, hint, err)
+		// The *os.PathError would name the path a second time ("stat
+		// <path>: ..."); its cause says what is wrong and still answers
+		// errors.Is(err, fs.ErrNotExist).
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("SQLite database file %s (%s): %w%s", path, from, err, hint)
 	}
 	if fi.IsDir() {
 		return nil, fmt.Errorf("SQLite database file %s (%s) is a directory", path, from)

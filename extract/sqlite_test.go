@@ -4,10 +4,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -245,4 +247,67 @@ func TestTableValidate(t *testing.T) {
 			t.Errorf("options %+v accepted", o)
 		}
 	}
+}
+
+// TestFileErrorsNamePathOnce: an os error already names its operation and
+// file ("write X.tmp: no space left on device"), so the messages around it
+// must not name the file again. The failures are real: /dev/full answers
+// every write with ENOSPC, a directory in the way fails the rename, and a
+// missing database file fails its stat.
+func TestFileErrorsNamePathOnce(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createTable(t, "t", [][2]string{{"id", "int"}}, [][]string{{"1"}, {"2"}})
+	src := h.open(t)
+	table := Table{Name: "T", From: "t", OrderBy: []string{"id"}, Fields: []Field{{Column: "id", Name: "Id"}}}
+	once := func(t *testing.T, err error, path string) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if n := strings.Count(err.Error(), path); n != 1 {
+			t.Errorf("%s appears %d times in %q, want once", path, n, err)
+		}
+	}
+	t.Run("disk full", func(t *testing.T) {
+		if _, err := os.Stat("/dev/full"); err != nil {
+			t.Skip("no /dev/full on this system")
+		}
+		dir := t.TempDir()
+		tmp := filepath.Join(dir, "T_00001.csv.tmp")
+		if err := os.Symlink("/dev/full", tmp); err != nil {
+			t.Fatal(err)
+		}
+		_, err := src.Extract(t.Context(), table, Options{Dir: dir, BatchSize: 10, Start: Position{BatchIndex: 1}})
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("err = %v, want ENOSPC", err)
+		}
+		once(t, err, tmp)
+		wantAll(t, err, "extract T: ", "no space left on device")
+	})
+	t.Run("rename blocked", func(t *testing.T) {
+		dir := t.TempDir()
+		final := filepath.Join(dir, "T_00001.csv")
+		if err := os.Mkdir(final, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(final, "keep"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := src.Extract(t.Context(), table, Options{Dir: dir, BatchSize: 10, Start: Position{BatchIndex: 1}})
+		var le *os.LinkError
+		if !errors.As(err, &le) {
+			t.Fatalf("err = %v, want the rename's *os.LinkError", err)
+		}
+		once(t, err, final+".tmp")
+		once(t, err, final+":") // the rename's target, named by the os error only
+		wantAll(t, err, "finish batch file")
+	})
+	t.Run("missing database file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "nope.db")
+		_, err := Open(t.Context(), airflow.Connection{ID: "src", Type: "sqlite", Host: path})
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("err = %v, want fs.ErrNotExist", err)
+		}
+		once(t, err, path)
+	})
 }

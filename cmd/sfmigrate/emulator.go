@@ -8,13 +8,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,14 +34,16 @@ Serves an in-memory Salesforce org on ADDR: OAuth 2.0 client credentials at
 REST (upsert by external id, create, get, describe) and a SOQL subset.
 127.0.0.1:0 picks a free port. The first line printed on stdout holds the base
 URL; point a client's login URL (or AIRFLOW_CONN_SALESFORCE_API's host) at it.
-Stop it with Ctrl-C or SIGTERM.
+With the test client, the next lines show its id and secret and an export line
+for AIRFLOW_CONN_SALESFORCE_API to paste. Stop it with Ctrl-C or SIGTERM.
 
 Without --objects the org holds Account, Product2, Product_Price__c and the
 status tracker Migration_Status__c (see docs/emulator.md for the YAML format).
 Without --client-id/--client-secret the test client is registered:
   client id     sfemu-test-client
   client secret sfemu-test-secret
-The secret can also come from SFEMU_CLIENT_SECRET (keeps it out of 'ps').
+The secret can also come from SFEMU_CLIENT_SECRET (keeps it out of 'ps'); a
+secret given either way is never printed.
 
 Fault flags let a client's error handling be rehearsed:
   --token-lifetime 5m    tokens expire (401 INVALID_SESSION_ID afterwards)
@@ -71,6 +76,10 @@ type emulatorFlags struct {
 	apiLimit, maxUpload                     int64
 	noShuffle, gzipResults, tls             bool
 	seed                                    int64
+	// testClient is set when neither --client-secret nor
+	// SFEMU_CLIENT_SECRET gave a secret, so the built-in test client
+	// (public id and secret) is registered and may be shown.
+	testClient bool
 }
 
 // parseEmulatorFlags parses and checks the flags; it never starts anything.
@@ -110,6 +119,7 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 			return nil, usageErrorf("emulator: --client-id %q needs --client-secret (or SFEMU_CLIENT_SECRET)", f.clientID)
 		}
 		f.clientSecret = sfemu.TestClientSecret
+		f.testClient = true
 	}
 	if f.clientID == "" {
 		return nil, usageErrorf("emulator: --client-id must not be empty")
@@ -253,8 +263,14 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 		scheme = "https"
 	}
 	base := scheme + "://" + ln.Addr().String()
-	fmt.Fprintf(env.Stdout, "sfemu listening on %s\n", base)
-	fmt.Fprintf(env.Stderr, "sfemu: token URL %s/services/oauth2/token, client id %s (secret not shown), API v%s\n", base, f.clientID, sfemu.APIVersion)
+	fmt.Fprintf(env.Stdout, "sfemu listening on %s\n", base) // the first line: scripts and tests read the URL from it
+	if f.testClient {
+		printTestClient(env.Stdout, scheme+"://"+dialAddr(ln.Addr()), f.tls)
+		fmt.Fprintf(env.Stderr, "sfemu: token URL %s/services/oauth2/token, client id %s, API v%s\n", base, f.clientID, sfemu.APIVersion)
+	} else {
+		// A secret the user chose is theirs: never printed.
+		fmt.Fprintf(env.Stderr, "sfemu: token URL %s/services/oauth2/token, client id %s (secret not shown), API v%s\n", base, f.clientID, sfemu.APIVersion)
+	}
 
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
@@ -272,6 +288,40 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stderr, "sfemu: stopped")
 	return nil
+}
+
+// printTestClient shows how to log in with the built-in test client, whose
+// id and secret are public (sfemu.TestClientID, sfemu.TestClientSecret,
+// also in --help and docs/emulator.md) and only ever open this emulator:
+// the credentials, a ready-to-paste connection for sfmigrate, and the poll
+// interval that suits jobs finishing in moments.
+func printTestClient(w io.Writer, url string, tlsOn bool) {
+	fmt.Fprintf(w, "client id      %s\n", sfemu.TestClientID)
+	fmt.Fprintf(w, "client secret  %s   (the built-in test client's: public, opens only this emulator)\n", sfemu.TestClientSecret)
+	if tlsOn {
+		fmt.Fprintln(w, "sfmigrate verifies TLS certificates and refuses this self-signed one: for 'sfmigrate run', start the emulator without --tls")
+		return
+	}
+	conn, _ := json.Marshal(struct { // fixed string fields: cannot fail
+		ConnType string `json:"conn_type"`
+		Host     string `json:"host"`
+		Login    string `json:"login"`
+		Password string `json:"password"`
+	}{"http", url, sfemu.TestClientID, sfemu.TestClientSecret})
+	fmt.Fprintln(w, "to point sfmigrate at it:")
+	fmt.Fprintf(w, "  export AIRFLOW_CONN_SALESFORCE_API='%s'\n", conn)
+	fmt.Fprintln(w, "  sfmigrate run --table TABLE --poll-interval 50ms   # jobs here finish in moments; the default first poll waits 2s")
+}
+
+// dialAddr is where a client on this machine reaches a listener: an
+// unspecified listen IP (0.0.0.0 or ::, which Go opens dual-stack and
+// reports as [::]) becomes 127.0.0.1, which reaches either.
+func dialAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
 }
 
 // selfSignedCert makes a throwaway certificate for 127.0.0.1, ::1 and localhost.

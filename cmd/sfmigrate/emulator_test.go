@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/airflow"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
@@ -58,9 +59,17 @@ func startEmulator(t *testing.T, args ...string) (base string, stop func() int, 
 
 func startEmulatorScheme(t *testing.T, prefix string, args ...string) (base string, stop func() int, stderr *lineWriter) {
 	t.Helper()
+	base, stop, _, stderr = startEmulatorEnv(t, func(string) string { return "" }, prefix, args...)
+	return base, stop, stderr
+}
+
+// startEmulatorEnv is startEmulatorScheme with the environment's variables
+// from getenv, returning stdout too.
+func startEmulatorEnv(t *testing.T, getenv func(string) string, prefix string, args ...string) (base string, stop func() int, stdout, stderr *lineWriter) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out, errw := newLineWriter(), newLineWriter()
-	env := Env{Stdout: out, Stderr: errw, Getenv: func(string) string { return "" }}
+	env := Env{Stdout: out, Stderr: errw, Getenv: getenv}
 	code := make(chan int, 1)
 	go func() { code <- Main(ctx, append([]string{"emulator"}, args...), env) }()
 	select {
@@ -70,7 +79,7 @@ func startEmulatorScheme(t *testing.T, prefix string, args ...string) (base stri
 			cancel()
 			t.Fatalf("first stdout line = %q", line)
 		}
-		return base, func() int { cancel(); return <-code }, errw
+		return base, func() int { cancel(); return <-code }, out, errw
 	case c := <-code:
 		cancel()
 		t.Fatalf("emulator exited %d before listening: %s", c, errw.String())
@@ -78,7 +87,7 @@ func startEmulatorScheme(t *testing.T, prefix string, args ...string) (base stri
 		cancel()
 		t.Fatal("emulator did not print its URL within 10s")
 	}
-	return "", nil, nil
+	return "", nil, nil, nil
 }
 
 func token(t *testing.T, base, id, secret string) (int, map[string]string) {
@@ -239,4 +248,133 @@ func TestEmulatorFaultShares(t *testing.T) {
 		[]string{"--share-503", "0.6", "--share-429", "0.5"}); err == nil || !strings.Contains(err.Error(), "add up to 1.1") {
 		t.Errorf("shares over 1: %v", err)
 	}
+}
+
+// TestEmulatorShowsTestClient: with the built-in test client (no secret
+// given), the start-up output shows its public id and secret and a
+// connection line that, pasted, logs in; with a secret the user gave (flag
+// or SFEMU_CLIENT_SECRET, even one equal to the test secret) nothing
+// secret is printed. The first stdout line stays the base URL.
+func TestEmulatorShowsTestClient(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	t.Run("test client", func(t *testing.T) {
+		base, stop, stdout, stderr := startEmulatorEnv(t, noEnv, "http://127.0.0.1:")
+		defer stop()
+		// The banner is written before the server accepts requests, so
+		// after one answer it is complete.
+		if status, _ := token(t, base, sfemu.TestClientID, sfemu.TestClientSecret); status != 200 {
+			t.Fatalf("token: %d", status)
+		}
+		out := stdout.String()
+		if first, _, _ := strings.Cut(out, "\n"); first != "sfemu listening on "+base {
+			t.Errorf("first line %q, want the base URL", first)
+		}
+		for _, want := range []string{sfemu.TestClientID, sfemu.TestClientSecret, "--poll-interval 50ms"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("stdout does not show %q:\n%s", want, out)
+			}
+		}
+		conn := exportedConnection(t, out)
+		if conn.Host != base || conn.Login != sfemu.TestClientID || conn.Password != sfemu.TestClientSecret {
+			t.Errorf("exported connection = %+v", conn)
+		}
+		if status, _ := token(t, conn.Host, conn.Login, conn.Password); status != 200 {
+			t.Errorf("login with the exported connection: %d", status)
+		}
+		if strings.Contains(stderr.String(), "secret not shown") {
+			t.Errorf("stderr hides a public secret: %s", stderr.String())
+		}
+		// The hint names run's real flag.
+		if _, out, errOut := runMain(t, "run", "--help"); !strings.Contains(out+errOut, "-poll-interval duration") {
+			help := out + errOut
+			t.Errorf("'run --help' has no -poll-interval flag:\n%s", help)
+		}
+	})
+	t.Run("listening on all interfaces", func(t *testing.T) {
+		_, stop, stdout, _ := startEmulatorEnv(t, noEnv, "http://", "--listen", "0.0.0.0:0")
+		defer stop()
+		conn := exportedConnection(t, waitFor(t, stdout, "export "))
+		if !strings.HasPrefix(conn.Host, "http://127.0.0.1:") {
+			t.Fatalf("exported host %q, want loopback", conn.Host)
+		}
+		if status, _ := token(t, conn.Host, conn.Login, conn.Password); status != 200 {
+			t.Errorf("login with the exported connection: %d", status)
+		}
+	})
+	t.Run("tls", func(t *testing.T) {
+		_, stop, stdout, _ := startEmulatorEnv(t, noEnv, "https://127.0.0.1:", "--tls")
+		defer stop()
+		out := waitFor(t, stdout, "without --tls")
+		if strings.Contains(out, "export ") {
+			t.Errorf("a connection sfmigrate cannot use is offered:\n%s", out)
+		}
+	})
+	const own = "my-own-secret-42"
+	for _, tc := range []struct {
+		name, secret string
+		args         []string
+		env          string
+	}{
+		{"secret by flag", own, []string{"--client-secret", own}, ""},
+		{"secret by environment", own, nil, own},
+		{"test secret given explicitly", sfemu.TestClientSecret, []string{"--client-secret", sfemu.TestClientSecret}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if k == "SFEMU_CLIENT_SECRET" {
+					return tc.env
+				}
+				return ""
+			}
+			base, stop, stdout, stderr := startEmulatorEnv(t, getenv, "http://127.0.0.1:", tc.args...)
+			if status, _ := token(t, base, sfemu.TestClientID, tc.secret); status != 200 {
+				t.Fatalf("token with the given secret: %d", status)
+			}
+			if code := stop(); code != 0 {
+				t.Errorf("exit %d", code)
+			}
+			all := stdout.String() + stderr.String()
+			if strings.Contains(all, tc.secret) || strings.Contains(all, "export ") {
+				t.Errorf("a user-supplied secret (or a connection holding it) was printed:\n%s", all)
+			}
+			if stdout.String() != "sfemu listening on "+base+"\n" || !strings.Contains(stderr.String(), "secret not shown") {
+				t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+// waitFor waits until w's output contains sub and returns it.
+func waitFor(t *testing.T, w *lineWriter, sub string) string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if s := w.String(); strings.Contains(s, sub) {
+			return s
+		}
+	}
+	t.Fatalf("output never contained %q:\n%s", sub, w.String())
+	return ""
+}
+
+// exportedConnection finds the export AIRFLOW_CONN_SALESFORCE_API='...'
+// line in out and parses its value as Airflow (and sfmigrate) would.
+func exportedConnection(t *testing.T, out string) airflow.Connection {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "export AIRFLOW_CONN_SALESFORCE_API='")
+		if !ok {
+			continue
+		}
+		v, ok = strings.CutSuffix(v, "'")
+		if !ok {
+			t.Fatalf("export line not single-quoted: %q", line)
+		}
+		conn, err := airflow.ParseConnection("salesforce_api", v)
+		if err != nil {
+			t.Fatalf("exported value %q: %v", v, err)
+		}
+		return conn
+	}
+	t.Fatalf("no export AIRFLOW_CONN_SALESFORCE_API line in:\n%s", out)
+	return airflow.Connection{}
 }

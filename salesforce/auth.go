@@ -274,17 +274,29 @@ func (c *Client) loginError(err error) error {
 }
 
 // scrub returns err unchanged when its message does not contain the client
-// secret, else a plain error with the secret replaced. The secret travels
-// only in the token request's body, which neither net/http nor x/oauth2
-// quote in their errors, so the cause chain stays intact in practice; a
-// message that did quote it must not be kept, even inside the chain.
+// secret, else err with the secret replaced in its message. The cause chain
+// is kept, for errors.As and for shouldRetry's classification: it holds
+// transport errors (dial, DNS, TLS), which never see the secret — that
+// travels only in the token request's body — so a match can only be a
+// coincidence (a short secret that happens to occur in a host name or an
+// error text), not a leak. The redaction keeps such a coincidence from
+// looking like one in the printed message.
 func (c *Client) scrub(err error) error {
 	s := c.secret.reveal()
 	if s == "" || !strings.Contains(err.Error(), s) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), s, redacted))
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), s, redacted), err: err}
 }
+
+// redactedError is an error whose message had the client secret replaced.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // sessionFrom validates a token answer (salesforce-api.md §1.2): it must
 // carry an access token and an absolute instance_url.
@@ -333,4 +345,5 @@ var (
 	_ fmt.Formatter  = Session{}
 	_ slog.LogValuer = Session{}
 	_ error          = (*AuthError)(nil)
+	_ error          = (*redactedError)(nil)
 )

@@ -209,10 +209,14 @@ func TestLoginPermanentFailuresNotRetried(t *testing.T) {
 	cases := []struct {
 		name, url string
 		retried   bool
+		secret    string
 	}{
-		{"host name does not exist", "https://" + host, false},
-		{"https to a plain-HTTP server", "https://" + strings.TrimPrefix(plain.URL, "http://"), false},
-		{"connection refused", closed.URL, true},
+		{"host name does not exist", "https://" + host, false, "s3cr3t"},
+		// A secret that happens to occur in the error text is redacted
+		// from the message; the classification must not suffer.
+		{"host name does not exist, short secret", "https://" + host, false, "s"},
+		{"https to a plain-HTTP server", "https://" + strings.TrimPrefix(plain.URL, "http://"), false, "s3cr3t"},
+		{"connection refused", closed.URL, true, "s3cr3t"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,13 +224,19 @@ func TestLoginPermanentFailuresNotRetried(t *testing.T) {
 				needNXDOMAIN(t, host)
 			}
 			env := &testEnv{baseHTTP: &http.Client{}}
-			c := env.newClient(t, salesforce.Config{LoginURL: tc.url, ClientID: "id", ClientSecret: "s3cr3t"}, func(c *salesforce.Config) {
+			c := env.newClient(t, salesforce.Config{LoginURL: tc.url, ClientID: "id", ClientSecret: tc.secret}, func(c *salesforce.Config) {
 				c.MaxAttempts = 3
 				c.RetryBaseDelay = 100 * time.Millisecond
 			})
 			_, err := c.Authenticate(t.Context())
 			if err == nil {
 				t.Fatal("login succeeded")
+			}
+			if strings.Contains(tc.url, host) {
+				var dnsErr *net.DNSError
+				if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+					t.Errorf("err = %v, want it to wrap the *net.DNSError", err)
+				}
 			}
 			tries := env.requests.count("POST", "/services/oauth2/token")
 			if !tc.retried {

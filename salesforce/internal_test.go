@@ -273,14 +273,19 @@ func TestAuthHints(t *testing.T) {
 	}
 }
 
-// TestScrub: a network error whose text quoted the client secret loses the
-// secret (and with it the original error, which would still hold it); any
-// other error is kept whole for errors.As.
+// TestScrub: a network error whose text contains the client secret is
+// printed with the secret redacted, its cause kept for errors.As and the
+// retry decision; any other error is returned as it is.
 func TestScrub(t *testing.T) {
 	c := &Client{secret: secret("s3cr3t")}
-	leaky := errors.New("echo: client_secret=s3cr3t&grant_type=client_credentials")
-	if got := c.scrub(leaky); strings.Contains(got.Error(), "s3cr3t") || errors.Is(got, leaky) {
-		t.Errorf("scrub(leaky) = %v, still holds the secret", got)
+	dnsErr := &net.DNSError{Err: "no such host", Name: "s3cr3t.invalid", IsNotFound: true}
+	got := c.scrub(&net.OpError{Op: "dial", Net: "tcp", Err: dnsErr})
+	if strings.Contains(got.Error(), "s3cr3t") || !strings.Contains(got.Error(), redacted) {
+		t.Errorf("scrub: message %q, want the secret redacted", got)
+	}
+	var found *net.DNSError
+	if !errors.As(got, &found) || found != dnsErr || !permanentNetError(got) {
+		t.Errorf("scrub lost the cause: %#v", got)
 	}
 	plain := errors.New("connection reset by peer")
 	if got := c.scrub(plain); got != plain {

@@ -453,7 +453,8 @@ func (r *Runner) authenticateOnly(ctx context.Context) (salesforce.Session, erro
 // loginError says what to do about a failed login. A refusal by the token
 // endpoint is a configuration problem (exit 2): the client id, secret or
 // app settings must change; so is a login host whose name does not exist
-// (the client fails that at once, wrapping the *net.DNSError). A login
+// (the client fails that at once, wrapping the *net.DNSError), and an
+// https host that answers in plain HTTP. A login
 // that got no answer names the host it tried (the client's message does)
 // and what to check.
 func (r *Runner) loginError(ctx context.Context, err error) error {
@@ -470,6 +471,13 @@ func (r *Runner) loginError(ctx context.Context, err error) error {
 		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
 			Problem: fmt.Sprintf("the host name %s does not exist (DNS: no such host)", dnsErr.Name),
 			Fix:     "set host to your org's My Domain URL as Setup > My Domain shows it, e.g. https://MyDomain.my.salesforce.com"}
+	}
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		// The host answers plain HTTP on an https URL: the connection's
+		// scheme is wrong, retrying cannot help.
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
+			Problem: "the server there speaks plain HTTP, not HTTPS",
+			Fix:     "write the host with http:// if it really is a plain-HTTP endpoint (such as sfmigrate emulator), else correct the port"}
 	}
 	return &fixError{err: err, fix: "check the host of " + salesforceEnv + " (scheme http or https, name, port) and that this machine can reach it (proxy, firewall)"}
 }

@@ -399,3 +399,23 @@ func TestLoginHostThatDoesNotExist(t *testing.T) {
 		t.Error("the client secret was printed")
 	}
 }
+
+// TestLoginHTTPSToPlainHTTP: an https login URL whose server speaks plain
+// HTTP is a configuration error (exit 2) saying so, at once.
+func TestLoginHTTPSToPlainHTTP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 5})
+	host := "https://" + strings.TrimPrefix(h.srv.URL, "http://")
+	h.env["AIRFLOW_CONN_SALESFORCE_API"] = `{"conn_type": "http", "host": "` + host + `", "login": "` + sfemu.TestClientID + `", "password": "` + sfemu.TestClientSecret + `"}`
+	start := time.Now()
+	code, _, stderr := h.main("run", "--table", "PRODUCTS")
+	if code != 2 || !strings.Contains(stderr, `connection salesforce_api host = "`+host+`"`) || !strings.Contains(stderr, "plain HTTP, not HTTPS") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s: the login was retried", took)
+	}
+	if n := len(h.emu.Jobs()); n != 0 {
+		t.Errorf("%d jobs created", n)
+	}
+}

@@ -83,21 +83,53 @@ func goraBinaryFloat(f float32) float64 {
 	return converters.ConvertBinaryFloat(b)
 }
 
+// oracleCase is one Go value as go-ora returns it for a column of
+// typeName, and what the formatter must write for it (or the error).
+type oracleCase struct {
+	name     string
+	typeName string // go-ora's DatabaseTypeName
+	v        any
+	sfType   string
+	loc      *time.Location
+	want     string
+	wantErr  string
+}
+
+// runOracleCases formats each case's value as the Oracle engine would.
+func runOracleCases(t *testing.T, cases []oracleCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			col := column{name: "C", dbType: oracleTypeName(c.typeName), field: "C__c", out: outFor(c.sfType), maxChars: maxFieldChars}
+			col.src, col.floatBits = oracleKind(c.typeName)
+			var v value
+			if err := oracleValue(c.v, &v); err != nil {
+				t.Fatal(err)
+			}
+			got, err := newFormatter(c.loc).appendValue(nil, &v, &col)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("got %q, err = %v, want %q", got, err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != c.want {
+				t.Errorf("got %.200q, want %.200q", got, c.want)
+			}
+		})
+	}
+}
+
 func TestOracleValues(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Skip("no time zone database:", err)
 	}
 	plus5 := time.FixedZone("+05:00", 5*3600)
-	cases := []struct {
-		name     string
-		typeName string // go-ora's DatabaseTypeName
-		v        any
-		sfType   string
-		loc      *time.Location
-		want     string
-		wantErr  string
-	}{
+	cases := []oracleCase{
 		{"NUMBER exact", "NUMBER", goraNumber(t, "12345678901234567890.123456789"), "", nil, "12345678901234567890.123456789", ""},
 		{"NUMBER negative fraction", "NUMBER", goraNumber(t, "-0.000001"), "", nil, "-0.000001", ""},
 		{"NUMBER tiny", "NUMBER", goraNumber(t, "1e-30"), "", nil, "0.000000000000000000000000000001", ""},
@@ -128,32 +160,13 @@ func TestOracleValues(t *testing.T) {
 		{"ROWID", "ROWID", "AAAR3sAAEAAAACXAAA", "", nil, "AAAR3sAAEAAAACXAAA", ""},
 		{"INTERVAL DAY TO SECOND", "IntervalDS_DTY", converters.ConvertIntervalDS_DTY([]byte{0x80, 0, 0, 1, 0x3c + 2, 0x3c + 3, 0x3c + 4, 0x80, 0, 0, 0}), "", nil, "", ""},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			col := column{name: "C", dbType: oracleTypeName(c.typeName), field: "C__c", out: outFor(c.sfType), maxChars: maxFieldChars}
-			col.src, col.floatBits = oracleKind(c.typeName)
-			var v value
-			if err := oracleValue(c.v, &v); err != nil {
-				t.Fatal(err)
-			}
-			got, err := newFormatter(c.loc).appendValue(nil, &v, &col)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("err = %v, want %q", err, c.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.want == "" && c.name == "INTERVAL DAY TO SECOND" {
-				c.want = c.v.(string) // go-ora's interval text, passed through
-			}
-			if string(got) != c.want {
-				t.Errorf("got %.200q, want %.200q", got, c.want)
-			}
-		})
+	// go-ora's interval text is passed through as it is.
+	for i := range cases {
+		if cases[i].name == "INTERVAL DAY TO SECOND" {
+			cases[i].want = cases[i].v.(string)
+		}
 	}
+	runOracleCases(t, cases)
 	var v value
 	if err := oracleValue(go_ora.BFile{}, &v); err == nil || !strings.Contains(err.Error(), "TO_CHAR") {
 		t.Errorf("BFile: err = %v", err)

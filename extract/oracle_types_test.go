@@ -72,15 +72,7 @@ func TestOracleTypeMapping(t *testing.T) {
 		t.Skip("no time zone database:", err)
 	}
 	nines := strings.Repeat("9", 38)
-	cases := []struct {
-		name     string
-		typeName string // go-ora's DatabaseTypeName
-		v        any
-		sfType   string
-		loc      *time.Location
-		want     string
-		wantErr  string
-	}{
+	cases := []oracleCase{
 		// NUMBER: exact decimal text, no exponent, no trailing zeros
 		// (Oracle keeps no scale: NUMBER(10,2) 12.50 is stored as 12.5).
 		{"NUMBER 0", "NUMBER", goraNumberWire(t, 0x80), "", nil, "0", ""},
@@ -153,29 +145,7 @@ func TestOracleTypeMapping(t *testing.T) {
 		{"BLOB", "OCIBlobLocator", []byte{1}, "", nil, "", "binary"},
 		{"BOOLEAN (23ai)", "TNSType(252)", converters.DecodeBool([]byte{1, 1}), "", nil, "true", ""},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			col := column{name: "C", dbType: oracleTypeName(c.typeName), field: "C__c", out: outFor(c.sfType), maxChars: maxFieldChars}
-			col.src, col.floatBits = oracleKind(c.typeName)
-			var v value
-			if err := oracleValue(c.v, &v); err != nil {
-				t.Fatal(err)
-			}
-			got, err := newFormatter(c.loc).appendValue(nil, &v, &col)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("got %q, err = %v, want %q", got, err, c.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != c.want {
-				t.Errorf("got %.200q, want %.200q", got, c.want)
-			}
-		})
-	}
+	runOracleCases(t, cases)
 }
 
 // TestGoOraBinaryFloat shows why BINARY_FLOAT columns are selected as

@@ -31,8 +31,8 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	}
 	s := r.settings
 	start := extract.Position{BatchIndex: s.StartBatch, Row: int64(s.StartBatch-1) * int64(s.BatchSize)}
-	if n := len(m.Batches); n > 0 {
-		last := m.Batches[n-1]
+	if last := m.LastExtracted(); last != nil {
+		n := m.Totals().Batches
 		start = extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows, AfterKey: last.LastKey}
 		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("resuming extraction at batch %d (row %d); %d batches were written before", start.BatchIndex, start.Row, n)})
 	}
@@ -246,7 +246,7 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 		return err
 	}
 	r.replaceAbandonedJobs()
-	for attempt := 0; ; attempt++ {
+	for round := 0; ; round++ {
 		if _, err := r.loadOnce(ctx, queue); err != nil {
 			return err
 		}
@@ -256,15 +256,24 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 		// A job aborted because Salesforce refused its data for good (a 4xx
 		// answer other than 429) would be refused again: not redone here.
 		redo := slices.DeleteFunc(r.replaceAbandonedJobs(), r.refusedForGood)
-		if len(redo) == 0 || attempt >= 2 {
+		if round >= 2 {
+			redo = nil
+		}
+		// Rows that failed for a transient reason go into follow-up jobs
+		// (followup.go); the attempt numbers bound how often.
+		followUps, err := r.planFollowUps(ctx)
+		if err != nil {
+			return err
+		}
+		if len(redo)+len(followUps) == 0 {
 			break
 		}
-		q := make(chan int, len(redo))
-		for _, idx := range redo {
-			q <- idx
+		if len(followUps) > 0 {
+			if err := sleepCtx(ctx, r.followUpDelay(r.store.Snapshot().Batch(followUps[0]).Attempt)); err != nil {
+				return stopped(ctx, "upload")
+			}
 		}
-		close(q)
-		queue = q
+		queue = queueOf(append(redo, followUps...))
 	}
 	m := r.store.Snapshot()
 	if !m.Extract.Done {
@@ -669,6 +678,9 @@ func (r *Runner) collectResults(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := r.finalResults(); err != nil {
+		return err
+	}
 	return r.writeSummary()
 }
 
@@ -680,8 +692,10 @@ func (r *Runner) collectResults(ctx context.Context) error {
 // one for the file.
 func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	var missing []string
+	var name string
 	r.store.View(func(m *Manifest) {
 		if b := m.Batch(idx); b != nil {
+			name = r.batchName(b)
 			for _, kind := range ResultKinds {
 				if b.Results[kind] == nil {
 					missing = append(missing, kind)
@@ -692,7 +706,7 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	got := map[string]*ResultFile{}
 	var derr error
 	for _, kind := range missing {
-		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%05d_%s.csv", r.settings.Table, idx, kind))
+		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%s.csv", name, kind))
 		rows, err := r.client.DownloadResults(ctx, jobID, resultKind(kind), path)
 		if err != nil {
 			derr = fmt.Errorf("batch %d: %w", idx, err) // the client's message names the job, the result set and the file
@@ -707,7 +721,9 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	if derr == nil && !r.opts.KeepBatches {
 		var path string
 		r.store.View(func(m *Manifest) {
-			if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == string(salesforce.JobComplete) {
+			// A batch with failed rows keeps its file until settle has taken
+			// the rows to send again from it.
+			if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == string(salesforce.JobComplete) && (b.Failed == 0 || b.Settled) {
 				path = r.batchPath(b)
 			}
 		})
@@ -743,6 +759,28 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 		}
 	}
 	return derr
+}
+
+// queueOf is a closed queue holding idxs.
+func queueOf(idxs []int) <-chan int {
+	q := make(chan int, len(idxs))
+	for _, idx := range idxs {
+		q <- idx
+	}
+	close(q)
+	return q
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // resultKind maps a result file kind to the API's result set.

@@ -59,10 +59,17 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		s.TrackerStatus = ""
 	}
 	for _, b := range m.Batches {
-		if f := b.Results[ResultFailed]; f != nil && f.Rows > 0 {
+		if b.IsFollowUp() {
+			continue // its rows' final outcome is in its extracted batch's final files
+		}
+		results := b.Results
+		if b.Final != nil {
+			results = b.Final
+		}
+		if f := results[ResultFailed]; f != nil && f.Rows > 0 {
 			s.FailedFiles = append(s.FailedFiles, f.Path)
 		}
-		if f := b.Results[ResultUnprocessed]; f != nil && f.Rows > 0 {
+		if f := results[ResultUnprocessed]; f != nil && f.Rows > 0 {
 			s.UnprocessedFiles = append(s.UnprocessedFiles, f.Path)
 		}
 	}

@@ -129,3 +129,38 @@ func TestFailedJobRowsLandInFollowUp(t *testing.T) {
 		t.Errorf("stderr does not tell of the follow-up:\n%s", stderr)
 	}
 }
+
+// Run as separate task steps (an orchestrator), the upload step sends the
+// transient failures again and collect-results writes the merged files.
+func TestFollowUpsInTaskSteps(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 250, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.emu.LockRecordsFor("Product2", 1, demo.ProductKey(42), demo.ProductKey(201))
+	var stdout string
+	for _, step := range [][]string{
+		{"authenticate", "--run-id", "ts", "--table", "PRODUCTS"},
+		{"extract", "--run-id", "ts", "--conf", `{"batch_size": 100}`},
+		{"upload", "--run-id", "ts"},
+		{"collect-results", "--run-id", "ts"},
+		{"update-status", "--run-id", "ts", "--json"},
+	} {
+		var code int
+		var stderr string
+		code, stdout, stderr = h.main("task", step...)
+		if code != 0 {
+			t.Fatalf("task %v: exit %d\n%s", step, code, stderr)
+		}
+	}
+	s := lastLineSummary(t, stdout)
+	checkFinalOutcomes(t, s)
+	if s.Successful != 250 || s.FollowUpJobs != 2 || s.TrackerStatus != "Uploaded" {
+		t.Errorf("summary = %+v", s)
+	}
+	m := h.manifest("ts")
+	for _, idx := range []int{1, 3} {
+		if b := m.Batch(idx); b.Final == nil || b.Final["successful"].Rows != b.Rows {
+			t.Errorf("batch %d: final results %+v for %d rows", idx, b.Final, b.Rows)
+		}
+	}
+	h.checkOneJobPerBatch("ts", "Product2")
+}

@@ -385,6 +385,9 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	row("table", fmt.Sprintf("%s -> %s (%s)", s.Table, s.Object, s.Operation))
 	row("batches", fmt.Sprintf("%d (%d jobs, %d finished, %d failed/aborted)", s.Batches, s.Jobs, s.JobsDone, s.JobsFailed))
 	row("records", fmt.Sprintf("%d extracted, %d succeeded, %d failed, %d unprocessed", s.Rows, s.Successful, s.Failed, s.Unprocessed))
+	if s.FollowUpJobs > 0 {
+		row("retried", fmt.Sprintf("%d rows sent again in %d follow-up jobs (transient failures, unprocessed rows)", s.Retried, s.FollowUpJobs))
+	}
 	row("time", fmt.Sprintf("%s (%.0f records/s)", (time.Duration(s.Seconds*float64(time.Second))).Round(10*time.Millisecond), s.RowsPerSecond))
 	status := s.TrackerStatus
 	if status == "" {

@@ -343,8 +343,8 @@ func (r *Runner) adoptUnrecordedJobs(ctx context.Context) error {
 			continue
 		}
 		if s.Operation == "upsert" && j.ExternalIDField == "" {
-			// The list's records leave externalIdFieldName out (api doc
-			// 2.9); the job's own info has it.
+			// The list's records leave externalIdFieldName out (salesforce-api.md
+			// §2.9); the job's own info has it.
 			info, err := r.client.GetJob(ctx, j.ID)
 			if err != nil {
 				return fmt.Errorf("look at job %s, perhaps created but not recorded by the interrupted run: %w", j.ID, err)

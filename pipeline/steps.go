@@ -814,9 +814,6 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 		return err
 	}
 	ref := r.settings.StatusRef
-	if err := r.client.UpdateStatus(ctx, ref, status); err != nil {
-		return fmt.Errorf("tracker status %q: %w", status, err) // the client's message names the record
-	}
 	tr := r.settings.Tracker
 	fields := map[string]any{}
 	if tr.RecordsTotalField != "" {
@@ -832,12 +829,10 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 		fields[tr.MessageField] = fmt.Sprintf("sfmigrate run %s: %d of %d records succeeded, %d failed, %d unprocessed",
 			r.runID, t.Successful, t.Rows, t.Failed, t.Unprocessed)
 	}
-	if len(fields) > 0 {
-		// The record exists (the update-only call just found it), so this
-		// upsert only fills the detail fields.
-		if err := r.client.UpsertStatus(ctx, ref, status, fields); err != nil {
-			return fmt.Errorf("tracker details: %w", err) // the client's message names the record
-		}
+	// One PATCH with updateOnly=true: the status and the detail fields
+	// land together or not at all, and the record is never created here.
+	if err := r.client.UpdateStatusFields(ctx, ref, status, fields); err != nil {
+		return fmt.Errorf("tracker status %q: %w", status, err) // the client's message names the record
 	}
 	if err := r.store.Update(func(m *Manifest) error {
 		m.Tracker.Status, m.Tracker.UpdatedAt = status, r.opts.Now().UTC()

@@ -85,6 +85,12 @@ func TestLockOutlastingRetriesFailsItsRowsOnly(t *testing.T) {
 	if len(rows) != 1 || !strings.HasPrefix(rows[0][1], "UNABLE_TO_LOCK_ROW") || rows[0][len(rows[0])-1] != "3" {
 		t.Errorf("final failed rows = %v", rows)
 	}
+	// The tracker's detail fields count each row once, final outcome.
+	_, recs := h.query("SELECT Status__c, Records_Total__c, Records_Failed__c, Last_Run_Id__c FROM Migration_Status__c WHERE External_Ref__c = 'PRODUCTS'")
+	if len(recs) != 1 || recs[0]["Status__c"] != "In Progress" || recs[0]["Records_Total__c"] != 200.0 ||
+		recs[0]["Records_Failed__c"] != 1.0 || recs[0]["Last_Run_Id__c"] != "lo" {
+		t.Errorf("tracker record = %v", recs)
+	}
 }
 
 // Failures a new attempt cannot cure (a parent that does not exist) are not

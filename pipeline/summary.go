@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,22 +81,9 @@ func (r *Runner) Summarize(runErr error) *Summary {
 	if s.Seconds > 0 {
 		s.RowsPerSecond = float64(s.Processed) / s.Seconds
 	}
-	var pe *PartialError
-	switch {
-	case runErr == nil && m.StepDone(StepUpdateStatus):
-		s.Outcome, s.ExitCode = "succeeded", 0
-	case runErr == nil:
-		s.Outcome, s.ExitCode = "step done", 0
-	case errors.As(runErr, &pe):
-		s.Outcome, s.ExitCode = "partial", 3
-	case errors.Is(runErr, ErrInterrupted):
-		s.Outcome, s.ExitCode = "interrupted", 1
-	default:
-		s.Outcome, s.ExitCode = "failed", 1
-		var ce interface{ ConfigError() bool }
-		if errors.As(runErr, &ce) && ce.ConfigError() {
-			s.ExitCode = 2
-		}
+	s.Outcome, s.ExitCode = Outcome(runErr)
+	if runErr == nil && !m.StepDone(StepUpdateStatus) {
+		s.Outcome = "step done"
 	}
 	if runErr != nil {
 		s.Error = runErr.Error()

@@ -41,9 +41,9 @@ type Summary struct {
 	// RejectedFiles lists the rejected files: rows whose values could not
 	// be sent, never uploaded (Totals.Rejected counts them).
 	RejectedFiles []string `json:"rejected_files"`
-	Warnings         []string `json:"warnings"`
-	Error            string   `json:"error,omitempty"`
-	ExitCode         int      `json:"exit_code"`
+	Warnings      []string `json:"warnings"`
+	Error         string   `json:"error,omitempty"`
+	ExitCode      int      `json:"exit_code"`
 }
 
 // Summarize builds the summary of the run as the manifest says now.

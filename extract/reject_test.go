@@ -381,3 +381,40 @@ func TestPlantedLinkRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectedFileFormat: keys and values with CSV specials, control
+// characters and bytes that are not UTF-8 round-trip through a rejected
+// file readably, the value bounded to 100 characters.
+func TestRejectedFileFormat(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                       "plain",
+		"a,b \"q\"\nc\r\td":           `a,b "q"\nc\r\td`,
+		"a\x00b\xffc\x7f":             `a\x00b\xffc\x7f`,
+		"ünï 🚀\u2028\u200b":           "ünï 🚀\u2028\\u200b",
+		strings.Repeat("é", 150):      strings.Repeat("é", 100),
+		strings.Repeat("x", 99) + "é": strings.Repeat("x", 99) + "é",
+	} {
+		if got := excerpt([]byte(in)); got != want {
+			t.Errorf("excerpt(%q) = %q, want %q", in, got, want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "r.csv")
+	data := append(rejectedHeader([]string{" A", "B"}), rejectedLine([]string{"x,\"y\"\nz", "k\x00"}, "COL", "F__c", `v "1"`, 7, "reason, with comma", "fix\nit")...)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadRejected(path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Rejected{{Key: []string{"x,\"y\"\nz", `k\x00`}, Column: "COL", Field: "F__c", Value: `v "1"`, ValueBytes: 7, Reason: "reason, with comma", Fix: "fix\nit"}}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(string(data), "A,B,column,field,value,value_bytes,reason,fix\n") {
+		t.Errorf("header: %q", data)
+	}
+	if _, err := ReadRejected(path, 1); err == nil {
+		t.Error("read with the wrong number of key columns: no error")
+	}
+}

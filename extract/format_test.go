@@ -24,7 +24,7 @@ func TestAppendText(t *testing.T) {
 		{in: "crlf\r\nend", want: "\"crlf\nend\""},
 		{in: "cr\rend", want: "\"cr\nend\""},
 		{in: "\r\n\r\r\n", want: "\"\n\n\n\""},
-		{in: " spaced ", want: " spaced "}, // values are not trimmed, and need no quotes (§4.1)
+		{in: " spaced ", want: " spaced "}, // values are not trimmed, and need no quotes (salesforce-api.md §4.1)
 		{in: "tab\there", want: "tab\there"},
 		{in: "ünïcødé 🚀", want: "ünïcødé 🚀"},
 		{in: "#N/A", err: "would clear the Salesforce field"}, // Salesforce reads it as null

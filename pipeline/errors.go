@@ -91,6 +91,37 @@ func (e *PartialError) Error() string {
 // succeeded" (exit code 3).
 func (e *PartialError) PartialFailure() bool { return true }
 
+// Exit codes of a run, as docs/design.md §4 fixes them for orchestrators.
+const (
+	ExitOK      = 0 // every record succeeded
+	ExitFailure = 1 // any other failure, a stop (Ctrl-C, SIGTERM) included
+	ExitConfig  = 2 // bad usage or configuration
+	ExitPartial = 3 // the run finished but some records failed or were unprocessed
+)
+
+// Outcome classifies the error a run or step ended with: the outcome word
+// of the summary and the process exit code. It is the one place where an
+// error becomes an exit code; the command line adds only its own usage
+// errors. In order: a partial result (3), a stop from outside (1, even when
+// the last failure before the stop was a configuration one: nothing is
+// wrong with the settings of a run that was stopped), a configuration
+// problem (2), anything else (1).
+func Outcome(err error) (outcome string, code int) {
+	var pe interface{ PartialFailure() bool }
+	var ce interface{ ConfigError() bool }
+	switch {
+	case err == nil:
+		return "succeeded", ExitOK
+	case errors.As(err, &pe) && pe.PartialFailure():
+		return "partial", ExitPartial
+	case errors.Is(err, ErrInterrupted):
+		return "interrupted", ExitFailure
+	case errors.As(err, &ce) && ce.ConfigError():
+		return "failed", ExitConfig
+	}
+	return "failed", ExitFailure
+}
+
 // ErrInterrupted is returned (wrapped) when a run stopped because its context
 // was cancelled (Ctrl-C, SIGTERM). The manifest is consistent; rerunning the
 // same run id resumes.

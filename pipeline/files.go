@@ -50,26 +50,43 @@ func refuseDirLink(dir string) error {
 	return nil
 }
 
+// createTemp creates tmp (mode 0600) to be renamed over a file later,
+// replacing a leftover of an interrupted attempt but never writing through
+// a link planted there: the old entry is removed, and O_EXCL refuses
+// whatever appears in between.
+func createTemp(tmp string) (*os.File, error) {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
 // cleanTemp removes the temporary files an interrupted attempt of this run
 // left: names only sfmigrate gives, in the directories of this run (whose
 // lock the Runner holds, so no other process is writing them):
 //
-//	runs/<run-id>/manifest.json.tmp              the manifest being replaced
-//	runs/<run-id>/batches/<TABLE>_<NNNNN>.csv.tmp a batch file being written
-//	<logs>/<run-id>/<TABLE>_<NNNNN>_rejected.csv.tmp its rejected rows
-//	<logs>/<run-id>/.<TABLE>_<NNNNN>_<kind>.csv.<random>.tmp a result download
+//	runs/<run-id>/manifest.json.tmp                  the manifest being replaced
+//	runs/<run-id>/batches/<NAME>.csv.tmp             a batch or follow-up file being written
+//	<logs>/<run-id>/<TABLE>_<NNNNN>_rejected.csv.tmp a batch's rejected rows
+//	<logs>/<run-id>/.<NAME>_<kind>.csv.<random>.tmp  a result download
+//	<logs>/<run-id>/<NAME>_final_<kind>.csv.tmp      merged results
 //	<logs>/<run-id>/summary.json.tmp, .write-check-<random>
+//
+// where NAME is <TABLE>_<NNNNN> or <TABLE>_<NNNNN>_attempt<N> (batchName).
 //
 // A link with such a name is removed too (the link, not its target).
 func (r *Runner) cleanTemp() []string {
 	t := regexp.QuoteMeta(r.settings.Table)
+	name := t + `_\d{5,}(?:_attempt\d+)?`
+	kind := `(?:successful|failed|unprocessed)`
 	dirs := []struct {
 		dir string
 		re  *regexp.Regexp
 	}{
 		{r.store.Dir(), regexp.MustCompile(`^manifest\.json\.tmp$`)},
-		{filepath.Join(r.store.Dir(), "batches"), regexp.MustCompile(`^` + t + `_\d{5,}\.csv\.tmp$`)},
-		{r.logsDir, regexp.MustCompile(`^(?:` + t + `_\d{5,}_rejected\.csv\.tmp|\.` + t + `_\d{5,}_(?:successful|failed|unprocessed)\.csv\.\d+\.tmp|summary\.json\.tmp|\.write-check-\d+)$`)},
+		{filepath.Join(r.store.Dir(), "batches"), regexp.MustCompile(`^` + name + `\.csv\.tmp$`)},
+		{r.logsDir, regexp.MustCompile(`^(?:` + t + `_\d{5,}_rejected\.csv\.tmp|\.` + name + `_` + kind + `\.csv\.\d+\.tmp|` +
+			name + `_final_` + kind + `\.csv\.tmp|summary\.json\.tmp|\.write-check-\d+)$`)},
 	}
 	var removed []string
 	for _, d := range dirs {

@@ -141,7 +141,28 @@ type BatchState struct {
 
 	Results     map[string]*ResultFile `json:"results,omitempty"` // by ResultKinds
 	FileRemoved bool                   `json:"file_removed,omitempty"`
+
+	// Record-level retry (followup.go). A follow-up batch re-submits, in a
+	// job of its own, the rows of an earlier attempt that failed for a
+	// transient reason or were never processed.
+	Origin   int `json:"origin,omitempty"`    // follow-up: the extracted batch whose rows it carries (0: extracted)
+	Attempt  int `json:"attempt,omitempty"`   // follow-up: 2, 3, ... (an extracted batch is attempt 1)
+	FollowUp int `json:"follow_up,omitempty"` // index of the follow-up carrying this batch's retried rows
+	// Settled: the batch's results were examined for rows to retry, and
+	// its follow-up (if any) is recorded; its file is no longer needed.
+	Settled            bool  `json:"settled,omitempty"`
+	RetriedFailed      int64 `json:"retried_failed,omitempty"`      // failed rows re-submitted in FollowUp
+	RetriedUnprocessed int64 `json:"retried_unprocessed,omitempty"` // unprocessed rows re-submitted in FollowUp
+	// Final is, on an extracted batch with follow-ups, its result files
+	// merged over every attempt: each row's final outcome.
+	Final map[string]*ResultFile `json:"final,omitempty"`
 }
+
+// IsFollowUp reports whether the batch re-submits rows of an earlier one.
+func (b *BatchState) IsFollowUp() bool { return b.Origin != 0 }
+
+// AttemptNo is the batch's attempt number: 1 for an extracted batch.
+func (b *BatchState) AttemptNo() int { return max(b.Attempt, 1) }
 
 // ResultFile is one downloaded result set.
 type ResultFile struct {
@@ -190,16 +211,20 @@ type TrackerState struct {
 
 // Totals adds up the batches.
 type Totals struct {
-	Batches     int   `json:"batches"`
-	Rows        int64 `json:"rows"`
+	Batches     int   `json:"batches"` // extracted batches (follow-ups not counted)
+	Rows        int64 `json:"rows"`    // rows extracted
 	Bytes       int64 `json:"bytes"`
 	Jobs        int   `json:"jobs"`
 	JobsDone    int   `json:"jobs_done"`
-	JobsFailed  int   `json:"jobs_failed"` // Failed or Aborted
+	JobsFailed  int   `json:"jobs_failed"` // Failed or Aborted, and not healed by a follow-up
 	Processed   int64 `json:"processed"`
 	Successful  int64 `json:"successful"`
-	Failed      int64 `json:"failed"`
-	Unprocessed int64 `json:"unprocessed"`
+	Failed      int64 `json:"failed"`      // final outcome: rows not retried again
+	Unprocessed int64 `json:"unprocessed"` // final outcome: rows not retried again
+	// Retried counts rows re-submitted in follow-up jobs (a row retried
+	// twice counts twice); FollowUpJobs the follow-up batches.
+	Retried      int64 `json:"retried"`
+	FollowUpJobs int   `json:"follow_up_jobs"`
 	// Rejected are the source rows whose values could not be sent (in the
 	// rejected files; not in Rows); they count as failed for the outcome.
 	Rejected int64 `json:"rejected"`
@@ -207,30 +232,48 @@ type Totals struct {
 	Truncated int64 `json:"truncated"`
 }
 
-// Totals adds up rows, jobs and record counts over all batches.
+// Totals adds up rows, jobs and record counts over all batches. Every row
+// extracted has one final outcome: successful (in whichever attempt),
+// failed or unprocessed in the attempt that was not retried again.
 func (m *Manifest) Totals() Totals {
 	var t Totals
 	for _, b := range m.Batches {
-		t.Batches++
-		t.Rows += b.Rows
-		t.Bytes += b.Bytes
-		t.Rejected += b.Rejected
-		t.Truncated += b.Truncated
+		if b.IsFollowUp() {
+			t.FollowUpJobs++
+		} else {
+			t.Batches++
+			t.Rows += b.Rows
+			t.Bytes += b.Bytes
+			t.Rejected += b.Rejected
+			t.Truncated += b.Truncated
+		}
 		if b.JobID != "" {
 			t.Jobs++
 		}
 		if b.Terminal() && !b.Empty() {
 			t.JobsDone++
-			if b.JobState != "JobComplete" {
+			if b.JobState != "JobComplete" && b.FollowUp == 0 {
 				t.JobsFailed++
 			}
 		}
 		t.Processed += b.Processed
-		t.Failed += b.Failed
+		t.Failed += b.Failed - b.RetriedFailed
 		t.Successful += b.Processed - b.Failed
-		t.Unprocessed += b.Unprocessed()
+		t.Unprocessed += b.Unprocessed() - b.RetriedUnprocessed
+		t.Retried += b.RetriedFailed + b.RetriedUnprocessed
 	}
 	return t
+}
+
+// LastExtracted returns the extracted batch with the highest index (follow-up
+// batches come after every extracted one), or nil.
+func (m *Manifest) LastExtracted() *BatchState {
+	for i := len(m.Batches) - 1; i >= 0; i-- {
+		if !m.Batches[i].IsFollowUp() {
+			return m.Batches[i]
+		}
+	}
+	return nil
 }
 
 // Batch returns the batch with the given index, or nil.
@@ -528,7 +571,8 @@ func writeFileAtomic(path string, data []byte) (err error) {
 }
 
 // sameBatch reports whether a and b hold the same state, field by field
-// (TestSameBatchSeesEveryField keeps it complete).
+// (TestSameBatchSeesEveryField keeps it complete). It runs for every batch
+// on every manifest write, hence no reflection.
 func sameBatch(a, b *BatchState) bool {
 	if a.Index != b.Index || a.File != b.File || a.Rows != b.Rows || a.Bytes != b.Bytes || a.SHA256 != b.SHA256 ||
 		a.FirstRow != b.FirstRow || !slices.Equal(a.LastKey, b.LastKey) || a.Adopted != b.Adopted ||
@@ -537,14 +581,22 @@ func sameBatch(a, b *BatchState) bool {
 		a.ErrorMessage != b.ErrorMessage || !slices.Equal(a.PreviousJobs, b.PreviousJobs) || a.FileRemoved != b.FileRemoved {
 		return false
 	}
+	if a.Origin != b.Origin || a.Attempt != b.Attempt || a.FollowUp != b.FollowUp || a.Settled != b.Settled ||
+		a.RetriedFailed != b.RetriedFailed || a.RetriedUnprocessed != b.RetriedUnprocessed {
+		return false
+	}
 	if (a.HandedAt == nil) != (b.HandedAt == nil) || a.HandedAt != nil && *a.HandedAt != *b.HandedAt {
 		return false
 	}
-	if len(a.Results) != len(b.Results) || (a.Results == nil) != (b.Results == nil) {
+	return sameResults(a.Results, b.Results) && sameResults(a.Final, b.Final)
+}
+
+func sameResults(a, b map[string]*ResultFile) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
 		return false
 	}
-	for k, ra := range a.Results {
-		rb, ok := b.Results[k]
+	for k, ra := range a {
+		rb, ok := b[k]
 		if !ok || (ra == nil) != (rb == nil) || ra != nil && *ra != *rb {
 			return false
 		}
@@ -561,15 +613,22 @@ func cloneBatch(b *BatchState) BatchState {
 		t := *b.HandedAt
 		c.HandedAt = &t
 	}
-	if b.Results != nil {
-		c.Results = make(map[string]*ResultFile, len(b.Results))
-		for k, r := range b.Results {
-			if r != nil {
-				rc := *r
-				r = &rc
-			}
-			c.Results[k] = r
+	c.Results = cloneResults(b.Results)
+	c.Final = cloneResults(b.Final)
+	return c
+}
+
+func cloneResults(m map[string]*ResultFile) map[string]*ResultFile {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]*ResultFile, len(m))
+	for k, r := range m {
+		if r != nil {
+			rc := *r
+			r = &rc
 		}
+		c[k] = r
 	}
 	return c
 }

@@ -431,7 +431,8 @@ func (r *Runner) outcome() error {
 
 func missing(m *Manifest) int64 {
 	t := m.Totals()
-	if d := t.Rows - t.Processed - t.Unprocessed; d > 0 {
+	// Every row has one final outcome (Totals); the rest has none yet.
+	if d := t.Rows - t.Successful - t.Failed - t.Unprocessed; d > 0 {
 		return d
 	}
 	return 0
@@ -570,11 +571,13 @@ func (r *Runner) authenticate(ctx context.Context) error {
 	})
 }
 
-// sumRows returns total rows in the manifest's batches.
+// sumRows returns total rows in the manifest's extracted batches.
 func sumRows(m *Manifest) int64 {
 	var n int64
 	for _, b := range m.Batches {
-		n += b.Rows
+		if !b.IsFollowUp() {
+			n += b.Rows
+		}
 	}
 	return n
 }

@@ -22,6 +22,11 @@ const (
 	DefaultStartBatch = 1
 	DefaultBatchSize  = 10000
 	DefaultParallel   = 4
+	// DefaultRecordRetries is how many follow-up jobs re-submit the rows
+	// of a batch that failed for a transient reason (record_retries).
+	DefaultRecordRetries = 3
+	// MaxRecordRetries bounds record_retries: each follow-up waits longer.
+	MaxRecordRetries = 10
 	// MaxBatchSize is the Bulk API's limit on records per ingest job
 	// (150,000,000 per upload is far above; a single job's CSV must stay
 	// under 100 MB, which the extractor enforces by bytes as well).
@@ -38,7 +43,7 @@ const (
 )
 
 // runConfigKeys are the keys the run config (dag_run.conf) may carry.
-var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "sf_object", "external_id_field", "status_ref", "operation", "max_rejected_rows"}
+var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "record_retries", "sf_object", "external_id_field", "status_ref", "operation", "max_rejected_rows"}
 
 // Inputs is everything settings are resolved from.
 type Inputs struct {
@@ -70,6 +75,7 @@ type Settings struct {
 	StartBatch      int    // first batch number (1-based): batch N starts at row (N-1)*BatchSize of the ordered query
 	BatchSize       int    // rows per batch file
 	Parallel        int    // jobs in flight at once
+	RecordRetries   int    // follow-up jobs for rows that failed for a transient reason
 	SFObject        string // target sObject
 	ExternalIDField string // upsert key field
 	Operation       string // Bulk API operation
@@ -189,6 +195,10 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 	}
 	if s.Parallel, err = intSetting("parallel", DefaultParallel, 1, MaxParallel,
 		fmt.Sprintf("set parallel to the number of jobs in flight, between 1 and %d, e.g. 4", MaxParallel)); err != nil {
+		return nil, err
+	}
+	if s.RecordRetries, err = intSetting("record_retries", DefaultRecordRetries, 0, MaxRecordRetries,
+		fmt.Sprintf("set record_retries to how many follow-up jobs may re-submit rows that failed for a transient reason, between 0 and %d, e.g. 3", MaxRecordRetries)); err != nil {
 		return nil, err
 	}
 	maxRej, err := intSetting("max_rejected_rows", -1, 0, math.MaxInt32,

@@ -31,8 +31,8 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	}
 	s := r.settings
 	start := extract.Position{BatchIndex: s.StartBatch, Row: int64(s.StartBatch-1) * int64(s.BatchSize)}
-	if n := len(m.Batches); n > 0 {
-		last := m.Batches[n-1]
+	if last := m.LastExtracted(); last != nil {
+		n := m.Totals().Batches
 		start = extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows + last.Rejected, AfterKey: last.LastKey}
 		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("resuming extraction at batch %d (row %d); %d batches were written before", start.BatchIndex, start.Row, n)})
 	}
@@ -267,7 +267,7 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 		return err
 	}
 	r.replaceAbandonedJobs()
-	for attempt := 0; ; attempt++ {
+	for round := 0; ; round++ {
 		if _, err := r.loadOnce(ctx, queue); err != nil {
 			return err
 		}
@@ -277,15 +277,24 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 		// A job aborted because Salesforce refused its data for good (a 4xx
 		// answer other than 429) would be refused again: not redone here.
 		redo := slices.DeleteFunc(r.replaceAbandonedJobs(), r.refusedForGood)
-		if len(redo) == 0 || attempt >= 2 {
+		if round >= 2 {
+			redo = nil
+		}
+		// Rows that failed for a transient reason go into follow-up jobs
+		// (followup.go); the attempt numbers bound how often.
+		followUps, err := r.planFollowUps(ctx)
+		if err != nil {
+			return err
+		}
+		if len(redo)+len(followUps) == 0 {
 			break
 		}
-		q := make(chan int, len(redo))
-		for _, idx := range redo {
-			q <- idx
+		if len(followUps) > 0 {
+			if err := sleepCtx(ctx, r.followUpDelay(r.store.Snapshot().Batch(followUps[0]).Attempt)); err != nil {
+				return stopped(ctx, "upload")
+			}
 		}
-		close(q)
-		queue = q
+		queue = queueOf(append(redo, followUps...))
 	}
 	m := r.store.Snapshot()
 	if !m.Extract.Done {
@@ -355,8 +364,8 @@ func (r *Runner) adoptUnrecordedJobs(ctx context.Context) error {
 			continue
 		}
 		if s.Operation == "upsert" && j.ExternalIDField == "" {
-			// The list's records leave externalIdFieldName out (api doc
-			// 2.9); the job's own info has it.
+			// The list's records leave externalIdFieldName out (salesforce-api.md
+			// §2.9); the job's own info has it.
 			info, err := r.client.GetJob(ctx, j.ID)
 			if err != nil {
 				return fmt.Errorf("look at job %s, perhaps created but not recorded by the interrupted run: %w", j.ID, err)
@@ -693,6 +702,9 @@ func (r *Runner) collectResults(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if err := r.finalResults(); err != nil {
+		return err
+	}
 	return r.writeSummary()
 }
 
@@ -704,8 +716,10 @@ func (r *Runner) collectResults(ctx context.Context) error {
 // one for the file.
 func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	var missing []string
+	var name string
 	r.store.View(func(m *Manifest) {
 		if b := m.Batch(idx); b != nil {
+			name = r.batchName(b)
 			for _, kind := range ResultKinds {
 				if b.Results[kind] == nil {
 					missing = append(missing, kind)
@@ -716,7 +730,7 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	got := map[string]*ResultFile{}
 	var derr error
 	for _, kind := range missing {
-		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%05d_%s.csv", r.settings.Table, idx, kind))
+		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%s.csv", name, kind))
 		if err := refuseLink(path); err != nil {
 			derr = fmt.Errorf("batch %d: save %s results: %w", idx, kind, err)
 			break
@@ -735,7 +749,9 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	if derr == nil && !r.opts.KeepBatches {
 		var path string
 		r.store.View(func(m *Manifest) {
-			if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == string(salesforce.JobComplete) {
+			// A batch with failed rows keeps its file until settle has taken
+			// the rows to send again from it.
+			if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == string(salesforce.JobComplete) && (b.Failed == 0 || b.Settled) {
 				path = r.batchPath(b)
 			}
 		})
@@ -773,6 +789,28 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	return derr
 }
 
+// queueOf is a closed queue holding idxs.
+func queueOf(idxs []int) <-chan int {
+	q := make(chan int, len(idxs))
+	for _, idx := range idxs {
+		q <- idx
+	}
+	close(q)
+	return q
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
 // resultKind maps a result file kind to the API's result set.
 func resultKind(kind string) salesforce.ResultKind {
 	switch kind {
@@ -804,9 +842,6 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 		return err
 	}
 	ref := r.settings.StatusRef
-	if err := r.client.UpdateStatus(ctx, ref, status); err != nil {
-		return fmt.Errorf("tracker status %q: %w", status, err) // the client's message names the record
-	}
 	tr := r.settings.Tracker
 	fields := map[string]any{}
 	// Rejected rows are source records that did not succeed.
@@ -827,12 +862,10 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 		}
 		fields[tr.MessageField] = msg
 	}
-	if len(fields) > 0 {
-		// The record exists (the update-only call just found it), so this
-		// upsert only fills the detail fields.
-		if err := r.client.UpsertStatus(ctx, ref, status, fields); err != nil {
-			return fmt.Errorf("tracker details: %w", err) // the client's message names the record
-		}
+	// One PATCH with updateOnly=true: the status and the detail fields
+	// land together or not at all, and the record is never created here.
+	if err := r.client.UpdateStatusFields(ctx, ref, status, fields); err != nil {
+		return fmt.Errorf("tracker status %q: %w", status, err) // the client's message names the record
 	}
 	if err := r.store.Update(func(m *Manifest) error {
 		m.Tracker.Status, m.Tracker.UpdatedAt = status, r.opts.Now().UTC()

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,10 +61,17 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		s.TrackerStatus = ""
 	}
 	for _, b := range m.Batches {
-		if f := b.Results[ResultFailed]; f != nil && f.Rows > 0 {
+		if b.IsFollowUp() {
+			continue // its rows' final outcome is in its extracted batch's final files
+		}
+		results := b.Results
+		if b.Final != nil {
+			results = b.Final
+		}
+		if f := results[ResultFailed]; f != nil && f.Rows > 0 {
 			s.FailedFiles = append(s.FailedFiles, f.Path)
 		}
-		if f := b.Results[ResultUnprocessed]; f != nil && f.Rows > 0 {
+		if f := results[ResultUnprocessed]; f != nil && f.Rows > 0 {
 			s.UnprocessedFiles = append(s.UnprocessedFiles, f.Path)
 		}
 		if b.Rejected > 0 && b.RejectedFile != "" {
@@ -82,22 +88,9 @@ func (r *Runner) Summarize(runErr error) *Summary {
 	if s.Seconds > 0 {
 		s.RowsPerSecond = float64(s.Processed) / s.Seconds
 	}
-	var pe *PartialError
-	switch {
-	case runErr == nil && m.StepDone(StepUpdateStatus):
-		s.Outcome, s.ExitCode = "succeeded", 0
-	case runErr == nil:
-		s.Outcome, s.ExitCode = "step done", 0
-	case errors.As(runErr, &pe):
-		s.Outcome, s.ExitCode = "partial", 3
-	case errors.Is(runErr, ErrInterrupted):
-		s.Outcome, s.ExitCode = "interrupted", 1
-	default:
-		s.Outcome, s.ExitCode = "failed", 1
-		var ce interface{ ConfigError() bool }
-		if errors.As(runErr, &ce) && ce.ConfigError() {
-			s.ExitCode = 2
-		}
+	s.Outcome, s.ExitCode = Outcome(runErr)
+	if runErr == nil && !m.StepDone(StepUpdateStatus) {
+		s.Outcome = "step done"
 	}
 	if runErr != nil {
 		s.Error = runErr.Error()

@@ -184,7 +184,7 @@ func (l *FieldList) UnmarshalYAML(n *yaml.Node) error {
 
 var (
 	// Salesforce API names: letters, digits, underscores; relationship
-	// columns add one "Rel__r." prefix (one level only, api doc 4.3).
+	// columns add one "Rel__r." prefix (one level only, salesforce-api.md §4.3).
 	fieldNameRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z][A-Za-z0-9_]*$`)
 	// Tracker keys and table names end up in URL paths and file names.
 	tableNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

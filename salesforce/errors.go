@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 )
 
-// maxErrorBody caps how much of an error answer is read (style.md: error
-// bodies through a 1 MiB LimitReader). Salesforce error arrays are a few
+// maxErrorBody caps how much of an error answer is read (error bodies go
+// through a 1 MiB LimitReader). Salesforce error arrays are a few
 // hundred bytes; anything bigger is an edge/proxy page.
 const maxErrorBody = 1 << 20
 

@@ -475,7 +475,7 @@ func (c *Client) ListJobs(ctx context.Context) ([]JobInfo, error) {
 // returns its final information (salesforce-api.md §2.7). It waits
 // Config.PollInterval before the first poll too: a job just closed is
 // UploadComplete for at least a moment (the close answer itself says so,
-// §1.4), so asking at once would cost an API call that can only say "not
+// §2.5), so asking at once would cost an API call that can only say "not
 // yet". Each next wait is half as long again, up to Config.PollMaxInterval.
 // A caller that already holds a terminal JobInfo (say, from CloseJob after
 // a lost answer, or from GetJob) has no reason to call WaitJob.

@@ -162,19 +162,34 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, status int) 
 // fail with UNABLE_TO_LOCK_ROW, in bulk jobs and REST upserts, until
 // UnlockRecords. Keys match any External ID field of the object.
 func (s *Server) LockRecords(object string, keys ...string) {
+	s.lockRecords("LockRecords", object, -1, keys)
+}
+
+// LockRecordsFor is LockRecords for a contention that passes: each key's
+// row fails with UNABLE_TO_LOCK_ROW on its first `attempts` writes, then
+// saves normally, as a record locked by another transaction does once that
+// transaction commits. attempts <= 0 locks until UnlockRecords.
+func (s *Server) LockRecordsFor(object string, attempts int, keys ...string) {
+	if attempts <= 0 {
+		attempts = -1
+	}
+	s.lockRecords("LockRecordsFor", object, attempts, keys)
+}
+
+func (s *Server) lockRecords(caller, object string, attempts int, keys []string) {
 	ob := s.org.object(object)
 	if ob == nil {
-		panic("sfemu: LockRecords: unknown object " + object)
+		panic("sfemu: " + caller + ": unknown object " + object)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.locks[ob]
 	if m == nil {
-		m = map[string]bool{}
+		m = map[string]int{}
 		s.locks[ob] = m
 	}
 	for _, k := range keys {
-		m[strings.ToLower(k)] = true
+		m[strings.ToLower(k)] = attempts
 	}
 }
 

@@ -223,3 +223,18 @@ func TestFaultOnlyFiringFaultSpends(t *testing.T) {
 		t.Fatalf("after every fault was spent: %d %s", r.status, r.body)
 	}
 }
+
+func TestLockRecordsForClearsAfterAttempts(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	c.emu.LockRecordsFor("Product2", 2, "P-2")
+	for attempt := 1; attempt <= 3; attempt++ {
+		_, info := c.runJob(upsertProduct, "External_Id__c,Name\nP-1,A\nP-2,B\n")
+		want := 0.0
+		if attempt <= 2 {
+			want = 1 // the first two writes of P-2 meet the lock
+		}
+		if got := info["numberRecordsFailed"].(float64); got != want {
+			t.Errorf("attempt %d: numberRecordsFailed = %v, want %v", attempt, got, want)
+		}
+	}
+}

@@ -65,7 +65,7 @@ objects:
 }
 
 // TestDefaultObjects checks the org the contract promises to the demo and
-// the status tracker (notes/contracts.md).
+// the status tracker (docs/design.md §5).
 func TestDefaultObjects(t *testing.T) {
 	c := newTC(t)
 	type want struct {

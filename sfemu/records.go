@@ -147,23 +147,41 @@ func errForeignKey(v []byte, key *field, parent *object) *rowErr {
 }
 
 // lockErrLocked fails a write whose External ID values, or whose target
-// record's, were locked with LockRecords: UNABLE_TO_LOCK_ROW.
+// record's, were locked with LockRecords or LockRecordsFor:
+// UNABLE_TO_LOCK_ROW. A lock with a count spends one failure per write it
+// fails and lets the write through once spent.
 func (s *Server) lockErrLocked(t *table, ch []change, target uint32) *rowErr {
 	locked := s.locks[t.obj]
 	if len(locked) == 0 {
 		return nil
 	}
+	// hit reports whether key is locked, spending one counted failure.
+	hit := func(key string) bool {
+		k := strings.ToLower(key)
+		left, ok := locked[k]
+		if !ok {
+			return false
+		}
+		if left > 0 {
+			if left == 1 {
+				delete(locked, k)
+			} else {
+				locked[k] = left - 1
+			}
+		}
+		return true
+	}
 	for _, f := range t.obj.indexed {
 		if !f.extID {
 			continue
 		}
-		hit := ch[f.slot].st == stSet && locked[strings.ToLower(string(ch[f.slot].v))]
-		if target != 0 {
-			if v := valueAt(t.rec(target).vals, f.slot); v != "" && locked[strings.ToLower(v)] {
-				hit = true
+		locked := ch[f.slot].st == stSet && hit(string(ch[f.slot].v))
+		if !locked && target != 0 {
+			if v := valueAt(t.rec(target).vals, f.slot); v != "" {
+				locked = hit(v)
 			}
 		}
-		if hit {
+		if locked {
 			id := ""
 			if target != 0 {
 				id = t.id(target)

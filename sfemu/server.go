@@ -178,8 +178,8 @@ type Server struct {
 	jobs     map[string]*job // by 15-character job ID
 	jobList  []*job          // creation order
 	jobSeq   uint64
-	changed  chan struct{} // closed and replaced whenever a job changes state
-	locks    map[*object]map[string]bool
+	changed  chan struct{}              // closed and replaced whenever a job changes state
+	locks    map[*object]map[string]int // key -> writes left to fail (-1: until unlocked)
 	failNext []string
 	queries  map[string]*queryCursor
 	querySeq uint64
@@ -226,7 +226,7 @@ func New(opts ...Option) *Server {
 	}
 	s := &Server{opts: o, org: g, now: o.now,
 		tables: map[*object]*table{}, jobs: map[string]*job{},
-		changed: make(chan struct{}), locks: map[*object]map[string]bool{},
+		changed: make(chan struct{}), locks: map[*object]map[string]int{},
 		queries: map[string]*queryCursor{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

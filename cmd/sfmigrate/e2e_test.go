@@ -386,7 +386,9 @@ func TestFailedJobLeavesUnprocessedRows(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
 	h.emu.FailNextJob("InvalidBatch : Failed to process query: simulated")
-	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "f", "--conf", `{"batch_size": 100, "parallel": 1}`, "--json")
+	// record_retries 0: no follow-up job re-submits the unprocessed rows
+	// (TestFailedJobRowsLandInFollowUp is the default).
+	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "f", "--conf", `{"batch_size": 100, "parallel": 1, "record_retries": 0}`, "--json")
 	if code != 3 {
 		t.Fatalf("exit %d, want 3\n%s", code, stderr)
 	}
@@ -400,7 +402,7 @@ func TestFailedJobLeavesUnprocessedRows(t *testing.T) {
 	}
 	// A rerun does not give the failed batch a second job: the outcome stands.
 	jobs := len(h.emu.Jobs())
-	code, _, stderr = h.main("run", "--run-id", "f")
+	code, _, stderr = h.main("run", "--run-id", "f", "--conf", `{"record_retries": 0}`)
 	if code != 3 || len(h.emu.Jobs()) != jobs {
 		t.Errorf("rerun: exit %d, jobs %d -> %d\n%s", code, jobs, len(h.emu.Jobs()), stderr)
 	}

@@ -394,6 +394,9 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 		records += fmt.Sprintf(", %d values truncated", s.Truncated)
 	}
 	row("records", records)
+	if s.FollowUpJobs > 0 {
+		row("retried", fmt.Sprintf("%d rows sent again in %d follow-up jobs (transient failures, unprocessed rows)", s.Retried, s.FollowUpJobs))
+	}
 	row("time", fmt.Sprintf("%s (%.0f records/s)", (time.Duration(s.Seconds*float64(time.Second))).Round(10*time.Millisecond), s.RowsPerSecond))
 	status := s.TrackerStatus
 	if status == "" {

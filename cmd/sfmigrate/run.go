@@ -15,9 +15,9 @@ func init() {
 
 // settingsHelp explains where settings come from; shared by run and task.
 const settingsHelp = `Settings and where they come from (first match wins):
-  start_batch, batch_size, parallel:
+  start_batch, batch_size, parallel, record_retries:
       run config (--conf / --conf-file)  >  AIRFLOW_VAR_START_BATCH, AIRFLOW_VAR_BATCH_SIZE,
-      AIRFLOW_VAR_PARALLEL  >  default (1, 10000, 4)
+      AIRFLOW_VAR_PARALLEL, AIRFLOW_VAR_RECORD_RETRIES  >  default (1, 10000, 4, 3)
   max_rejected_rows:
       run config  >  AIRFLOW_VAR_MAX_REJECTED_ROWS  >  default (no limit)
   sf_object, external_id_field, operation, status_ref:
@@ -42,6 +42,15 @@ Status tracker: the authenticate step upserts the tracker record (<status_ref>) 
 "In Progress", creating it if needed (set status_tracker.create: false in the tables config
 to require an existing record); update-status then writes "Uploaded" when every record
 succeeded, else "In Progress", with updateOnly=true as the original DAG did.
+
+Retries: a call that fails for a passing reason (no answer, 429, 502/503, a lock or
+concurrency refusal, an expired session) is repeated with growing pauses. Rows that fail
+for a passing reason (UNABLE_TO_LOCK_ROW, REQUEST_RUNNING_TOO_LONG, QUERY_TIMEOUT,
+SERVER_UNAVAILABLE) and the unprocessed rows of a job that ended Failed or Aborted are sent
+again in follow-up jobs of the same run, up to record_retries times per batch (default 3,
+0 turns it off), each after a longer pause. Other row failures are final. Each batch's
+result files merged over its attempts are <TABLE>_<NNNNN>_final_*.csv (last column: the
+attempt that decided the row).
 
 Rejected rows: a row with a value that cannot be sent (text longer than its field, a NUL,
 invalid UTF-8, a value its field type cannot take) is not uploaded; it goes to

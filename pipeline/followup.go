@@ -346,6 +346,9 @@ func (r *Runner) writeFollowUpFile(b, fu *BatchState, retry *retrySet) (rows, si
 	if err = out.Close(); err != nil {
 		return 0, 0, "", err
 	}
+	if err = refuseLink(path); err != nil {
+		return 0, 0, "", err
+	}
 	if err = os.Rename(tmp, path); err != nil {
 		return 0, 0, "", err
 	}
@@ -514,6 +517,9 @@ func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 	}
 	w.Flush()
 	err = errors.Join(w.Error(), out.Sync(), out.Close())
+	if err == nil {
+		err = refuseLink(path)
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}

@@ -284,7 +284,12 @@ func TestKillMidExtractionRejectsOnce(t *testing.T) {
 		filepath.Join(h.logs, "k", ".ITEMS_00001_failed.csv.123456.tmp"),
 	}
 	theirs := filepath.Join(h.logs, "k", "notes.tmp")
-	for _, p := range append(ours, theirs) {
+	// The rejected file of the first batch not recorded, as if the killed
+	// attempt had completed it just before dying: the batch extracted
+	// again replaces (or removes) it.
+	next := m.LastExtracted().Index + 1
+	unrecorded := filepath.Join(h.logs, "k", fmt.Sprintf("ITEMS_%05d_rejected.csv", next))
+	for _, p := range append(ours, theirs, unrecorded) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -319,6 +324,11 @@ func TestKillMidExtractionRejectsOnce(t *testing.T) {
 	}
 	if _, err := os.Stat(theirs); err != nil {
 		t.Errorf("a file that is not sfmigrate's was touched: %v", err)
+	}
+	onDisk, _ := filepath.Glob(filepath.Join(h.logs, "k", "ITEMS_*_rejected.csv"))
+	sort.Strings(onDisk)
+	if !slices.Equal(onDisk, s.RejectedFiles) {
+		t.Errorf("rejected files on disk %v, in the summary %v", onDisk, s.RejectedFiles)
 	}
 }
 

@@ -163,7 +163,7 @@ type KeySet struct {
 	keys [][]string
 }
 
-// NewKeySet returns an empty set.
+// NewKeySet returns an empty set (the zero KeySet is one too).
 func NewKeySet() *KeySet { return &KeySet{idx: map[string]int{}} }
 
 // joinKey is the map key of a tuple: exact keys never hold a NUL byte, so
@@ -172,6 +172,9 @@ func joinKey(key []string) string { return strings.Join(key, "\x00") }
 
 // Add puts key into the set (once).
 func (s *KeySet) Add(key []string) {
+	if s.idx == nil {
+		s.idx = map[string]int{}
+	}
 	k := joinKey(key)
 	if _, ok := s.idx[k]; ok {
 		return

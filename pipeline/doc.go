@@ -14,6 +14,13 @@
 // it instead of creating a second job; finished batches are neither
 // extracted nor uploaded again.
 //
+// A source row whose value cannot be sent is rejected alone: it goes to
+// <logs-dir>/<run-id>/<TABLE>_<NNNNN>_rejected.csv beside the result files,
+// is recorded in its batch (BatchState.Rejected, RejectedFile) and counts
+// as failed (*PartialError, tracker "In Progress"); max_rejected_rows bounds
+// how many a run accepts. Files holding source rows are 0600, and nothing
+// is written through a symbolic link sfmigrate did not create (files.go).
+//
 // Typical use:
 //
 //	tables, err := pipeline.LoadTablesConfig("tables.yaml")

@@ -55,6 +55,7 @@ type PartialError struct {
 	Unprocessed int64 // records never processed (failed or aborted jobs)
 	Missing     int64 // extracted records that no job accounts for
 	Failures    int   // batches whose job did not complete
+	Rejected    int64 // source rows whose values could not be sent (rejected files)
 	Status      string
 }
 
@@ -72,11 +73,18 @@ func (e *PartialError) Error() string {
 	if e.Failures > 0 {
 		parts = append(parts, fmt.Sprintf("%d batch jobs did not complete", e.Failures))
 	}
+	if e.Rejected > 0 {
+		parts = append(parts, fmt.Sprintf("%d rows rejected before upload", e.Rejected))
+	}
 	if len(parts) == 0 {
 		parts = append(parts, "not every record succeeded")
 	}
-	return fmt.Sprintf("run finished with problems: %s; tracker status %q (see the failed and unprocessed result files)",
-		strings.Join(parts, ", "), e.Status)
+	see := "the failed and unprocessed result files"
+	if e.Rejected > 0 {
+		see = "the failed, unprocessed and rejected files"
+	}
+	return fmt.Sprintf("run finished with problems: %s; tracker status %q (see %s)",
+		strings.Join(parts, ", "), e.Status, see)
 }
 
 // PartialFailure marks the error as "finished, but not every record

@@ -117,7 +117,7 @@ func (r *Runner) planFollowUps(ctx context.Context) ([]int, error) {
 	m := r.store.Snapshot()
 	var made []int
 	for _, b := range m.Batches {
-		if !b.Terminal() || b.Settled || b.JobState == string(salesforce.JobComplete) && b.Failed == 0 {
+		if !b.Terminal() || b.Empty() || b.Settled || b.JobState == string(salesforce.JobComplete) && b.Failed == 0 {
 			continue
 		}
 		idx, err := r.settle(ctx, b)
@@ -286,7 +286,7 @@ func (r *Runner) writeFollowUpFile(b, fu *BatchState, retry *retrySet) (rows, si
 		return 0, 0, "", err
 	}
 	tmp := path + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createTemp(tmp)
 	if err != nil {
 		return 0, 0, "", err
 	}
@@ -344,6 +344,9 @@ func (r *Runner) writeFollowUpFile(b, fu *BatchState, retry *retrySet) (rows, si
 		return 0, 0, "", err
 	}
 	if err = out.Close(); err != nil {
+		return 0, 0, "", err
+	}
+	if err = refuseLink(path); err != nil {
 		return 0, 0, "", err
 	}
 	if err = os.Rename(tmp, path); err != nil {
@@ -474,7 +477,7 @@ func (r *Runner) finalResults() error {
 // mergeResults writes one kind of final results for an attempt chain.
 func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 	tmp := path + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createTemp(tmp)
 	if err != nil {
 		return 0, err
 	}
@@ -514,6 +517,9 @@ func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 	}
 	w.Flush()
 	err = errors.Join(w.Error(), out.Sync(), out.Close())
+	if err == nil {
+		err = refuseLink(path)
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}

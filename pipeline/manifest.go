@@ -114,7 +114,17 @@ type BatchState struct {
 	Bytes    int64    `json:"bytes"`
 	SHA256   string   `json:"sha256"`
 	FirstRow int64    `json:"first_row"`          // 0-based offset in the ordered query
-	LastKey  []string `json:"last_key,omitempty"` // order_by values of the last row
+	LastKey  []string `json:"last_key,omitempty"` // order_by values of the last source row
+
+	// Rejected counts the batch's source rows whose values could not be
+	// sent; they are in RejectedFile (<logs-dir>/<run-id>/
+	// <TABLE>_<NNNNN>_rejected.csv, a path as result files give theirs),
+	// not in File. The batch spans Rows+Rejected source rows. A batch whose
+	// rows were all rejected has no File and never gets a job.
+	Rejected     int64  `json:"rejected,omitempty"`
+	RejectedFile string `json:"rejected_file,omitempty"`
+	// Truncated counts the values cut to their field's length (truncate).
+	Truncated int64 `json:"truncated,omitempty"`
 
 	// HandedAt is when the batch was last given to the loader without a
 	// job: a job created after it but not recorded (the process died
@@ -160,14 +170,22 @@ type ResultFile struct {
 	Rows int64  `json:"rows"`
 }
 
-// Terminal reports whether the batch's job reached a final state.
+// Terminal reports whether the batch's job reached a final state, or the
+// batch needs no job (Empty).
 func (b *BatchState) Terminal() bool {
+	if b.Empty() {
+		return true
+	}
 	switch b.JobState {
 	case "JobComplete", "Failed", "Aborted":
 		return true
 	}
 	return false
 }
+
+// Empty reports a batch with no row to upload: every source row of it was
+// rejected. It has no file and no job.
+func (b *BatchState) Empty() bool { return b.Rows == 0 && b.JobID == "" }
 
 // Unprocessed is the number of rows of the batch that no job processed.
 func (b *BatchState) Unprocessed() int64 {
@@ -207,6 +225,11 @@ type Totals struct {
 	// twice counts twice); FollowUpJobs the follow-up batches.
 	Retried      int64 `json:"retried"`
 	FollowUpJobs int   `json:"follow_up_jobs"`
+	// Rejected are the source rows whose values could not be sent (in the
+	// rejected files; not in Rows); they count as failed for the outcome.
+	Rejected int64 `json:"rejected"`
+	// Truncated are the values cut to their field's length.
+	Truncated int64 `json:"truncated"`
 }
 
 // Totals adds up rows, jobs and record counts over all batches. Every row
@@ -221,11 +244,13 @@ func (m *Manifest) Totals() Totals {
 			t.Batches++
 			t.Rows += b.Rows
 			t.Bytes += b.Bytes
+			t.Rejected += b.Rejected
+			t.Truncated += b.Truncated
 		}
 		if b.JobID != "" {
 			t.Jobs++
 		}
-		if b.Terminal() {
+		if b.Terminal() && !b.Empty() {
 			t.JobsDone++
 			if b.JobState != "JobComplete" && b.FollowUp == 0 {
 				t.JobsFailed++
@@ -355,6 +380,13 @@ func OpenRun(workDir, runID string, init func(*Manifest)) (*RunStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: "flag --work-dir",
 			Problem: "cannot hold the run: " + err.Error(), Fix: "pass a --work-dir this user can create and write (runs/<run-id>/ go under it)"}
+	}
+	// runs/ and runs/<run-id>/ are made by sfmigrate: a link there was
+	// planted and is not followed.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := refuseDirLink(d); err != nil {
+			return nil, err
+		}
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
@@ -498,7 +530,13 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	tmp := path + ".tmp"
 	// The os errors name the operation and the file ("write x.tmp: no
 	// space left on device"): returned as they are.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// 0600: manifests hold source keys, summaries paths. A leftover tmp
+	// (or a link planted there) is removed, never written through; O_EXCL
+	// refuses whatever appears in between.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -518,6 +556,9 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
+	if err = refuseLink(path); err != nil {
+		return err
+	}
 	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
@@ -535,6 +576,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 func sameBatch(a, b *BatchState) bool {
 	if a.Index != b.Index || a.File != b.File || a.Rows != b.Rows || a.Bytes != b.Bytes || a.SHA256 != b.SHA256 ||
 		a.FirstRow != b.FirstRow || !slices.Equal(a.LastKey, b.LastKey) || a.Adopted != b.Adopted ||
+		a.Rejected != b.Rejected || a.RejectedFile != b.RejectedFile || a.Truncated != b.Truncated ||
 		a.JobID != b.JobID || a.JobState != b.JobState || a.Processed != b.Processed || a.Failed != b.Failed ||
 		a.ErrorMessage != b.ErrorMessage || !slices.Equal(a.PreviousJobs, b.PreviousJobs) || a.FileRemoved != b.FileRemoved {
 		return false

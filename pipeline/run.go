@@ -146,6 +146,12 @@ func Prepare(opts Options) (*Runner, error) {
 	if r.report == nil {
 		r.report = nopReporter{}
 	}
+	if r.resumed {
+		// Under the run's lock: nothing else writes these files now.
+		if n := len(r.cleanTemp()); n > 0 {
+			r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("removed %d temporary files an interrupted attempt left", n)})
+		}
+	}
 	// Settings that may change between attempts (parallel) are recorded as
 	// the latest attempt used them.
 	if err := store.Update(func(m *Manifest) error {
@@ -420,7 +426,7 @@ func (r *Runner) outcome() error {
 	if m.Tracker.Status == StatusUploaded {
 		return nil
 	}
-	return &PartialError{Failed: t.Failed, Unprocessed: t.Unprocessed, Missing: missing(m), Failures: t.JobsFailed, Status: m.Tracker.Status}
+	return &PartialError{Failed: t.Failed, Unprocessed: t.Unprocessed, Missing: missing(m), Failures: t.JobsFailed, Rejected: t.Rejected, Status: m.Tracker.Status}
 }
 
 func missing(m *Manifest) int64 {
@@ -496,6 +502,9 @@ func (r *Runner) checkLogsDir() error {
 	}
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return bad(err)
+	}
+	if err := refuseDirLink(r.logsDir); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(r.logsDir, ".write-check-*")
 	if err != nil {

@@ -43,7 +43,7 @@ const (
 )
 
 // runConfigKeys are the keys the run config (dag_run.conf) may carry.
-var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "record_retries", "sf_object", "external_id_field", "status_ref", "operation"}
+var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "record_retries", "sf_object", "external_id_field", "status_ref", "operation", "max_rejected_rows"}
 
 // Inputs is everything settings are resolved from.
 type Inputs struct {
@@ -80,6 +80,9 @@ type Settings struct {
 	ExternalIDField string // upsert key field
 	Operation       string // Bulk API operation
 	StatusRef       string // tracker record's external id
+	// MaxRejectedRows stops the run once more source rows than this were
+	// rejected (values that cannot be sent); -1: no limit (the default).
+	MaxRejectedRows int64
 	// TableConfig is the table's entry of the tables config.
 	TableConfig *TableConfig
 	// Tracker is the status tracker's definition.
@@ -198,6 +201,15 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 		fmt.Sprintf("set record_retries to how many follow-up jobs may re-submit rows that failed for a transient reason, between 0 and %d, e.g. 3", MaxRecordRetries)); err != nil {
 		return nil, err
 	}
+	maxRej, err := intSetting("max_rejected_rows", -1, 0, math.MaxInt32,
+		"set max_rejected_rows to the number of rejected rows a run may have before it stops, e.g. 100 (0: stop at the first)")
+	if err != nil {
+		return nil, err
+	}
+	s.MaxRejectedRows = int64(maxRej)
+	if s.Sources["max_rejected_rows"].Source == SourceDefault {
+		s.Sources["max_rejected_rows"] = Setting{Value: "no limit", Source: SourceDefault}
+	}
 
 	// Names: run config > tables config (> default where one exists).
 	strSetting := func(name, fromTables, def, defSource string, required bool, fix string) (string, error) {
@@ -305,7 +317,7 @@ func (s *Settings) checkResume(m *Manifest) error {
 	}
 	if h := s.TableConfig.Hash(); started && m.TableHash != "" && h != m.TableHash {
 		return &ConfigError{Setting: "tables." + s.Table, Source: "tables config",
-			Problem: fmt.Sprintf("the table's definition changed since run %s started (query, order, fields, nulls or time zone)", m.RunID),
+			Problem: fmt.Sprintf("the table's definition changed since run %s started (query, order, fields, nulls, time zone or truncate)", m.RunID),
 			Fix:     "restore the definition the run started with, or start a new run with another --run-id"}
 	}
 	return nil
@@ -341,7 +353,13 @@ func (s *Settings) adopt(name string, v Setting) error {
 
 // Hash identifies the parts of a table definition that decide batch contents.
 func (t *TableConfig) Hash() string {
-	b, err := json.Marshal([]any{t.Source, t.Query, t.Table, t.OrderBy, t.Fields, t.Nulls, t.SourceTimeZone})
+	parts := []any{t.Source, t.Query, t.Table, t.OrderBy, t.Fields, t.Nulls, t.SourceTimeZone}
+	if t.Truncate.set() {
+		// Only when set, so that the hash of a table without it stays
+		// what earlier versions recorded.
+		parts = append(parts, t.Truncate)
+	}
+	b, err := json.Marshal(parts)
 	if err != nil {
 		panic(err) // plain strings always marshal
 	}

@@ -33,7 +33,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	start := extract.Position{BatchIndex: s.StartBatch, Row: int64(s.StartBatch-1) * int64(s.BatchSize)}
 	if last := m.LastExtracted(); last != nil {
 		n := m.Totals().Batches
-		start = extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows, AfterKey: last.LastKey}
+		start = extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows + last.Rejected, AfterKey: last.LastKey}
 		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("resuming extraction at batch %d (row %d); %d batches were written before", start.BatchIndex, start.Row, n)})
 	}
 	fields, err := r.targetFields(m)
@@ -49,17 +49,31 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	if tc.Nulls == "clear" {
 		t.NullAs = extract.NullClear
 	}
+	rejectedBefore := m.Totals().Rejected
+	maxRejected := int64(-1)
+	if s.MaxRejectedRows >= 0 {
+		if rejectedBefore > s.MaxRejectedRows {
+			return r.rejectLimitError(rejectedBefore, nil)
+		}
+		maxRejected = s.MaxRejectedRows - rejectedBefore
+	}
 	_, err = src.Extract(ctx, t, extract.Options{
-		Dir:       filepath.Join(r.store.Dir(), "batches"),
-		BatchSize: s.BatchSize,
-		Start:     start,
+		Dir:         filepath.Join(r.store.Dir(), "batches"),
+		BatchSize:   s.BatchSize,
+		Start:       start,
+		RejectDir:   r.logsDir,
+		MaxRejected: maxRejected,
 		OnBatch: func(ctx context.Context, b extract.Batch) error {
-			rel, err := filepath.Rel(r.store.Dir(), b.Path)
-			if err != nil {
-				rel = b.Path
+			rel := ""
+			if b.Path != "" {
+				var err error
+				if rel, err = filepath.Rel(r.store.Dir(), b.Path); err != nil {
+					rel = b.Path
+				}
 			}
 			if err := r.store.Update(func(m *Manifest) error {
-				bs := &BatchState{Index: b.Index, File: rel, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, FirstRow: b.FirstRow, LastKey: b.LastKey}
+				bs := &BatchState{Index: b.Index, File: rel, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, FirstRow: b.FirstRow, LastKey: b.LastKey,
+					Rejected: b.Rejected, RejectedFile: b.RejectedPath, Truncated: b.Truncated}
 				if old := m.Batch(b.Index); old != nil {
 					if old.JobID != "" {
 						return fmt.Errorf("batch %d was extracted again although job %s exists for it", b.Index, old.JobID)
@@ -74,13 +88,20 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 				return fmt.Errorf("record batch %d: %w", b.Index, err)
 			}
 			r.report.Report(Event{Kind: EventBatchExtracted, Batch: b.Index, Rows: b.Rows, Bytes: b.Bytes, Path: b.Path})
-			if feed != nil {
+			if b.Rejected > 0 {
+				r.report.Report(Event{Kind: EventRejected, Batch: b.Index, Rows: b.Rejected, Path: b.RejectedPath})
+			}
+			if feed != nil && b.Rows > 0 {
 				return feed(ctx, b.Index)
 			}
 			return nil
 		},
 		OnRows: func(n int64) { r.report.Report(Event{Kind: EventRows, Rows: n}) },
 	})
+	var limit *extract.RejectLimitError
+	if errors.As(err, &limit) {
+		return r.rejectLimitError(rejectedBefore+limit.Rejected, limit.Last)
+	}
 	if err != nil {
 		return err // extract's messages name the table (and row, column, field)
 	}
@@ -88,7 +109,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	if err := r.store.Update(func(m *Manifest) error {
 		m.Extract.Done = true
 		m.Extract.Rows = sumRows(m)
-		total = m.Extract.Rows
+		total = m.Extract.Rows + m.Totals().Rejected
 		return nil
 	}); err != nil {
 		return err
@@ -121,7 +142,7 @@ func (r *Runner) targetFields(m *Manifest) ([]extract.Field, error) {
 	fields := make([]extract.Field, len(tc.Fields))
 	for i, f := range tc.Fields {
 		tf := m.Target.Fields[i]
-		fields[i] = extract.Field{Column: f.Column, Name: f.Name, Type: tf.Type, Length: tf.Length}
+		fields[i] = extract.Field{Column: f.Column, Name: f.Name, Type: tf.Type, Length: tf.Length, Truncate: tc.Truncate.Applies(f.Column)}
 	}
 	return fields, nil
 }
@@ -672,6 +693,9 @@ func (r *Runner) collectResults(ctx context.Context) error {
 		if gctx.Err() != nil {
 			break
 		}
+		if b.Empty() {
+			continue // every row rejected: no job, no results
+		}
 		idx, jobID := b.Index, b.JobID
 		g.Go(func() error { return r.saveResults(gctx, idx, jobID) })
 	}
@@ -707,6 +731,10 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	var derr error
 	for _, kind := range missing {
 		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%s.csv", name, kind))
+		if err := refuseLink(path); err != nil {
+			derr = fmt.Errorf("batch %d: save %s results: %w", idx, kind, err)
+			break
+		}
 		rows, err := r.client.DownloadResults(ctx, jobID, resultKind(kind), path)
 		if err != nil {
 			derr = fmt.Errorf("batch %d: %w", idx, err) // the client's message names the job, the result set and the file
@@ -802,12 +830,12 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 	m := r.store.Snapshot()
 	t := m.Totals()
 	for _, b := range m.Batches {
-		if len(b.Results) < len(ResultKinds) {
+		if len(b.Results) < len(ResultKinds) && !b.Empty() {
 			return fmt.Errorf("batch %d has no collected results: run the collect-results step first", b.Index)
 		}
 	}
 	status := StatusInProgress
-	if m.Extract.Done && t.Failed == 0 && t.Unprocessed == 0 && t.JobsFailed == 0 && t.Successful == t.Rows {
+	if m.Extract.Done && t.Failed == 0 && t.Unprocessed == 0 && t.JobsFailed == 0 && t.Successful == t.Rows && t.Rejected == 0 {
 		status = StatusUploaded
 	}
 	if _, err := r.newClient(); err != nil {
@@ -816,18 +844,23 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 	ref := r.settings.StatusRef
 	tr := r.settings.Tracker
 	fields := map[string]any{}
+	// Rejected rows are source records that did not succeed.
 	if tr.RecordsTotalField != "" {
-		fields[tr.RecordsTotalField] = t.Rows
+		fields[tr.RecordsTotalField] = t.Rows + t.Rejected
 	}
 	if tr.RecordsFailedField != "" {
-		fields[tr.RecordsFailedField] = t.Rows - t.Successful
+		fields[tr.RecordsFailedField] = t.Rows + t.Rejected - t.Successful
 	}
 	if tr.RunIDField != "" {
 		fields[tr.RunIDField] = r.runID
 	}
 	if tr.MessageField != "" {
-		fields[tr.MessageField] = fmt.Sprintf("sfmigrate run %s: %d of %d records succeeded, %d failed, %d unprocessed",
-			r.runID, t.Successful, t.Rows, t.Failed, t.Unprocessed)
+		msg := fmt.Sprintf("sfmigrate run %s: %d of %d records succeeded, %d failed, %d unprocessed",
+			r.runID, t.Successful, t.Rows+t.Rejected, t.Failed, t.Unprocessed)
+		if t.Rejected > 0 {
+			msg += fmt.Sprintf(", %d rejected before upload", t.Rejected)
+		}
+		fields[tr.MessageField] = msg
 	}
 	// One PATCH with updateOnly=true: the status and the detail fields
 	// land together or not at all, and the record is never created here.

@@ -37,9 +37,12 @@ type Summary struct {
 	// FailedFiles and UnprocessedFiles list the result files with rows.
 	FailedFiles      []string `json:"failed_files"`
 	UnprocessedFiles []string `json:"unprocessed_files"`
-	Warnings         []string `json:"warnings"`
-	Error            string   `json:"error,omitempty"`
-	ExitCode         int      `json:"exit_code"`
+	// RejectedFiles lists the rejected files: rows whose values could not
+	// be sent, never uploaded (Totals.Rejected counts them).
+	RejectedFiles []string `json:"rejected_files"`
+	Warnings      []string `json:"warnings"`
+	Error         string   `json:"error,omitempty"`
+	ExitCode      int      `json:"exit_code"`
 }
 
 // Summarize builds the summary of the run as the manifest says now.
@@ -49,7 +52,7 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		RunID: r.runID, Table: r.settings.Table, Object: r.settings.SFObject, Operation: r.settings.Operation,
 		TrackerStatus: m.Tracker.Status, TrackerRef: r.settings.StatusRef, Totals: m.Totals(),
 		Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
-		FailedFiles: []string{}, UnprocessedFiles: []string{}, Warnings: []string{},
+		FailedFiles: []string{}, UnprocessedFiles: []string{}, RejectedFiles: []string{}, Warnings: []string{},
 	}
 	for name, st := range m.Steps {
 		s.Steps[name] = st.State
@@ -71,9 +74,13 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		if f := results[ResultUnprocessed]; f != nil && f.Rows > 0 {
 			s.UnprocessedFiles = append(s.UnprocessedFiles, f.Path)
 		}
+		if b.Rejected > 0 && b.RejectedFile != "" {
+			s.RejectedFiles = append(s.RejectedFiles, b.RejectedFile)
+		}
 	}
 	sort.Strings(s.FailedFiles)
 	sort.Strings(s.UnprocessedFiles)
+	sort.Strings(s.RejectedFiles)
 	r.warnMu.Lock()
 	s.Warnings = append(s.Warnings, r.warnings...)
 	r.warnMu.Unlock()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +80,54 @@ type TableConfig struct {
 	// SourceTimeZone is the IANA zone of timestamps stored without a zone
 	// (default UTC), e.g. Europe/Berlin.
 	SourceTimeZone string `yaml:"source_time_zone"`
+	// Truncate cuts text longer than its Salesforce field to the field's
+	// length instead of rejecting the row: true for every column, or a
+	// list of the columns it applies to. Counted as "truncated".
+	Truncate Truncate `yaml:"truncate"`
+}
+
+// Truncate is the truncate setting of a table: true (All) or a list of
+// source columns.
+type Truncate struct {
+	All     bool
+	Columns []string
+}
+
+func (t Truncate) set() bool { return t.All || len(t.Columns) > 0 }
+
+// Applies reports whether text of column is truncated.
+func (t Truncate) Applies(column string) bool {
+	if t.All {
+		return true
+	}
+	for _, c := range t.Columns {
+		if strings.EqualFold(c, column) {
+			return true
+		}
+	}
+	return false
+}
+
+// MarshalJSON is for TableConfig.Hash: true or the column list.
+func (t Truncate) MarshalJSON() ([]byte, error) {
+	if t.All {
+		return []byte("true"), nil
+	}
+	return json.Marshal(t.Columns)
+}
+
+// UnmarshalYAML accepts true / false or a list of columns (or "A, B").
+func (t *Truncate) UnmarshalYAML(n *yaml.Node) error {
+	*t = Truncate{}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		return n.Decode(&t.All)
+	}
+	var cols StringList
+	if err := cols.UnmarshalYAML(n); err != nil {
+		return fmt.Errorf("line %d: truncate: want true, false or a list of columns", n.Line)
+	}
+	t.Columns = cols
+	return nil
 }
 
 // StringList is a YAML value given either as one string (commas separate
@@ -214,7 +263,7 @@ var (
 	trackerKeys = []string{"sf_object", "external_id_field", "status_field", "create", "run_id_field",
 		"records_total_field", "records_failed_field", "message_field"}
 	tableKeys = []string{"source", "query", "table", "order_by", "sf_object", "external_id_field", "operation",
-		"fields", "status_ref", "nulls", "source_time_zone"}
+		"fields", "status_ref", "nulls", "source_time_zone", "truncate"}
 )
 
 // checkKeys rejects unknown keys with the line, the key's path and the
@@ -390,6 +439,15 @@ func (t *TableConfig) validate(name, src string) error {
 	if t.SourceTimeZone != "" {
 		if _, err := time.LoadLocation(t.SourceTimeZone); err != nil {
 			return bad("source_time_zone", t.SourceTimeZone, "unknown time zone", "use an IANA zone name such as Europe/Berlin or UTC")
+		}
+	}
+	for _, c := range t.Truncate.Columns {
+		found := false
+		for _, f := range t.Fields {
+			found = found || strings.EqualFold(f.Column, c)
+		}
+		if !found {
+			return bad("truncate", c, "is not a column of fields", "list columns mapped in fields, or write truncate: true for all of them")
 		}
 	}
 	if t.StatusRef != "" && !tableNameRE.MatchString(t.StatusRef) {

@@ -270,6 +270,8 @@ func (o *output) Report(e pipeline.Event) {
 		if !o.tty {
 			o.logf("batch %d extracted: %d rows, %s -> %s", e.Batch, e.Rows, humanBytes(e.Bytes), e.Path)
 		}
+	case pipeline.EventRejected:
+		o.logf("batch %d: %d rows rejected (values that cannot be sent) -> %s", e.Batch, e.Rows, e.Path)
 	case pipeline.EventJobCreated:
 		o.created.Add(1)
 		if !o.tty {
@@ -384,7 +386,14 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	fmt.Fprintf(tw, "\nRun %s: %s\n", s.RunID, s.Outcome)
 	row("table", fmt.Sprintf("%s -> %s (%s)", s.Table, s.Object, s.Operation))
 	row("batches", fmt.Sprintf("%d (%d jobs, %d finished, %d failed/aborted)", s.Batches, s.Jobs, s.JobsDone, s.JobsFailed))
-	row("records", fmt.Sprintf("%d extracted, %d succeeded, %d failed, %d unprocessed", s.Rows, s.Successful, s.Failed, s.Unprocessed))
+	records := fmt.Sprintf("%d extracted, %d succeeded, %d failed, %d unprocessed", s.Rows, s.Successful, s.Failed, s.Unprocessed)
+	if s.Rejected > 0 {
+		records += fmt.Sprintf(", %d rejected before upload", s.Rejected)
+	}
+	if s.Truncated > 0 {
+		records += fmt.Sprintf(", %d values truncated", s.Truncated)
+	}
+	row("records", records)
 	if s.FollowUpJobs > 0 {
 		row("retried", fmt.Sprintf("%d rows sent again in %d follow-up jobs (transient failures, unprocessed rows)", s.Retried, s.FollowUpJobs))
 	}
@@ -405,7 +414,7 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	for _, list := range []struct {
 		kind  string
 		files []string
-	}{{"failed", s.FailedFiles}, {"unprocessed", s.UnprocessedFiles}} {
+	}{{"failed", s.FailedFiles}, {"unprocessed", s.UnprocessedFiles}, {"rejected", s.RejectedFiles}} {
 		for i, f := range list.files {
 			if i == shown {
 				row(list.kind, fmt.Sprintf("... and %d more %s files in %s", len(list.files)-shown, list.kind, s.ResultsDir))
@@ -420,6 +429,9 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	tw.Flush() //nolint:errcheck // output to the user's terminal or pipe
 	if len(s.FailedFiles)+len(s.UnprocessedFiles) > 0 {
 		fmt.Fprintln(w, "  (the failed files hold each rejected record with Salesforce's sf__Error reason)")
+	}
+	if len(s.RejectedFiles) > 0 {
+		fmt.Fprintln(w, "  (the rejected files hold each source row whose value could not be sent: key, column, value, reason)")
 	}
 }
 

@@ -18,6 +18,8 @@ const settingsHelp = `Settings and where they come from (first match wins):
   start_batch, batch_size, parallel, record_retries:
       run config (--conf / --conf-file)  >  AIRFLOW_VAR_START_BATCH, AIRFLOW_VAR_BATCH_SIZE,
       AIRFLOW_VAR_PARALLEL, AIRFLOW_VAR_RECORD_RETRIES  >  default (1, 10000, 4, 3)
+  max_rejected_rows:
+      run config  >  AIRFLOW_VAR_MAX_REJECTED_ROWS  >  default (no limit)
   sf_object, external_id_field, operation, status_ref:
       run config  >  the table's entry in the tables config  (operation defaults to upsert,
       status_ref to the table name)
@@ -50,12 +52,26 @@ again in follow-up jobs of the same run, up to record_retries times per batch (d
 result files merged over its attempts are <TABLE>_<NNNNN>_final_*.csv (last column: the
 attempt that decided the row).
 
+Rejected rows: a row with a value that cannot be sent (text longer than its field, a NUL,
+invalid UTF-8, a value its field type cannot take) is not uploaded; it goes to
+<logs-dir>/<run-id>/<TABLE>_<NNNNN>_rejected.csv (key, column, field, value excerpt, its
+length, reason, fix), counts as failed (exit 3, tracker "In Progress") and the run goes on.
+More than max_rejected_rows rejected rows stop the run (exit 1; raise the limit and resume).
+"truncate: true" (or a list of columns) in the table's entry cuts text longer than its field
+to the field's length instead, counted as truncated in the summary.
+
+Files: batch, rejected and result files and the manifest are created readable by this user
+only (0600). A symbolic link found where sfmigrate writes under runs/<run-id>/ or
+<logs-dir>/<run-id>/ is refused, never written through; temporary files an interrupted
+attempt left there are removed when the run resumes.
+
 Resume: rerun with the same --run-id. Finished batches are not extracted or uploaded again;
 a batch whose job exists is followed, never given a second job. Ctrl-C / SIGTERM stop
 cleanly (uploads in flight finish or are aborted) and leave a manifest the rerun continues.
 A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,
 operation and status_ref (settings left out are taken from the manifest; different ones are
-refused with exit 2 once a batch exists); parallel may change between attempts.
+refused with exit 2 once a batch exists); parallel and max_rejected_rows may change between
+attempts.
 `
 
 // runFlags are the flags run and task share.

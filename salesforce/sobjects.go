@@ -126,11 +126,7 @@ func (c *Client) CheckAPIVersion(ctx context.Context) error {
 		}
 		have = append(have, v.Version)
 	}
-	rng := "none"
-	if len(have) > 0 {
-		rng = have[0] + " to " + have[len(have)-1]
-	}
-	return fmt.Errorf("salesforce: API version %s is not offered by this org (it offers %s): set the API version to one it offers", c.version, rng)
+	return &VersionError{Version: c.version, Offered: have}
 }
 
 // Query runs a SOQL query and calls fn with each record, page after page

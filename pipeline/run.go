@@ -417,7 +417,7 @@ func (e *OrderError) ConfigError() bool { return true }
 func (r *Runner) outcome() error {
 	m := r.store.Snapshot()
 	t := m.Totals()
-	if m.Tracker.Status == StatusUploaded {
+	if m.Tracker.Status == StatusUploaded || noRows(m) {
 		return nil
 	}
 	return &PartialError{Failed: t.Failed, Unprocessed: t.Unprocessed, Missing: missing(m), Failures: t.JobsFailed, Status: m.Tracker.Status}
@@ -520,7 +520,9 @@ func (r *Runner) authenticate(ctx context.Context) error {
 		return err
 	}
 	r.report.Report(Event{Kind: EventInfo, Message: "authenticated: instance " + sess.InstanceURL})
-	if err := r.checkTarget(ctx); err != nil {
+	// Every check that can fail on the configuration runs before the
+	// tracker is written (preflight.go).
+	if err := r.preflight(ctx); err != nil {
 		return err
 	}
 	m := r.store.Snapshot()
@@ -572,10 +574,11 @@ func sumRows(m *Manifest) int64 {
 
 func (r *Runner) batchPath(b *BatchState) string { return filepath.Join(r.store.Dir(), b.File) }
 
-// checkTarget compares the field mapping with the target object's describe
-// before any data is sent: a misspelt field would otherwise fail every job.
-// Problems are ConfigErrors (exit 2): nothing was loaded.
-func (r *Runner) checkTarget(ctx context.Context) error {
+// describeTarget compares the field mapping with the target object's
+// describe before any data is sent: a misspelt field would otherwise fail
+// every job. Problems are ConfigErrors (exit 2): nothing was loaded. It
+// writes nothing; the types it returns go into the manifest.
+func (r *Runner) describeTarget(ctx context.Context) (*TargetState, error) {
 	s := r.settings
 	tc := s.TableConfig
 	cache := map[string]*salesforce.SObjectDescribe{}
@@ -600,7 +603,7 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 	}
 	d, err := describe(s.SFObject, "sf_object", s.Sources["sf_object"].Source)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bad := func(f Field, problem, fix string) error {
 		return &ConfigError{Setting: "tables." + s.Table + ".fields." + f.Column, Value: f.Name, Source: r.tablesSource(),
@@ -612,11 +615,11 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		if !isRel {
 			fd := d.Field(f.Name)
 			if fd == nil {
-				return bad(f, "the field does not exist on "+s.SFObject,
+				return nil, bad(f, "the field does not exist on "+s.SFObject,
 					withGuess(Suggest(f.Name, fieldNames(d)), "use a field API name of "+s.SFObject+" (custom fields end in __c)"))
 			}
 			if fd.Calculated || fd.AutoNumber || (!fd.Createable && !fd.Updateable) {
-				return bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")
+				return nil, bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")
 			}
 			target.Fields = append(target.Fields, TargetField{Column: f.Column, Name: f.Name, Type: fd.Type, Length: textLength(fd)})
 			continue
@@ -628,16 +631,16 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 			}
 		}
 		if lookup == nil || len(lookup.ReferenceTo) == 0 {
-			return bad(f, "no lookup of "+s.SFObject+" has the relationship name "+rel,
+			return nil, bad(f, "no lookup of "+s.SFObject+" has the relationship name "+rel,
 				"use the lookup's relationship name (Parent__c -> Parent__r) followed by the parent's external id field")
 		}
 		pd, err := describe(lookup.ReferenceTo[0], "tables."+s.Table+".fields."+f.Column, "describe of "+s.SFObject+"."+lookup.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pf := pd.Field(name)
 		if pf == nil || (!pf.ExternalID && !pf.IDLookup) {
-			return bad(f, fmt.Sprintf("%s.%s is not an external id (or idLookup) field, so it cannot identify the parent", lookup.ReferenceTo[0], name),
+			return nil, bad(f, fmt.Sprintf("%s.%s is not an external id (or idLookup) field, so it cannot identify the parent", lookup.ReferenceTo[0], name),
 				"name an external id field of "+lookup.ReferenceTo[0])
 		}
 		target.Fields = append(target.Fields, TargetField{Column: f.Column, Name: f.Name, Type: pf.Type, Length: textLength(pf), Parent: lookup.ReferenceTo[0]})
@@ -645,18 +648,14 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 	if s.Operation == "upsert" {
 		fd := d.Field(s.ExternalIDField)
 		if fd == nil || (!fd.ExternalID && !fd.IDLookup) {
-			return &ConfigError{Setting: "external_id_field", Value: s.ExternalIDField, Source: s.Sources["external_id_field"].Source,
+			return nil, &ConfigError{Setting: "external_id_field", Value: s.ExternalIDField, Source: s.Sources["external_id_field"].Source,
 				Problem: "is not an external id field of " + s.SFObject, Fix: "name a field marked External ID (or an idLookup field such as Id)"}
 		}
 	}
 	if err := r.checkTracker(describe); err != nil {
-		return err
+		return nil, err
 	}
-	// The extract step, perhaps in another process, formats values by these.
-	return r.store.Update(func(m *Manifest) error {
-		m.Target = target
-		return nil
-	})
+	return target, nil
 }
 
 // checkTracker makes sure the status tracker's object and fields exist

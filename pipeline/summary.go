@@ -17,7 +17,8 @@ type Summary struct {
 	Table     string `json:"table"`
 	Object    string `json:"sf_object"`
 	Operation string `json:"operation"`
-	// Outcome is "succeeded" (every record succeeded), "partial" (finished,
+	// Outcome is "succeeded" (every record succeeded), "no rows" (the
+	// source returned none: nothing loaded, the tracker left as it was), "partial" (finished,
 	// some records failed or were unprocessed), "failed" or "interrupted".
 	Outcome string `json:"outcome"`
 	// TrackerStatus is the status written to the tracker record ("" when
@@ -77,6 +78,8 @@ func (r *Runner) Summarize(runErr error) *Summary {
 	}
 	var pe *PartialError
 	switch {
+	case runErr == nil && m.StepDone(StepUpdateStatus) && noRows(m):
+		s.Outcome, s.ExitCode = OutcomeNoRows, 0
 	case runErr == nil && m.StepDone(StepUpdateStatus):
 		s.Outcome, s.ExitCode = "succeeded", 0
 	case runErr == nil:

@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 type harness struct {
 	t       *testing.T
 	emu     *sfemu.Server
+	reqs    *sfemu.RequestLog // every request the emulator got
 	srv     *httptest.Server
 	dir     string // work dir
 	logs    string // logs dir
@@ -62,7 +63,8 @@ func newHarness(t *testing.T, s sample, opts ...sfemu.Option) *harness {
 		t.Fatal(err)
 	}
 	h.emu = sfemu.New(opts...)
-	h.srv = httptest.NewServer(h.emu)
+	h.reqs = sfemu.LogRequests(h.emu)
+	h.srv = httptest.NewServer(h.reqs)
 	t.Cleanup(h.srv.Close)
 	sf, _ := json.Marshal(map[string]any{"conn_type": "http", "host": h.srv.URL, "login": sfemu.TestClientID, "password": sfemu.TestClientSecret})
 	src, _ := json.Marshal(map[string]any{"conn_type": "sqlite", "host": h.db})
@@ -355,6 +357,8 @@ func TestRunWithBadRowsExits3(t *testing.T) {
 	}
 }
 
+// TestRunZeroRows: a source with no rows is outcome "no rows": exit 0 with a
+// warning, no job, and the tracker is not claimed "Uploaded".
 func TestRunZeroRows(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 10, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
@@ -363,7 +367,7 @@ func TestRunZeroRows(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	s := lastLineSummary(t, stdout)
-	if s.Batches != 0 || s.Rows != 0 || s.Outcome != "succeeded" || len(s.Warnings) == 0 {
+	if s.Batches != 0 || s.Rows != 0 || s.Outcome != "no rows" || len(s.Warnings) == 0 {
 		t.Errorf("summary = %+v", s)
 	}
 	if !strings.Contains(stderr, "no rows") {
@@ -372,8 +376,8 @@ func TestRunZeroRows(t *testing.T) {
 	if jobs := h.jobsFor("Product_Price__c"); len(jobs) != 0 {
 		t.Errorf("jobs created for zero rows: %+v", jobs)
 	}
-	if st := h.trackerStatus("PRICES"); st != "Uploaded" {
-		t.Errorf("tracker = %q", st)
+	if st := h.trackerStatus("PRICES"); st == "Uploaded" {
+		t.Errorf("tracker = %q after a run that loaded nothing", st)
 	}
 }
 

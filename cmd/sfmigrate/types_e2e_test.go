@@ -162,12 +162,12 @@ func TestTaskExtractNeedsDescribe(t *testing.T) {
 	}
 }
 
-// TestExtractFailureStopsUploadCleanly: a query the source rejects fails the
+// TestQueryRefusedBeforeAnyWrite: a query the source rejects fails the
 // run once (exit 2: the tables config must change) with the database's
-// message, naming the setting; the upload that ran
-// alongside is recorded as stopped because of it, not as interrupted, and
-// nothing is sent.
-func TestExtractFailureStopsUploadCleanly(t *testing.T) {
+// message, naming the setting. It is found by compiling the query in the
+// authenticate step, before the tracker is written: no extract or upload
+// step starts and nothing is sent.
+func TestQueryRefusedBeforeAnyWrite(t *testing.T) {
 	t.Parallel()
 	h := newItemsHarness(t, [][]any{{"I-1", "one", nil, nil, 1}})
 	cfg, _ := os.ReadFile(h.tables)
@@ -183,14 +183,17 @@ func TestExtractFailureStopsUploadCleanly(t *testing.T) {
 		}
 	}
 	m := h.manifest("q")
-	if st := m.Steps[pipeline.StepExtract]; st == nil || st.State != pipeline.StateFailed || !strings.Contains(st.Error, "NOPE") {
-		t.Errorf("extract step = %+v", st)
+	if st := m.Steps[pipeline.StepAuthenticate]; st == nil || st.State != pipeline.StateFailed || !strings.Contains(st.Error, "NOPE") {
+		t.Errorf("authenticate step = %+v", st)
 	}
-	if st := m.Steps[pipeline.StepUpload]; st == nil || !strings.Contains(st.Error, "alongside failed") {
-		t.Errorf("upload step = %+v", st)
+	if st := m.Steps[pipeline.StepExtract]; st != nil {
+		t.Errorf("extract step started: %+v", st)
 	}
 	if n := len(h.emu.Jobs()); n != 0 {
 		t.Errorf("%d jobs created", n)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Migration_Status__c"); n != 0 {
+		t.Errorf("%d tracker records written", n)
 	}
 }
 

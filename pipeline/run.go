@@ -37,6 +37,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// PollInterval overrides the client's first job-poll delay (0: default 2s).
 	PollInterval time.Duration
+	// PollMaxInterval overrides the longest delay between job polls the
+	// backoff grows to (0: default 30s).
+	PollMaxInterval time.Duration
 	// KeepBatches keeps batch files after their job completed and its
 	// results were saved (by default they are removed, so disk use stays
 	// bounded by the files waiting and in flight).
@@ -249,12 +252,10 @@ func (r *Runner) newClient() (*salesforce.Client, error) {
 		PollInterval: r.opts.PollInterval,
 		Tracker:      salesforce.TrackerConfig{Object: t.SFObject, ExternalIDField: t.ExternalIDField, StatusField: t.StatusField},
 	}
-	if r.opts.PollInterval > 0 {
-		cfg.PollMaxInterval = 20 * r.opts.PollInterval
-		if cfg.PollMaxInterval > 2*time.Second {
-			cfg.PollMaxInterval = 2 * time.Second
-		}
-	}
+	// The backoff grows to its maximum whatever the first interval: a short
+	// first interval must not multiply the polls (each an API call
+	// counted against the org's daily allocation) of a long job.
+	cfg.PollMaxInterval = r.opts.PollMaxInterval
 	var copts []salesforce.Option
 	if r.opts.HTTPClient != nil {
 		copts = append(copts, salesforce.WithHTTPClient(r.opts.HTTPClient))

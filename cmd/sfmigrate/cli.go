@@ -140,6 +140,7 @@ func parseFlags(env Env, fs *flag.FlagSet, args []string) error {
 				hint = "; did you mean --" + guess + "?"
 			}
 		}
+		hint += durationHint(err)
 		return usageErrorf("%s: %v%s (see 'sfmigrate %s --help')", fs.Name(), err, hint, fs.Name())
 	}
 	return nil
@@ -150,4 +151,19 @@ func closestFlag(fs *flag.FlagSet, name string) string {
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	return pipeline.Suggest(strings.TrimLeft(name, "-"), names)
+}
+
+// durationHint explains a duration flag given without a unit ("50"):
+// Go's parser only says "parse error".
+func durationHint(err error) string {
+	msg := err.Error()
+	v, ok := strings.CutPrefix(msg, "invalid value \"")
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, "\"")
+	if v == "" || strings.Trim(v, "0123456789.") != "" {
+		return ""
+	}
+	return "; a duration needs a unit: " + v + "ms or " + v + "s"
 }

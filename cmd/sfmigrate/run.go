@@ -53,7 +53,7 @@ refused with exit 2 once a batch exists); parallel may change between attempts.
 type runFlags struct {
 	table, runID, conf, confFile, tablesConfig, workDir, logsDir string
 	json, keepBatches                                            bool
-	pollInterval, stopGrace                                      time.Duration
+	pollInterval, pollMaxInterval, stopGrace                     time.Duration
 }
 
 func (f *runFlags) bind(fs *flag.FlagSet) {
@@ -66,12 +66,19 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.logsDir, "logs-dir", filepath.Join("salesforce", "logs"), "directory for <run-id>/ result files and summary.json")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on the last line of stdout")
 	fs.BoolVar(&f.keepBatches, "keep-batches", false, "keep batch files after their job completed and its results were saved")
-	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls (default 2s, growing to 30s; against 'sfmigrate emulator', which finishes jobs at once, 50ms)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls, doubling up to --poll-max-interval (default 2s; against 'sfmigrate emulator', which finishes jobs at once, 50ms)")
+	fs.DurationVar(&f.pollMaxInterval, "poll-max-interval", 0, "longest delay between job status polls; each poll is an API call counted against the org's daily allocation (default 30s)")
 	fs.DurationVar(&f.stopGrace, "stop-grace", 20*time.Second, "on Ctrl-C/SIGTERM, how long uploads in flight may take to finish")
 }
 
 // options turns the flags into pipeline options; problems are usage errors.
 func (f *runFlags) options(env Env) (pipeline.Options, error) {
+	if err := checkPollFlags(f.pollInterval, f.pollMaxInterval); err != nil {
+		return pipeline.Options{}, err
+	}
+	if f.stopGrace < 0 {
+		return pipeline.Options{}, usageErrorf("--stop-grace %s: must not be negative (e.g. 20s)", f.stopGrace)
+	}
 	if f.conf != "" && f.confFile != "" {
 		return pipeline.Options{}, usageErrorf("give the run config once: --conf or --conf-file, not both")
 	}
@@ -90,7 +97,7 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 	return pipeline.Options{
 		WorkDir: f.workDir, LogsDir: f.logsDir, RunID: f.runID,
 		Inputs:      pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
-		KeepBatches: f.keepBatches, PollInterval: f.pollInterval, StopGrace: f.stopGrace,
+		KeepBatches: f.keepBatches, PollInterval: f.pollInterval, PollMaxInterval: f.pollMaxInterval, StopGrace: f.stopGrace,
 	}, nil
 }
 
@@ -150,4 +157,19 @@ func execute(ctx context.Context, out *output, opts pipeline.Options, resume str
 	sum, err := do(r, ctx)
 	out.finish(sum, err)
 	return sum, err
+}
+
+// checkPollFlags refuses poll delays that cannot be meant, naming the flag
+// (not the connection, which would be blamed by the client otherwise).
+func checkPollFlags(first, max time.Duration) error {
+	if first < 0 {
+		return usageErrorf("--poll-interval %s: must not be negative (e.g. 2s, or 50ms against the emulator)", first)
+	}
+	if max < 0 {
+		return usageErrorf("--poll-max-interval %s: must not be negative (e.g. 30s)", max)
+	}
+	if first > 0 && max > 0 && max < first {
+		return usageErrorf("--poll-max-interval %s is shorter than --poll-interval %s: the backoff grows from the first to the longest delay", max, first)
+	}
+	return nil
 }

@@ -25,6 +25,19 @@ func (e *ColumnError) Error() string {
 // ConfigError reports true: the tables config must change (exit code 2).
 func (e *ColumnError) ConfigError() bool { return true }
 
+// SettingsError reports a connection whose fields cannot describe a
+// database (no service name, a bad extra): found before any network call,
+// so only a change to the connection helps (exit code 2).
+type SettingsError struct{ Err error }
+
+func (e *SettingsError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *SettingsError) Unwrap() error { return e.Err }
+
+// ConfigError reports true: the connection must change.
+func (e *SettingsError) ConfigError() bool { return true }
+
 // ColumnInfo describes the source column behind one mapped field.
 type ColumnInfo struct {
 	Column string `json:"column"`  // the source column as configured

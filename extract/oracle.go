@@ -201,7 +201,7 @@ func parseEasyConnect(s string) (host string, port int, service string, err erro
 func openOracle(ctx context.Context, conn airflow.Connection) (engine, error) {
 	st, err := oracleURL(conn)
 	if err != nil {
-		return nil, err
+		return nil, &SettingsError{Err: err}
 	}
 	db, err := sql.Open("oracle", st.url)
 	if err != nil {

@@ -198,6 +198,12 @@ func (r *Runner) openSource(ctx context.Context) (*extract.Source, error) {
 				Problem: "cannot open the source database: " + detail.Error(),
 				Fix:     `point it at an existing SQLite file by absolute path, e.g. sqlite:////data/erp.db or {"conn_type": "sqlite", "host": "/data/erp.db"}`}
 		}
+		var se *extract.SettingsError
+		if errors.As(err, &se) {
+			return nil, &ConfigError{Setting: "connection " + conn.ID, Source: env, Err: detail,
+				Problem: "does not describe a database: " + detail.Error(),
+				Fix:     "correct the connection as the message says (docs/tables-config.md shows each source's forms)"}
+		}
 		// A network database may be down for a moment: not necessarily a
 		// configuration problem, so not exit code 2.
 		return nil, &fixError{err: fmt.Errorf("connection %s (from %s): cannot open the source database: %w", conn.ID, env, detail),

@@ -106,3 +106,21 @@ func (h *harness) editTables(old, new string) {
 		h.t.Fatal(err)
 	}
 }
+
+// TestOracleConnectionWithoutService: an Oracle URI with host and port but
+// no service name is a configuration error (exit 2) that says where the
+// service name goes, not a tnsnames alias, and nothing reaches the org.
+func TestOracleConnectionWithoutService(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 1})
+	h.env["AIRFLOW_CONN_DEMO_ERP"] = "oracle://user:secret-pw@erp-db:1521"
+	code, _, stderr := h.main("run", "--table", "PRODUCTS")
+	t.Logf("stderr:\n%s", stderr)
+	if code != 2 || !strings.Contains(stderr, "oracle://user:pass@erp-db:1521/SERVICE") || strings.Contains(stderr, "tnsnames") ||
+		strings.Contains(stderr, "secret-pw") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+	if len(h.reqs.Requests()) != 0 {
+		t.Errorf("requests sent: %+v", h.reqs.Requests())
+	}
+}

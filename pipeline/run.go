@@ -40,6 +40,10 @@ type Options struct {
 	// PollMaxInterval overrides the longest delay between job polls the
 	// backoff grows to (0: default 30s).
 	PollMaxInterval time.Duration
+	// MaxBatchBytes caps a batch file's size in bytes (0: 90,000,000, a
+	// margin under the 100 MB one Bulk API job accepts; at most
+	// 100,000,000), so no batch_size makes a job Salesforce refuses.
+	MaxBatchBytes int64
 	// KeepBatches keeps batch files after their job completed and its
 	// results were saved (by default they are removed, so disk use stays
 	// bounded by the files waiting and in flight).

@@ -52,6 +52,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	_, err = src.Extract(ctx, t, extract.Options{
 		Dir:       filepath.Join(r.store.Dir(), "batches"),
 		BatchSize: s.BatchSize,
+		MaxBytes:  r.opts.MaxBatchBytes, // 0: extract.DefaultMaxBytes, under the per-job upload limit
 		Start:     start,
 		OnBatch: func(ctx context.Context, b extract.Batch) error {
 			rel, err := filepath.Rel(r.store.Dir(), b.Path)

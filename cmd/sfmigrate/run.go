@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -53,6 +54,7 @@ refused with exit 2 once a batch exists); parallel may change between attempts.
 type runFlags struct {
 	table, runID, conf, confFile, tablesConfig, workDir, logsDir string
 	json, keepBatches                                            bool
+	maxBatchBytes                                                int64
 	pollInterval, pollMaxInterval, stopGrace                     time.Duration
 }
 
@@ -65,6 +67,7 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.workDir, "work-dir", ".", "directory for runs/<run-id>/ (manifest and batch files)")
 	fs.StringVar(&f.logsDir, "logs-dir", filepath.Join("salesforce", "logs"), "directory for <run-id>/ result files and summary.json")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on the last line of stdout")
+	fs.Int64Var(&f.maxBatchBytes, "max-batch-bytes", extract.DefaultMaxBytes, "largest batch file in bytes: a batch ends early rather than grow past it, so every job stays under Salesforce's 100 MB upload limit whatever batch_size is (at most 100000000)")
 	fs.BoolVar(&f.keepBatches, "keep-batches", false, "keep batch files after their job completed and its results were saved")
 	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls, doubling up to --poll-max-interval (default 2s; against 'sfmigrate emulator', which finishes jobs at once, 50ms)")
 	fs.DurationVar(&f.pollMaxInterval, "poll-max-interval", 0, "longest delay between job status polls; each poll is an API call counted against the org's daily allocation (default 30s)")
@@ -75,6 +78,9 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 func (f *runFlags) options(env Env) (pipeline.Options, error) {
 	if err := checkPollFlags(f.pollInterval, f.pollMaxInterval); err != nil {
 		return pipeline.Options{}, err
+	}
+	if f.maxBatchBytes < 1000 || f.maxBatchBytes > extract.MaxUploadBytes {
+		return pipeline.Options{}, usageErrorf("--max-batch-bytes %d: give 1000 to %d bytes (Salesforce takes at most 100 MB of CSV per job)", f.maxBatchBytes, extract.MaxUploadBytes)
 	}
 	if f.stopGrace < 0 {
 		return pipeline.Options{}, usageErrorf("--stop-grace %s: must not be negative (e.g. 20s)", f.stopGrace)
@@ -96,8 +102,8 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 	}
 	return pipeline.Options{
 		WorkDir: f.workDir, LogsDir: f.logsDir, RunID: f.runID,
-		Inputs:      pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
-		KeepBatches: f.keepBatches, PollInterval: f.pollInterval, PollMaxInterval: f.pollMaxInterval, StopGrace: f.stopGrace,
+		Inputs:        pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
+		MaxBatchBytes: f.maxBatchBytes, KeepBatches: f.keepBatches, PollInterval: f.pollInterval, PollMaxInterval: f.pollMaxInterval, StopGrace: f.stopGrace,
 	}, nil
 }
 

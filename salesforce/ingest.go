@@ -520,7 +520,7 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 			if last != nil {
 				state = last.State
 			}
-			err := fmt.Errorf("wait for job %s: %w: still %s after %s (JobTimeout %s)", jobID, ErrJobTimeout, state,
+			err := fmt.Errorf("wait for job %s: %w: still %s after %s (the wait for one job ends after %s)", jobID, ErrJobTimeout, state,
 				now.Sub(start).Round(time.Millisecond), c.cfg.JobTimeout)
 			if lastErr != nil {
 				err = fmt.Errorf("%w; last poll failed: %v", err, lastErr)

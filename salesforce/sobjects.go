@@ -309,7 +309,7 @@ func (c *Client) UpsertStatus(ctx context.Context, ref, status string, fields ma
 // https://help.salesforce.com/s/articleView?id=release-notes.rn_api_new_updateonly_param.htm&release=250&type=5
 func (c *Client) UpdateStatus(ctx context.Context, ref, status string) error {
 	if c.apiMajor() < 61 {
-		return fmt.Errorf("salesforce: status tracker: UpdateStatus needs updateOnly, which Salesforce added in API v61.0; the client uses %s: configure v61.0 or later", c.version)
+		return fmt.Errorf("salesforce: status tracker: updating the status without creating a record needs updateOnly, which Salesforce added in API v61.0; the connection uses %s: set its extra api_version to 61.0 or later", c.version)
 	}
 	if err := checkRef(ref); err != nil {
 		return err
@@ -340,7 +340,7 @@ func (c *Client) patchTracker(ctx context.Context, ref string, body map[string]a
 		case apiErr.Status == http.StatusNotFound && updateOnly:
 			// ensureTracker proved object and field exist, so the 404
 			// means no record matched (§5.3).
-			return fmt.Errorf("%w: no %s record has %s = %q, and this update never creates one; create it first (in Salesforce, or with UpsertStatus, e.g. status \"Not Started\"), then rerun: %w",
+			return fmt.Errorf("%w: no %s record has %s = %q, and this update never creates one; create it first (in Salesforce, or let sfmigrate create it: status_tracker.create: true in the tables config, the default, and 'sfmigrate task authenticate --run-id ID'), then rerun: %w",
 				ErrTrackerRecordNotFound, t.Object, t.ExternalIDField, ref, err)
 		case apiErr.Status == http.StatusMultipleChoices:
 			return fmt.Errorf("salesforce: status tracker: several %s records have %s = %q; make the field unique and remove the duplicates: %w",

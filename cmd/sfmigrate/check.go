@@ -61,7 +61,7 @@ Examples:
 	fs.StringVar(&table, "table", "", "table to check: a key of the tables config")
 	fs.StringVar(&conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
 	fs.StringVar(&confFile, "conf-file", "", "read the run config from this JSON file")
-	fs.StringVar(&tablesConfig, "tables-config", "tables.yaml", "tables config file (docs/tables-config.md)")
+	fs.StringVar(&tablesConfig, "tables-config", defaultTablesConfig, "tables config file (docs/tables-config.md)")
 	fs.BoolVar(&jsonOut, "json", false, "print the report as one JSON object on stdout")
 	fs.IntVar(&sample, "sample", 5, "how many of the first rows to convert")
 	fs.DurationVar(&pollInterval, "poll-interval", 0, "the run's first poll delay, for the API call estimate (default 2s)")
@@ -89,7 +89,7 @@ Examples:
 		}
 		conf, confSrc = c, "--conf-file "+confFile
 	}
-	tables, err := pipeline.LoadTablesConfig(tablesConfig)
+	tables, err := loadTables(tablesConfig)
 	if err != nil {
 		return err
 	}

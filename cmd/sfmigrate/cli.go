@@ -21,6 +21,10 @@ type Env struct {
 	// Getenv looks up an environment variable (AIRFLOW_CONN_*, AIRFLOW_VAR_*,
 	// NO_COLOR, ...). Nil means "no variables set".
 	Getenv func(string) string
+	// Program is the command as the user typed it (os.Args[0], e.g.
+	// "./sfmigrate"), for the commands sfmigrate tells them to run; ""
+	// means "sfmigrate".
+	Program string
 }
 
 func (e Env) getenv(key string) string {

@@ -368,7 +368,7 @@ func (o *output) finish(s *pipeline.Summary, err error) {
 		if s.Outcome == "interrupted" {
 			what = "stopped; its manifest is up to date. Continue it with"
 		}
-		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s: %s (and the same flags)\n", s.RunID, what, o.resume)
+		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s: %s\n", s.RunID, what, o.resume)
 	}
 	if o.json {
 		data, jerr := json.Marshal(s)

@@ -63,7 +63,7 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.runID, "run-id", "", "run id; an existing one resumes that run (default: TABLE-<UTC time>)")
 	fs.StringVar(&f.conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
 	fs.StringVar(&f.confFile, "conf-file", "", "read the run config from this JSON file")
-	fs.StringVar(&f.tablesConfig, "tables-config", "tables.yaml", "tables config file")
+	fs.StringVar(&f.tablesConfig, "tables-config", defaultTablesConfig, "tables config file (every key: docs/tables-config.md)")
 	fs.StringVar(&f.workDir, "work-dir", ".", "directory for runs/<run-id>/ (manifest and batch files)")
 	fs.StringVar(&f.logsDir, "logs-dir", filepath.Join("salesforce", "logs"), "directory for <run-id>/ result files and summary.json")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on the last line of stdout")
@@ -96,7 +96,7 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 		}
 		conf, confSrc = c, "--conf-file "+f.confFile
 	}
-	tables, err := pipeline.LoadTablesConfig(f.tablesConfig)
+	tables, err := loadTables(f.tablesConfig)
 	if err != nil {
 		return pipeline.Options{}, err
 	}
@@ -139,15 +139,16 @@ Examples:
 	if err != nil {
 		return err
 	}
-	_, err = execute(ctx, newOutput(env, f.json), opts, "run", (*pipeline.Runner).Run)
+	_, err = execute(ctx, newOutput(env, f.json), opts, append([]string{"run"}, args...), (*pipeline.Runner).Run)
 	return err
 }
 
 // execute prepares the run opts describe, shows its progress and summary
 // through out, and runs do on it: the whole run or one step. resume is the
-// command ("run", "task upload") that continues the run after a failure or
-// an interruption, told to the user with the run id; "" tells none.
-func execute(ctx context.Context, out *output, opts pipeline.Options, resume string,
+// command line (without the program) that started it, repeated with the
+// run's id to continue the run after a failure or an interruption; nil
+// tells none.
+func execute(ctx context.Context, out *output, opts pipeline.Options, resume []string,
 	do func(*pipeline.Runner, context.Context) (*pipeline.Summary, error)) (*pipeline.Summary, error) {
 	opts.Reporter = out
 	opts.Logger = out.logger()
@@ -156,8 +157,8 @@ func execute(ctx context.Context, out *output, opts pipeline.Options, resume str
 		return nil, err
 	}
 	defer r.Close()
-	if resume != "" {
-		out.resume = "sfmigrate " + resume + " --run-id " + r.RunID()
+	if resume != nil {
+		out.resume = resumeCommand(out.env.Program, resume, r.RunID())
 	}
 	out.start(r)
 	sum, err := do(r, ctx)

@@ -74,7 +74,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	_, err = execute(ctx, newOutput(env, f.json), opts, "task "+step,
+	_, err = execute(ctx, newOutput(env, f.json), opts, append([]string{"task"}, args...),
 		func(r *pipeline.Runner, ctx context.Context) (*pipeline.Summary, error) { return r.Task(ctx, step) })
 	return err
 }

@@ -39,6 +39,9 @@ type Summary struct {
 	// FailedFiles and UnprocessedFiles list the result files with rows.
 	FailedFiles      []string `json:"failed_files"`
 	UnprocessedFiles []string `json:"unprocessed_files"`
+	// FailureReasons groups the failed records by Salesforce's error code,
+	// most frequent first.
+	FailureReasons []FailureReason `json:"failure_reasons"`
 	Warnings         []string `json:"warnings"`
 	Error            string   `json:"error,omitempty"`
 	ExitCode         int      `json:"exit_code"`
@@ -51,7 +54,7 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		RunID: r.runID, Table: r.settings.Table, Object: r.settings.SFObject, Operation: r.settings.Operation,
 		TrackerStatus: m.Tracker.Status, TrackerRef: r.settings.StatusRef, Totals: m.Totals(),
 		Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
-		FailedFiles: []string{}, UnprocessedFiles: []string{}, Warnings: []string{},
+		FailedFiles: []string{}, UnprocessedFiles: []string{}, Warnings: []string{}, FailureReasons: []FailureReason{},
 	}
 	for name, st := range m.Steps {
 		s.Steps[name] = st.State
@@ -69,6 +72,16 @@ func (r *Runner) Summarize(runErr error) *Summary {
 	}
 	sort.Strings(s.FailedFiles)
 	sort.Strings(s.UnprocessedFiles)
+	s.FailureReasons = failureReasons(s.FailedFiles)
+	// Absolute paths: the summary is read from other directories (Airflow's
+	// XCom, another shell).
+	s.Manifest, s.ResultsDir = absPath(s.Manifest), absPath(s.ResultsDir)
+	for i := range s.FailedFiles {
+		s.FailedFiles[i] = absPath(s.FailedFiles[i])
+	}
+	for i := range s.UnprocessedFiles {
+		s.UnprocessedFiles[i] = absPath(s.UnprocessedFiles[i])
+	}
 	r.warnMu.Lock()
 	s.Warnings = append(s.Warnings, r.warnings...)
 	r.warnMu.Unlock()
@@ -99,7 +112,7 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		s.Error = runErr.Error()
 	}
 	if _, err := os.Stat(filepath.Join(r.logsDir, "summary.json")); err == nil {
-		s.SummaryFile = filepath.Join(r.logsDir, "summary.json")
+		s.SummaryFile = absPath(filepath.Join(r.logsDir, "summary.json"))
 	}
 	return s
 }
@@ -113,7 +126,8 @@ func (r *Runner) writeSummaryOf(s *Summary) error {
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return fmt.Errorf("create logs directory: %w", err)
 	}
-	s.SummaryFile = filepath.Join(r.logsDir, "summary.json")
+	r.removeEmptyResults()
+	s.SummaryFile = absPath(filepath.Join(r.logsDir, "summary.json"))
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode summary: %w", err)

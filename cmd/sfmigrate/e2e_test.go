@@ -257,18 +257,19 @@ func TestRunLandsEverySourceRow(t *testing.T) {
 			t.Errorf("%s: Name = %q, source has %q", key, got, want)
 		}
 	}
-	// Result files: every record in a successful file, none failed.
+	// Result files: every record in a successful file; no failed or
+	// unprocessed file, as those would be empty.
 	var ok int
 	for i := 1; i <= 4; i++ {
 		for _, kind := range []string{"successful", "failed", "unprocessed"} {
 			path := filepath.Join(h.logs, "p1", "PRODUCTS_0000"+string(rune('0'+i))+"_"+kind+".csv")
-			_, rows := csvRows(t, path)
 			switch kind {
 			case "successful":
+				_, rows := csvRows(t, path)
 				ok += len(rows)
 			default:
-				if len(rows) != 0 {
-					t.Errorf("%s: %d rows", path, len(rows))
+				if _, err := os.Stat(path); err == nil {
+					t.Errorf("empty result file %s left behind", path)
 				}
 			}
 		}
@@ -326,6 +327,26 @@ func TestRunWithBadRowsExits3(t *testing.T) {
 	s := lastLineSummary(t, stdout)
 	if s.Failed != 7 || s.Successful != 600 || s.TrackerStatus != "In Progress" || s.Outcome != "partial" || len(s.FailedFiles) == 0 {
 		t.Errorf("summary = %+v", s)
+	}
+	// Why they failed, grouped by error code, in the summary and on the
+	// terminal; the paths are absolute.
+	var reasons int64
+	for _, fr := range s.FailureReasons {
+		reasons += fr.Count
+		if fr.Code == "" || fr.Example == "" || !strings.HasPrefix(fr.Example, fr.Code) {
+			t.Errorf("failure reason %+v", fr)
+		}
+	}
+	if reasons != 7 || len(s.FailureReasons) == 0 {
+		t.Errorf("failure reasons %+v, want 7 records in all", s.FailureReasons)
+	}
+	if !strings.Contains(stderr, "why") || !strings.Contains(stderr, s.FailureReasons[0].Code) {
+		t.Errorf("terminal summary does not show the reasons:\n%s", stderr)
+	}
+	for _, p := range append([]string{s.Manifest, s.ResultsDir, s.SummaryFile}, s.FailedFiles...) {
+		if !filepath.IsAbs(p) {
+			t.Errorf("summary path %q is not absolute", p)
+		}
 	}
 	if st := h.trackerStatus("PRICES"); st != "In Progress" {
 		t.Errorf("tracker status = %q, want In Progress", st)

@@ -411,6 +411,13 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 			row(list.kind, f)
 		}
 	}
+	for i, fr := range s.FailureReasons {
+		if i == shown {
+			row("why", fmt.Sprintf("... and %d more error codes (summary.json: failure_reasons)", len(s.FailureReasons)-shown))
+			break
+		}
+		row("why", fmt.Sprintf("%d × %s, e.g. %s", fr.Count, fr.Code, fr.Example))
+	}
 	for _, wmsg := range s.Warnings {
 		row("warning", wmsg)
 	}

@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"encoding/csv"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// FailureReason is one kind of record failure: Salesforce's status code
+// (the part of sf__Error before the first ':'), how many records failed
+// with it and one full message as an example.
+type FailureReason struct {
+	Code    string `json:"code"`
+	Count   int64  `json:"count"`
+	Example string `json:"example"`
+}
+
+// failureReasons reads the failed result files and groups their records by
+// error code, most frequent first. Files that cannot be read are skipped:
+// the counts then cover the files that could.
+func failureReasons(files []string) []FailureReason {
+	byCode := map[string]*FailureReason{}
+	for _, path := range files {
+		readFailed(path, func(msg string) {
+			code, _, _ := strings.Cut(msg, ":")
+			code = strings.TrimSpace(code)
+			if code == "" {
+				code = "(no code)"
+			}
+			fr := byCode[code]
+			if fr == nil {
+				fr = &FailureReason{Code: code, Example: shortReason(msg)}
+				byCode[code] = fr
+			}
+			fr.Count++
+		})
+	}
+	out := make([]FailureReason, 0, len(byCode))
+	for _, fr := range byCode {
+		out = append(out, *fr)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Code < out[j].Code
+	})
+	return out
+}
+
+// readFailed calls fn with the sf__Error of every record of a failed
+// result file.
+func readFailed(path string, fn func(msg string)) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.ReuseRecord = true
+	head, err := r.Read()
+	if err != nil {
+		return
+	}
+	col := -1
+	for i, h := range head {
+		if strings.EqualFold(strings.TrimPrefix(h, "\ufeff"), "sf__Error") {
+			col = i
+		}
+	}
+	if col < 0 {
+		return
+	}
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) || (err != nil && !errors.As(err, new(*csv.ParseError))) {
+			return
+		}
+		if err == nil && col < len(rec) {
+			fn(rec[col])
+		}
+	}
+}
+
+// shortReason bounds an example message.
+func shortReason(s string) string {
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > 300 {
+		return string(r[:299]) + "…"
+	}
+	return s
+}
+
+// absPath makes a path absolute for the summary (as it is when that fails).
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// removeEmptyResults removes result files without records (a header at
+// most) once collected: every batch has three result sets, most of them
+// empty, and only files with rows are worth a look. The manifest keeps
+// their row count (0), so they are not downloaded again.
+func (r *Runner) removeEmptyResults() {
+	r.store.View(func(m *Manifest) {
+		for _, b := range m.Batches {
+			for _, f := range b.Results {
+				if f != nil && f.Rows == 0 && f.Path != "" {
+					_ = os.Remove(f.Path) // a leftover empty file is harmless
+				}
+			}
+		}
+	})
+}

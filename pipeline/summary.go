@@ -42,9 +42,9 @@ type Summary struct {
 	// FailureReasons groups the failed records by Salesforce's error code,
 	// most frequent first.
 	FailureReasons []FailureReason `json:"failure_reasons"`
-	Warnings         []string `json:"warnings"`
-	Error            string   `json:"error,omitempty"`
-	ExitCode         int      `json:"exit_code"`
+	Warnings       []string        `json:"warnings"`
+	Error          string          `json:"error,omitempty"`
+	ExitCode       int             `json:"exit_code"`
 }
 
 // Summarize builds the summary of the run as the manifest says now.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/salesforce"
@@ -148,3 +149,34 @@ const OutcomeNoRows = "no rows"
 
 // noRows reports whether the run extracted everything and found no rows.
 func noRows(m *Manifest) bool { return m.Extract.Done && m.Totals().Rows == 0 }
+
+// DiscardIfUnused closes the Runner and removes the run's directory (and
+// its empty results directory) when this Runner started the run under an
+// id it made up (no --run-id) and the run did nothing worth keeping: no
+// step finished, no batch written, the tracker untouched. A run stopped by
+// a configuration error thus leaves no empty run behind; a fixed rerun
+// starts afresh. A run id the caller chose is kept: they may rerun it
+// (an orchestrator retrying its task). It reports whether it removed the run.
+func (r *Runner) DiscardIfUnused() bool {
+	if r.resumed || r.opts.RunID != "" {
+		return false
+	}
+	m := r.store.Snapshot()
+	if len(m.Batches) > 0 || m.Tracker.Status != "" {
+		return false
+	}
+	for _, st := range m.Steps {
+		if st.State == StateDone {
+			return false
+		}
+	}
+	dir := r.store.Dir()
+	if err := r.Close(); err != nil {
+		return false
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return false
+	}
+	_ = os.Remove(r.logsDir) // only when empty; an error means it holds something
+	return true
+}

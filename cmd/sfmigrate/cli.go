@@ -81,8 +81,16 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %q\n\n", name)
-		topUsage(env.Stderr)
+		names := make([]string, 0, len(commands))
+		for n := range commands {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		hint := ""
+		if guess := pipeline.Suggest(name, names); guess != "" {
+			hint = fmt.Sprintf("; did you mean %q?", guess)
+		}
+		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %q%s (commands: %s; see 'sfmigrate --help')\n", name, hint, strings.Join(names, ", "))
 		return exitUsage
 	}
 	return exitCode(env.Stderr, c.run(ctx, env, args[1:]))

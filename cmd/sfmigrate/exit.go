@@ -46,20 +46,30 @@ type partialError interface{ PartialFailure() bool }
 // exitCode reports err on w and maps it to the process exit code. It is the
 // only place where errors become exit codes.
 func exitCode(w io.Writer, err error) int {
+	code := codeOf(err)
+	switch code {
+	case exitOK:
+	case exitFailure:
+		fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
+	default:
+		fmt.Fprintf(w, "sfmigrate: %v\n", err)
+	}
+	return code
+}
+
+// codeOf is the exit code err maps to.
+func codeOf(err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
 	var pe partialError
 	if errors.As(err, &pe) && pe.PartialFailure() {
-		fmt.Fprintf(w, "sfmigrate: %v\n", err)
 		return exitPartial
 	}
 	var ue *usageError
 	var ce configError
 	if errors.As(err, &ue) || (errors.As(err, &ce) && ce.ConfigError()) {
-		fmt.Fprintf(w, "sfmigrate: %v\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
 	return exitFailure
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -76,4 +78,22 @@ func loadTables(path string) (*pipeline.TablesConfig, error) {
 		ce.Source = "default (--tables-config FILE changes it)"
 	}
 	return t, err
+}
+
+// jsonError prints, with --json, the JSON line an orchestrator reads even
+// when the run never started (a setting, the tables config, a connection):
+// {"outcome": "failed", "error": ..., "exit_code": 2}. It returns err.
+func jsonError(env Env, on bool, err error) error {
+	if !on || err == nil {
+		return err
+	}
+	data, jerr := json.Marshal(struct {
+		Outcome  string `json:"outcome"`
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}{"failed", err.Error(), codeOf(err)})
+	if jerr == nil {
+		fmt.Fprintf(env.Stdout, "%s\n", data)
+	}
+	return err
 }

@@ -65,6 +65,11 @@ func TestConfigErrorsBeforeAnyWrite(t *testing.T) {
 				if n, _ := h.query("SELECT COUNT() FROM Migration_Status__c"); n != 0 {
 					t.Errorf("%d tracker records exist", n)
 				}
+				// No empty run is left behind under a made-up id (a chosen
+				// --run-id is kept for the rerun).
+				if left, _ := os.ReadDir(filepath.Join(h.dir, "runs")); cmd[0] == "run" && len(left) != 0 {
+					t.Errorf("run directories left: %v", left)
+				}
 			})
 		}
 	}

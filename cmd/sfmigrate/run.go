@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"path/filepath"
 	"time"
@@ -137,9 +138,12 @@ Examples:
 	}
 	opts, err := f.options(env)
 	if err != nil {
-		return err
+		return jsonError(env, f.json, err)
 	}
-	_, err = execute(ctx, newOutput(env, f.json), opts, append([]string{"run"}, args...), (*pipeline.Runner).Run)
+	sum, err := execute(ctx, newOutput(env, f.json), opts, append([]string{"run"}, args...), (*pipeline.Runner).Run)
+	if sum == nil {
+		return jsonError(env, f.json, err)
+	}
 	return err
 }
 
@@ -163,6 +167,12 @@ func execute(ctx context.Context, out *output, opts pipeline.Options, resume []s
 	out.start(r)
 	sum, err := do(r, ctx)
 	out.finish(sum, err)
+	var ce configError
+	if errors.As(err, &ce) && ce.ConfigError() && r.DiscardIfUnused() {
+		// Stopped by the configuration before anything was done: no empty
+		// run is left behind.
+		out.logf("run %s did nothing and was removed: fix the configuration and start again", r.RunID())
+	}
 	return sum, err
 }
 

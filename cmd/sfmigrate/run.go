@@ -24,6 +24,7 @@ const settingsHelp = `Settings and where they come from (first match wins):
       run config  >  the table's entry in the tables config  (operation defaults to upsert,
       status_ref to the table name)
   table: --table or "table" in the run config.
+  The tables config (every key, its default and an example): docs/tables-config.md.
   The run config is the JSON object an Airflow dag_run.conf carries, e.g.
       {"table": "PRODUCT_PRICE", "start_batch": 3, "batch_size": 5000}
   Batches are numbered from 1: start_batch N starts at row (N-1)*batch_size of the query

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/salesforce"
@@ -101,8 +102,29 @@ func (r *Runner) checkSource(ctx context.Context, t extract.Table) ([]extract.Co
 		return nil, err
 	}
 	cols, err := src.Check(ctx, t)
+	var colErr *extract.ColumnError
+	if errors.As(err, &colErr) {
+		setting, value := "tables."+r.settings.Table+".order_by", colErr.Name
+		problem := "is not a column of the source's " + sourceWhat(t)
+		if colErr.What == "column" {
+			setting = "tables." + r.settings.Table + ".fields." + colErr.Name
+			for _, f := range t.Fields {
+				if f.Column == colErr.Name {
+					value = f.Name
+				}
+			}
+			problem = "maps source column " + colErr.Name + ", which is not a column of the source's " + sourceWhat(t)
+		}
+		cols := strings.Join(colErr.Columns, ", ")
+		if len(cols) > 400 {
+			cols = cols[:400] + "…"
+		}
+		return nil, &ConfigError{Setting: setting, Value: value, Source: r.tablesSource(),
+			Problem: problem + " (its columns: " + cols + ")",
+			Fix:     withGuess(Suggest(colErr.Name, colErr.Columns), "name a column the query returns, or add it to the query")}
+	}
 	if err != nil {
-		return nil, err // QueryError, ColumnError: configuration (exit 2), naming the setting
+		return nil, err // QueryError: configuration (exit 2), naming the setting
 	}
 	for _, c := range cols {
 		if c.Problem != "" {
@@ -112,6 +134,14 @@ func (r *Runner) checkSource(ctx context.Context, t extract.Table) ([]extract.Co
 		}
 	}
 	return cols, nil
+}
+
+// sourceWhat names the table's source for messages.
+func sourceWhat(t extract.Table) string {
+	if t.From != "" {
+		return "table " + t.From
+	}
+	return "query"
 }
 
 // checkStartBatch counts the source rows and refuses a start_batch past

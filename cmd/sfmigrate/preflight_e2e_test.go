@@ -24,10 +24,10 @@ func TestConfigErrorsBeforeAnyWrite(t *testing.T) {
 	}{
 		{"wrong order_by column", func(h *harness) {
 			h.editTables("order_by: PRODUCT_ID\n", "order_by: PRODUCT_IDD\n")
-		}, []string{`order_by column "PRODUCT_IDD" is not a column of the source`, "PRODUCT_ID"}},
+		}, []string{`tables.PRODUCTS.order_by = "PRODUCT_IDD"`, "is not a column of the source's table PRODUCTS", "did you mean PRODUCT_ID?"}},
 		{"mapped column the source lacks", func(h *harness) {
 			h.editTables("      NAME: Name\n", "      NAMEX: Name\n")
-		}, []string{`column "NAMEX" is not a column of the source`}},
+		}, []string{`tables.PRODUCTS.fields.NAMEX = "Name"`, "maps source column NAMEX, which is not a column", "did you mean NAME?"}},
 		{"file that is not a SQLite database", func(h *harness) {
 			bad := filepath.Join(h.t.TempDir(), "notes.txt")
 			os.WriteFile(bad, []byte(strings.Repeat("this is not a database\n", 200)), 0o644)

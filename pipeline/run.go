@@ -69,6 +69,9 @@ type Runner struct {
 	client   *salesforce.Client
 	started  time.Time
 	resumed  bool
+	// processedBefore is what Salesforce had processed for the run before
+	// this Runner: the rate in the summary counts this invocation's only.
+	processedBefore int64
 	// collector fetches results while run uploads; nil otherwise. Set
 	// and cleared by extractAndUpload around the upload.
 	collector *collector
@@ -149,7 +152,8 @@ func Prepare(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: opts, settings: s, conns: conns, store: store, runID: runID,
-		logsDir: filepath.Join(opts.LogsDir, runID), report: opts.Reporter, started: opts.Now(), resumed: prev != nil}
+		logsDir: filepath.Join(opts.LogsDir, runID), report: opts.Reporter, started: opts.Now(), resumed: prev != nil,
+		processedBefore: store.Snapshot().Totals().Processed}
 	if r.report == nil {
 		r.report = nopReporter{}
 	}

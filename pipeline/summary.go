@@ -87,7 +87,7 @@ func (r *Runner) Summarize(runErr error) *Summary {
 	r.warnMu.Unlock()
 	s.Seconds = r.opts.Now().Sub(r.started).Seconds()
 	if s.Seconds > 0 {
-		s.RowsPerSecond = float64(s.Processed) / s.Seconds
+		s.RowsPerSecond = float64(max(s.Processed-r.processedBefore, 0)) / s.Seconds
 	}
 	var pe *PartialError
 	switch {

@@ -40,3 +40,20 @@ func TestJSONForSettingErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestNoOpRerunRate: rerunning a complete run processes nothing, and the
+// summary says 0 records/s, not the whole run's records over a few ms.
+func TestNoOpRerunRate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 50})
+	if code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "once"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := h.main("run", "--run-id", "once", "--json")
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", code, stderr)
+	}
+	if s := lastLineSummary(t, stdout); s.Processed != 50 || s.RowsPerSecond != 0 {
+		t.Errorf("rerun summary: processed %d, %v records/s; want 50 and 0", s.Processed, s.RowsPerSecond)
+	}
+}

@@ -91,7 +91,7 @@ Examples:
 	}
 	tables, err := loadTables(tablesConfig)
 	if err != nil {
-		return err
+		return jsonError(env, jsonOut, err)
 	}
 	out := newOutput(env, jsonOut)
 	rep, err := pipeline.Check(ctx, pipeline.CheckOptions{
@@ -100,7 +100,7 @@ Examples:
 		PollInterval: pollInterval, PollMaxInterval: pollMaxInterval, SampleRows: sample,
 	})
 	if err != nil {
-		return err
+		return jsonError(env, jsonOut, err)
 	}
 	if jsonOut {
 		data, err := json.Marshal(rep)

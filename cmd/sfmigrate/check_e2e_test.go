@@ -149,3 +149,19 @@ func TestCheckAPIAllocation(t *testing.T) {
 	}
 	h.assertNothingWritten()
 }
+
+// TestCheckJSONForSettingErrors: check --json prints a JSON line even when
+// the settings cannot be resolved.
+func TestCheckJSONForSettingErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 1})
+	code, stdout, _ := h.check("--table", "PRODUCTZ", "--json")
+	var got struct {
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &got); err != nil || code != 2 || got.ExitCode != 2 || !strings.Contains(got.Error, "PRODUCTS") {
+		t.Errorf("exit %d, stdout %q", code, stdout)
+	}
+	h.assertNothingWritten()
+}

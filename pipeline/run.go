@@ -504,8 +504,12 @@ var salesforceEnv = airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)
 // is sent: a logs dir that cannot be written would otherwise only fail
 // after every record was loaded.
 func (r *Runner) checkLogsDir() error {
+	src := "flag --logs-dir"
+	if r.opts.LogsDir == filepath.Join("salesforce", "logs") {
+		src = "default (--logs-dir DIR changes it)"
+	}
 	bad := func(err error) error {
-		return &ConfigError{Setting: "--logs-dir", Value: r.opts.LogsDir, Source: "flag --logs-dir",
+		return &ConfigError{Setting: "--logs-dir", Value: r.opts.LogsDir, Source: src,
 			Problem: "cannot hold the run's results: " + err.Error(), Fix: "pass a --logs-dir this user can create and write"}
 	}
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +39,22 @@ func TestDefaultTablesConfigLabelled(t *testing.T) {
 	_, err = loadTables(filepath.Join(dir, "mine.yaml"))
 	if err == nil || !strings.Contains(err.Error(), "from --tables-config") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestDefaultLogsDirLabelled: a default --logs-dir that cannot be used is
+// said to be the default, with the flag that changes it.
+func TestDefaultLogsDirLabelled(t *testing.T) {
+	h := newHarness(t, sample{products: 1})
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(filepath.Join(dir, "salesforce"), []byte("a file, not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Main(t.Context(), []string{"run", "--table", "PRODUCTS", "--tables-config", h.tables, "--work-dir", h.dir},
+		Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return h.env[k] }})
+	if code != 2 || !strings.Contains(errb.String(), "default (--logs-dir DIR changes it)") {
+		t.Errorf("exit %d:\n%s", code, errb.String())
 	}
 }

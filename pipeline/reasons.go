@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,4 +123,62 @@ func (r *Runner) removeEmptyResults() {
 			}
 		}
 	})
+}
+
+// mergeResults writes <dir>/<table>_<kind>.csv: the records of every file
+// in files (per-batch result files of one kind, all with the same header)
+// under one header, so that a person opens one file, not one per batch.
+// It is rebuilt from the per-batch files each time, written atomically;
+// when one of them is missing it leaves an existing merged file alone and
+// returns its path if there is one.
+func mergeResults(dir, table, kind string, files []string) (string, error) {
+	path := filepath.Join(dir, table+"_"+kind+".csv")
+	if len(files) == 0 {
+		return "", nil
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			if _, err := os.Stat(path); err == nil {
+				return path, nil
+			}
+			return "", nil
+		}
+	}
+	tmp, err := os.CreateTemp(dir, "."+table+"_"+kind+"-*.csv")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename
+	for i, f := range files {
+		if err := appendResultFile(tmp, f, i > 0); err != nil {
+			tmp.Close() //nolint:errcheck // the copy failed already
+			return "", fmt.Errorf("merge %s into %s: %w", f, path, err)
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// appendResultFile copies src to w, without its first line (the header)
+// when skipHeader is set. A header holds field names only, never a line
+// break, so its first line is all of it.
+func appendResultFile(w io.Writer, src string, skipHeader bool) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	br := bufio.NewReaderSize(f, 64<<10)
+	if skipHeader {
+		if _, err := br.ReadString('\n'); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+	}
+	_, err = io.Copy(w, br)
+	return err
 }

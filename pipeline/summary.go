@@ -39,6 +39,11 @@ type Summary struct {
 	// FailedFiles and UnprocessedFiles list the result files with rows.
 	FailedFiles      []string `json:"failed_files"`
 	UnprocessedFiles []string `json:"unprocessed_files"`
+	// FailedFile and UnprocessedFile hold all of the table's failed and
+	// unprocessed records in one file each (written with summary.json;
+	// "" when there are none).
+	FailedFile      string `json:"failed_file,omitempty"`
+	UnprocessedFile string `json:"unprocessed_file,omitempty"`
 	// FailureReasons groups the failed records by Salesforce's error code,
 	// most frequent first.
 	FailureReasons []FailureReason `json:"failure_reasons"`
@@ -127,6 +132,12 @@ func (r *Runner) writeSummaryOf(s *Summary) error {
 		return fmt.Errorf("create logs directory: %w", err)
 	}
 	r.removeEmptyResults()
+	if p, err := mergeResults(r.logsDir, r.settings.Table, ResultFailed, s.FailedFiles); err == nil && p != "" {
+		s.FailedFile = absPath(p)
+	}
+	if p, err := mergeResults(r.logsDir, r.settings.Table, ResultUnprocessed, s.UnprocessedFiles); err == nil && p != "" {
+		s.UnprocessedFile = absPath(p)
+	}
 	s.SummaryFile = absPath(filepath.Join(r.logsDir, "summary.json"))
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

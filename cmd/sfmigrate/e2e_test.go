@@ -343,7 +343,14 @@ func TestRunWithBadRowsExits3(t *testing.T) {
 	if !strings.Contains(stderr, "why") || !strings.Contains(stderr, s.FailureReasons[0].Code) {
 		t.Errorf("terminal summary does not show the reasons:\n%s", stderr)
 	}
-	for _, p := range append([]string{s.Manifest, s.ResultsDir, s.SummaryFile}, s.FailedFiles...) {
+	// All failed records in one file, under one header.
+	if header, rows := csvRows(t, s.FailedFile); len(rows) != 7 || len(header) < 3 || header[1] != "sf__Error" {
+		t.Errorf("merged failed file %q: header %v, %d rows; want 7", s.FailedFile, header, len(rows))
+	}
+	if s.UnprocessedFile != "" {
+		t.Errorf("merged unprocessed file %q with no unprocessed records", s.UnprocessedFile)
+	}
+	for _, p := range append([]string{s.Manifest, s.ResultsDir, s.SummaryFile, s.FailedFile}, s.FailedFiles...) {
 		if !filepath.IsAbs(p) {
 			t.Errorf("summary path %q is not absolute", p)
 		}

@@ -400,9 +400,15 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	// summary.json.
 	const shown = 5
 	for _, list := range []struct {
-		kind  string
-		files []string
-	}{{"failed", s.FailedFiles}, {"unprocessed", s.UnprocessedFiles}} {
+		kind   string
+		merged string
+		files  []string
+	}{{"failed", s.FailedFile, s.FailedFiles}, {"unprocessed", s.UnprocessedFile, s.UnprocessedFiles}} {
+		if list.merged != "" {
+			// One file with every record; the per-batch ones are in --json.
+			row(list.kind, fmt.Sprintf("%s (all %d batch files' records)", list.merged, len(list.files)))
+			continue
+		}
 		for i, f := range list.files {
 			if i == shown {
 				row(list.kind, fmt.Sprintf("... and %d more %s files in %s", len(list.files)-shown, list.kind, s.ResultsDir))

@@ -265,7 +265,9 @@ func (o *output) Report(e pipeline.Event) {
 		o.live.Store(max(o.extracted.Load(), o.rowsBefore+e.Rows))
 		return
 	case pipeline.EventBatchExtracted:
-		o.extracted.Add(e.Rows)
+		// The bar's row count follows each batch too, not only the
+		// in-batch counts that come every 10,000 rows.
+		o.live.Store(max(o.live.Load(), o.extracted.Add(e.Rows)))
 		o.batches.Add(1)
 		if !o.tty {
 			o.logf("batch %d extracted: %d rows, %s -> %s", e.Batch, e.Rows, humanBytes(e.Bytes), e.Path)

@@ -378,7 +378,11 @@ func ReadManifest(workDir, runID string) (*Manifest, error) {
 func OpenRun(workDir, runID string, init func(*Manifest)) (*RunStore, error) {
 	dir := RunDir(workDir, runID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: "flag --work-dir",
+		src := "flag --work-dir"
+		if workDir == "." {
+			src = "default (--work-dir DIR changes it)"
+		}
+		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: src,
 			Problem: "cannot hold the run: " + err.Error(), Fix: "pass a --work-dir this user can create and write (runs/<run-id>/ go under it)"}
 	}
 	// runs/ and runs/<run-id>/ are made by sfmigrate: a link there was

@@ -60,6 +60,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	_, err = src.Extract(ctx, t, extract.Options{
 		Dir:         filepath.Join(r.store.Dir(), "batches"),
 		BatchSize:   s.BatchSize,
+		MaxBytes:    r.opts.MaxBatchBytes, // 0: extract.DefaultMaxBytes, under the per-job upload limit
 		Start:       start,
 		RejectDir:   r.logsDir,
 		MaxRejected: maxRejected,
@@ -833,6 +834,13 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 		if len(b.Results) < len(ResultKinds) && !b.Empty() {
 			return fmt.Errorf("batch %d has no collected results: run the collect-results step first", b.Index)
 		}
+	}
+	if m.Extract.Done && t.Rows == 0 {
+		// Nothing was loaded: "Uploaded" would claim a migration that did
+		// not happen. The tracker keeps the status authenticate gave it.
+		r.warn(fmt.Sprintf("no rows: the source returned no rows for table %s from batch %d on; the tracker %s stays %q",
+			r.settings.Table, r.settings.StartBatch, r.settings.StatusRef, m.Tracker.Status))
+		return r.writeSummary()
 	}
 	status := StatusInProgress
 	if m.Extract.Done && t.Failed == 0 && t.Unprocessed == 0 && t.JobsFailed == 0 && t.Successful == t.Rows && t.Rejected == 0 {

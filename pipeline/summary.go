@@ -16,7 +16,8 @@ type Summary struct {
 	Table     string `json:"table"`
 	Object    string `json:"sf_object"`
 	Operation string `json:"operation"`
-	// Outcome is "succeeded" (every record succeeded), "partial" (finished,
+	// Outcome is "succeeded" (every record succeeded), "no rows" (the
+	// source returned none: nothing loaded, the tracker left as it was), "partial" (finished,
 	// some records failed or were unprocessed), "failed" or "interrupted".
 	Outcome string `json:"outcome"`
 	// TrackerStatus is the status written to the tracker record ("" when
@@ -40,9 +41,17 @@ type Summary struct {
 	// RejectedFiles lists the rejected files: rows whose values could not
 	// be sent, never uploaded (Totals.Rejected counts them).
 	RejectedFiles []string `json:"rejected_files"`
-	Warnings      []string `json:"warnings"`
-	Error         string   `json:"error,omitempty"`
-	ExitCode      int      `json:"exit_code"`
+	// FailedFile and UnprocessedFile hold all of the table's failed and
+	// unprocessed records in one file each (written with summary.json;
+	// "" when there are none).
+	FailedFile      string `json:"failed_file,omitempty"`
+	UnprocessedFile string `json:"unprocessed_file,omitempty"`
+	// FailureReasons groups the failed records by Salesforce's error code,
+	// most frequent first.
+	FailureReasons []FailureReason `json:"failure_reasons"`
+	Warnings       []string        `json:"warnings"`
+	Error          string          `json:"error,omitempty"`
+	ExitCode       int             `json:"exit_code"`
 }
 
 // Summarize builds the summary of the run as the manifest says now.
@@ -52,7 +61,7 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		RunID: r.runID, Table: r.settings.Table, Object: r.settings.SFObject, Operation: r.settings.Operation,
 		TrackerStatus: m.Tracker.Status, TrackerRef: r.settings.StatusRef, Totals: m.Totals(),
 		Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
-		FailedFiles: []string{}, UnprocessedFiles: []string{}, RejectedFiles: []string{}, Warnings: []string{},
+		FailedFiles: []string{}, UnprocessedFiles: []string{}, RejectedFiles: []string{}, Warnings: []string{}, FailureReasons: []FailureReason{},
 	}
 	for name, st := range m.Steps {
 		s.Steps[name] = st.State
@@ -81,22 +90,34 @@ func (r *Runner) Summarize(runErr error) *Summary {
 	sort.Strings(s.FailedFiles)
 	sort.Strings(s.UnprocessedFiles)
 	sort.Strings(s.RejectedFiles)
+	s.FailureReasons = failureReasons(s.FailedFiles)
+	// Absolute paths: the summary is read from other directories (Airflow's
+	// XCom, another shell).
+	s.Manifest, s.ResultsDir = absPath(s.Manifest), absPath(s.ResultsDir)
+	for _, list := range [][]string{s.FailedFiles, s.UnprocessedFiles, s.RejectedFiles} {
+		for i := range list {
+			list[i] = absPath(list[i])
+		}
+	}
 	r.warnMu.Lock()
 	s.Warnings = append(s.Warnings, r.warnings...)
 	r.warnMu.Unlock()
 	s.Seconds = r.opts.Now().Sub(r.started).Seconds()
 	if s.Seconds > 0 {
-		s.RowsPerSecond = float64(s.Processed) / s.Seconds
+		s.RowsPerSecond = float64(max(s.Processed-r.processedBefore, 0)) / s.Seconds
 	}
 	s.Outcome, s.ExitCode = Outcome(runErr)
-	if runErr == nil && !m.StepDone(StepUpdateStatus) {
+	switch {
+	case runErr == nil && m.StepDone(StepUpdateStatus) && noRows(m):
+		s.Outcome = OutcomeNoRows
+	case runErr == nil && !m.StepDone(StepUpdateStatus):
 		s.Outcome = "step done"
 	}
 	if runErr != nil {
 		s.Error = runErr.Error()
 	}
 	if _, err := os.Stat(filepath.Join(r.logsDir, "summary.json")); err == nil {
-		s.SummaryFile = filepath.Join(r.logsDir, "summary.json")
+		s.SummaryFile = absPath(filepath.Join(r.logsDir, "summary.json"))
 	}
 	return s
 }
@@ -110,7 +131,14 @@ func (r *Runner) writeSummaryOf(s *Summary) error {
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return fmt.Errorf("create logs directory: %w", err)
 	}
-	s.SummaryFile = filepath.Join(r.logsDir, "summary.json")
+	r.removeEmptyResults()
+	if p, err := mergeTableResults(r.logsDir, r.settings.Table, ResultFailed, s.FailedFiles); err == nil && p != "" {
+		s.FailedFile = absPath(p)
+	}
+	if p, err := mergeTableResults(r.logsDir, r.settings.Table, ResultUnprocessed, s.UnprocessedFiles); err == nil && p != "" {
+		s.UnprocessedFile = absPath(p)
+	}
+	s.SummaryFile = absPath(filepath.Join(r.logsDir, "summary.json"))
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode summary: %w", err)

@@ -57,7 +57,7 @@ type Config struct {
 	// without the leading "v" is accepted.
 	APIVersion string
 	// PollInterval is the wait before WaitJob's first job-state poll and
-	// between the first two (default 2s); it grows by half each poll up to
+	// between the first two (default 2s); it doubles each poll up to
 	// PollMaxInterval (default 30s).
 	PollInterval    time.Duration
 	PollMaxInterval time.Duration

@@ -123,7 +123,7 @@ Examples:
 			WorkDir: abs, LogsDir: filepath.Join(abs, "salesforce", "logs"), RunID: "demo-" + table + "-" + stamp,
 			Inputs:       pipeline.Inputs{Table: table, Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv, Tables: tables},
 			PollInterval: 50 * time.Millisecond,
-		}, "", (*pipeline.Runner).Run) // no resume hint: the emulator ends with the demo
+		}, nil, (*pipeline.Runner).Run) // no resume hint: the emulator ends with the demo
 		var pe *pipeline.PartialError
 		if err != nil && !errors.As(err, &pe) {
 			return err

@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 type harness struct {
 	t       *testing.T
 	emu     *sfemu.Server
+	reqs    *sfemu.RequestLog // every request the emulator got
 	srv     *httptest.Server
 	dir     string // work dir
 	logs    string // logs dir
@@ -62,7 +63,8 @@ func newHarness(t *testing.T, s sample, opts ...sfemu.Option) *harness {
 		t.Fatal(err)
 	}
 	h.emu = sfemu.New(opts...)
-	h.srv = httptest.NewServer(h.emu)
+	h.reqs = sfemu.LogRequests(h.emu)
+	h.srv = httptest.NewServer(h.reqs)
 	t.Cleanup(h.srv.Close)
 	sf, _ := json.Marshal(map[string]any{"conn_type": "http", "host": h.srv.URL, "login": sfemu.TestClientID, "password": sfemu.TestClientSecret})
 	src, _ := json.Marshal(map[string]any{"conn_type": "sqlite", "host": h.db})
@@ -260,18 +262,19 @@ func TestRunLandsEverySourceRow(t *testing.T) {
 			t.Errorf("%s: Name = %q, source has %q", key, got, want)
 		}
 	}
-	// Result files: every record in a successful file, none failed.
+	// Result files: every record in a successful file; no failed or
+	// unprocessed file, as those would be empty.
 	var ok int
 	for i := 1; i <= 4; i++ {
 		for _, kind := range []string{"successful", "failed", "unprocessed"} {
 			path := filepath.Join(h.logs, "p1", "PRODUCTS_0000"+string(rune('0'+i))+"_"+kind+".csv")
-			_, rows := csvRows(t, path)
 			switch kind {
 			case "successful":
+				_, rows := csvRows(t, path)
 				ok += len(rows)
 			default:
-				if len(rows) != 0 {
-					t.Errorf("%s: %d rows", path, len(rows))
+				if _, err := os.Stat(path); err == nil {
+					t.Errorf("empty result file %s left behind", path)
 				}
 			}
 		}
@@ -330,6 +333,33 @@ func TestRunWithBadRowsExits3(t *testing.T) {
 	if s.Failed != 7 || s.Successful != 600 || s.TrackerStatus != "In Progress" || s.Outcome != "partial" || len(s.FailedFiles) == 0 {
 		t.Errorf("summary = %+v", s)
 	}
+	// Why they failed, grouped by error code, in the summary and on the
+	// terminal; the paths are absolute.
+	var reasons int64
+	for _, fr := range s.FailureReasons {
+		reasons += fr.Count
+		if fr.Code == "" || fr.Example == "" || !strings.HasPrefix(fr.Example, fr.Code) {
+			t.Errorf("failure reason %+v", fr)
+		}
+	}
+	if reasons != 7 || len(s.FailureReasons) == 0 {
+		t.Errorf("failure reasons %+v, want 7 records in all", s.FailureReasons)
+	}
+	if !strings.Contains(stderr, "why") || !strings.Contains(stderr, s.FailureReasons[0].Code) {
+		t.Errorf("terminal summary does not show the reasons:\n%s", stderr)
+	}
+	// All failed records in one file, under one header.
+	if header, rows := csvRows(t, s.FailedFile); len(rows) != 7 || len(header) < 3 || header[1] != "sf__Error" {
+		t.Errorf("merged failed file %q: header %v, %d rows; want 7", s.FailedFile, header, len(rows))
+	}
+	if s.UnprocessedFile != "" {
+		t.Errorf("merged unprocessed file %q with no unprocessed records", s.UnprocessedFile)
+	}
+	for _, p := range append([]string{s.Manifest, s.ResultsDir, s.SummaryFile, s.FailedFile}, s.FailedFiles...) {
+		if !filepath.IsAbs(p) {
+			t.Errorf("summary path %q is not absolute", p)
+		}
+	}
 	if st := h.trackerStatus("PRICES"); st != "In Progress" {
 		t.Errorf("tracker status = %q, want In Progress", st)
 	}
@@ -360,6 +390,8 @@ func TestRunWithBadRowsExits3(t *testing.T) {
 	}
 }
 
+// TestRunZeroRows: a source with no rows is outcome "no rows": exit 0 with a
+// warning, no job, and the tracker is not claimed "Uploaded".
 func TestRunZeroRows(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 10, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
@@ -368,7 +400,7 @@ func TestRunZeroRows(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	s := lastLineSummary(t, stdout)
-	if s.Batches != 0 || s.Rows != 0 || s.Outcome != "succeeded" || len(s.Warnings) == 0 {
+	if s.Batches != 0 || s.Rows != 0 || s.Outcome != "no rows" || len(s.Warnings) == 0 {
 		t.Errorf("summary = %+v", s)
 	}
 	if !strings.Contains(stderr, "no rows") {
@@ -377,8 +409,8 @@ func TestRunZeroRows(t *testing.T) {
 	if jobs := h.jobsFor("Product_Price__c"); len(jobs) != 0 {
 		t.Errorf("jobs created for zero rows: %+v", jobs)
 	}
-	if st := h.trackerStatus("PRICES"); st != "Uploaded" {
-		t.Errorf("tracker = %q", st)
+	if st := h.trackerStatus("PRICES"); st == "Uploaded" {
+		t.Errorf("tracker = %q after a run that loaded nothing", st)
 	}
 }
 

@@ -40,6 +40,19 @@ func usageErrorf(format string, a ...any) error {
 // exitCode reports err on w and maps it to the process exit code:
 // pipeline.Outcome decides, and a usage error of this package is exit 2.
 func exitCode(w io.Writer, err error) int {
+	code := codeOf(err)
+	switch code {
+	case exitOK:
+	case exitFailure:
+		fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
+	default:
+		fmt.Fprintf(w, "sfmigrate: %v\n", err)
+	}
+	return code
+}
+
+// codeOf is the exit code err maps to.
+func codeOf(err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
@@ -47,11 +60,6 @@ func exitCode(w io.Writer, err error) int {
 	var ue *usageError
 	if errors.As(err, &ue) {
 		code = exitUsage
-	}
-	if code == exitFailure {
-		fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
-	} else {
-		fmt.Fprintf(w, "sfmigrate: %v\n", err)
 	}
 	return code
 }

@@ -47,6 +47,10 @@ type Options struct {
 	StopGrace time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// BeforeRecordJob, when set, is called after Salesforce created a job
+	// and before its id is written to the manifest. It is a test hook:
+	// tests stop the process or fill the disk at that moment. Leave it nil.
+	BeforeRecordJob func(batch int, jobID string)
 }
 
 // Runner runs the steps of one run. Create it with Prepare; it holds the
@@ -71,8 +75,9 @@ type Runner struct {
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu
 
-	refusedMu sync.Mutex
-	refused   map[int]bool // guarded by refusedMu: batches whose data Salesforce refused for good
+	failMu    sync.Mutex
+	failClass map[int]salesforce.Class // guarded by failMu: how each batch's last load attempt failed
+	recordErr error                    // guarded by failMu: the first failure to record a job; the run stops
 }
 
 // Prepare resolves settings and connections and opens (or creates) the

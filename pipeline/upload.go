@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,39 +25,59 @@ func (r *Runner) uploadAll(ctx context.Context) error {
 	return r.upload(ctx, queue)
 }
 
+// Batch-level retries: a batch whose job could not be carried to a final
+// state for a transient reason (salesforce.Classify) after the client's own
+// retries is loaded again in further rounds of the same upload, up to
+// uploadRounds rounds in all, the n-th retry roundDelay·2ⁿ⁻¹ after the
+// previous round ended (2s, 4s, 8s).
+const (
+	uploadRounds = 4
+	roundDelay   = 2 * time.Second
+)
+
 // upload loads the queued batches through the client's parallel loader and
-// records every job as soon as it exists. A batch whose job id is in the
-// manifest is followed, never given a second job; the one exception is a
-// job that was aborted before it processed anything (an interrupted
-// upload), which is recorded in PreviousJobs and replaced.
+// records every job as soon as it exists, before any data goes to it. A
+// batch whose job id is in the manifest is followed, never given a second
+// job, unless that job never processed a record (aborted, or abandoned by
+// the loader after a failed upload): that one is recorded in PreviousJobs
+// and replaced. A job the manifest does not record is never adopted,
+// closed or aborted. Batches left unfinished for a transient reason are
+// loaded again in further rounds (uploadRounds).
 func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 	if _, err := r.newClient(); err != nil {
 		return err
 	}
-	if err := r.adoptUnrecordedJobs(ctx); err != nil {
+	if err := r.noteUnrecordedCreates(); err != nil {
 		return err
 	}
 	r.replaceAbandonedJobs()
-	for attempt := 0; ; attempt++ {
+	for round := 1; ; round++ {
 		if _, err := r.loadOnce(ctx, queue); err != nil {
 			return err
 		}
 		if err := stopped(ctx, "upload"); err != nil {
 			return err
 		}
-		// A job aborted because Salesforce refused its data for good (a 4xx
-		// answer other than 429) would be refused again: not redone here.
-		redo := slices.DeleteFunc(r.replaceAbandonedJobs(), r.refusedForGood)
-		if len(redo) == 0 || attempt >= 2 {
+		if err := r.recordError(); err != nil {
+			return err
+		}
+		redo := r.batchesToRedo()
+		if len(redo) == 0 || round >= uploadRounds {
 			break
 		}
-		q := make(chan int, len(redo))
-		for _, idx := range redo {
-			q <- idx
+		wait := roundDelay << (round - 1)
+		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("%d batches did not reach a final state for a passing reason; loading them again in %s (round %d of %d)",
+			len(redo), wait, round+1, uploadRounds)})
+		if err := sleepCtx(ctx, wait); err != nil {
+			return stopped(ctx, "upload")
 		}
-		close(q)
-		queue = q
+		queue = queueOf(redo)
 	}
+	return r.checkUploaded()
+}
+
+// checkUploaded says which batch, if any, has no finished job.
+func (r *Runner) checkUploaded() error {
 	m := r.store.Snapshot()
 	if !m.Extract.Done {
 		return errors.New("upload finished before extraction: the extract step did not complete")
@@ -83,93 +100,107 @@ func (r *Runner) upload(ctx context.Context, queue <-chan int) error {
 	return nil
 }
 
-// adoptUnrecordedJobs finds jobs an earlier process created but could not
-// record: it died between the create call's answer and the manifest write.
-// The loader uploads only after the job is recorded, so such a job is Open
-// and empty, and any of them can carry any batch: each batch that was handed
-// to the loader without a recorded job adopts one (oldest first) instead of
-// creating a second job. Jobs of other runs are told apart by object,
-// operation, key field, state and creation time.
-func (r *Runner) adoptUnrecordedJobs(ctx context.Context) error {
-	m := r.store.Snapshot()
-	var waiting []*BatchState
-	known := map[string]bool{}
-	var since time.Time
-	for _, b := range m.Batches {
-		if b.JobID != "" {
-			known[b.JobID] = true
-		}
-		for _, p := range b.PreviousJobs {
-			known[p] = true
-		}
-		if b.JobID == "" && b.HandedAt != nil && !b.Terminal() {
-			waiting = append(waiting, b)
-			if since.IsZero() || b.HandedAt.Before(since) {
-				since = *b.HandedAt
-			}
-		}
+// queueOf makes a closed queue of the given batches.
+func queueOf(idx []int) <-chan int {
+	q := make(chan int, len(idx))
+	for _, i := range idx {
+		q <- i
 	}
-	if len(waiting) == 0 {
+	close(q)
+	return q
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 		return nil
 	}
-	if _, err := r.authenticateOnly(ctx); err != nil {
-		return err
-	}
-	jobs, err := r.client.ListJobs(ctx)
-	if err != nil {
-		return fmt.Errorf("look for jobs created but not recorded by the interrupted run: %w", err)
-	}
-	s := r.settings
-	// Allow for the clock difference between this machine and Salesforce.
-	since = since.Add(-5 * time.Minute)
-	var orphans []salesforce.JobInfo
-	for _, j := range jobs {
-		if known[j.ID] || j.State != salesforce.JobOpen || !strings.EqualFold(j.Object, s.SFObject) ||
-			string(j.Operation) != s.Operation || (!j.CreatedDate.IsZero() && j.CreatedDate.Before(since)) {
-			continue
-		}
-		if s.Operation == "upsert" && j.ExternalIDField == "" {
-			// The list's records leave externalIdFieldName out (api doc
-			// 2.9); the job's own info has it.
-			info, err := r.client.GetJob(ctx, j.ID)
-			if err != nil {
-				return fmt.Errorf("look at job %s, perhaps created but not recorded by the interrupted run: %w", j.ID, err)
-			}
-			j.ExternalIDField = info.ExternalIDField
-		}
-		if s.Operation == "upsert" && !strings.EqualFold(j.ExternalIDField, s.ExternalIDField) {
-			continue
-		}
-		orphans = append(orphans, j)
-	}
-	if len(orphans) == 0 {
-		return nil
-	}
-	sort.Slice(orphans, func(i, j int) bool { return orphans[i].CreatedDate.Before(orphans[j].CreatedDate) })
-	sort.Slice(waiting, func(i, j int) bool { return waiting[i].HandedAt.Before(*waiting[j].HandedAt) })
-	n := min(len(orphans), len(waiting))
-	if err := r.store.Update(func(m *Manifest) error {
-		for i := 0; i < n; i++ {
-			if b := m.Batch(waiting[i].Index); b != nil {
-				b.JobID, b.JobState, b.Adopted = orphans[i].ID, string(salesforce.JobOpen), true
+}
+
+// noteUnrecordedCreates runs before a process starts loading: a batch whose
+// job creation was started (HandedAt) but no job recorded, and not settled
+// since, belongs to a process that ended in between. Salesforce may hold a
+// job it created then; it got no data (data goes only to recorded jobs), so
+// it is left alone and only listed for the summary. The batch gets a new
+// job.
+func (r *Runner) noteUnrecordedCreates() error {
+	now := r.opts.Now().UTC()
+	n := 0
+	err := r.store.Update(func(m *Manifest) error {
+		for _, b := range m.Batches {
+			if b.JobID == "" && b.HandedAt != nil && !b.Terminal() {
+				m.notePossiblyOpen(b, now, "the process ended before the job id was recorded")
+				n++
 			}
 		}
 		return nil
-	}); err != nil {
-		return err
+	})
+	if n > 0 {
+		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("%d batches had a job creation under way when the last attempt ended; "+
+			"any job created then holds no data and is left alone (see the summary); they get new jobs", n)})
 	}
-	for i := 0; i < n; i++ {
-		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: adopting job %s, created by the interrupted run but not recorded", waiting[i].Index, orphans[i].ID)})
+	return err
+}
+
+// batchFailed notes how batch idx's last load attempt ended, for
+// batchesToRedo and replaceAbandonedJobs.
+func (r *Runner) batchFailed(idx int, err error) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if r.failClass == nil {
+		r.failClass = map[int]salesforce.Class{}
 	}
-	return nil
+	r.failClass[idx] = salesforce.Classify(err)
+}
+
+// failedAs reports the class of batch idx's last load failure.
+func (r *Runner) failedAs(idx int) salesforce.Class {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.failClass[idx]
 }
 
 // refusedForGood reports whether Salesforce refused batch idx's data with
 // an answer that a new job would get again.
 func (r *Runner) refusedForGood(idx int) bool {
-	r.refusedMu.Lock()
-	defer r.refusedMu.Unlock()
-	return r.refused[idx]
+	return r.failedAs(idx) == salesforce.ClassRefused
+}
+
+// recordError returns the first failure to record a job in the manifest;
+// the run must stop then, as the manifest could not say what exists.
+func (r *Runner) recordError() error {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.recordErr
+}
+
+func (r *Runner) setRecordError(err error) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if r.recordErr == nil {
+		r.recordErr = err
+	}
+}
+
+// batchesToRedo lists the batches to load again in this run: those whose
+// job was abandoned before it processed a record (unless Salesforce refused
+// their data for good), and those left without a final state by a
+// transient failure.
+func (r *Runner) batchesToRedo() []int {
+	redo := slices.DeleteFunc(r.replaceAbandonedJobs(), r.refusedForGood)
+	m := r.store.Snapshot()
+	for _, b := range m.Batches {
+		if !b.Terminal() && !slices.Contains(redo, b.Index) && r.failedAs(b.Index) == salesforce.ClassTransient {
+			redo = append(redo, b.Index)
+		}
+	}
+	slices.Sort(redo)
+	return redo
 }
 
 // replaceAbandonedJobs moves the job of every batch whose job was aborted
@@ -183,7 +214,7 @@ func (r *Runner) replaceAbandonedJobs() []int {
 				b.PreviousJobs = append(b.PreviousJobs, b.JobID)
 				// ErrorMessage stays: why the job was given up, until the
 				// next job of the batch says otherwise.
-				b.JobID, b.JobState, b.Failed = "", "", 0
+				b.JobID, b.JobState, b.Failed, b.HandedAt = "", "", 0, nil
 				redo = append(redo, b.Index)
 			}
 		}
@@ -197,6 +228,28 @@ func (r *Runner) replaceAbandonedJobs() []int {
 		r.report.Report(Event{Kind: EventInfo, Message: msg})
 	}
 	return redo
+}
+
+// batchPaths maps the files handed to the loader to their batches.
+type batchPaths struct {
+	mu sync.Mutex
+	m  map[string]int // guarded by mu
+}
+
+func (p *batchPaths) add(path string, idx int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]int{}
+	}
+	p.m[path] = idx
+}
+
+func (p *batchPaths) index(path string) (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	idx, ok := p.m[path]
+	return idx, ok
 }
 
 // loadOnce runs one LoadStream over the batches from queue and returns how
@@ -216,8 +269,7 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 	stopWatch := context.AfterFunc(ctx, func() { r.drainThenCancel(ctx, loadCtx, cancelLoad) })
 	defer stopWatch()
 
-	var mu sync.Mutex
-	byPath := map[string]int{} // guarded by mu
+	var paths batchPaths
 	files := make(chan salesforce.LoadFile)
 	loadDone := make(chan struct{})
 	var feedErr error
@@ -225,118 +277,26 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(files)
-		for {
-			var idx int
-			var ok bool
-			select {
-			case idx, ok = <-queue:
-				if !ok {
-					return
-				}
-			case <-ctx.Done():
-				return
-			case <-loadDone:
-				return
-			}
-			lf, skip, err := r.loadFile(idx)
-			if err != nil {
-				feedErr = err
-				cancelLoad()
-				return
-			}
-			if skip {
-				continue
-			}
-			mu.Lock()
-			byPath[lf.Path] = idx
-			mu.Unlock()
-			if lf.JobID == "" {
-				now := r.opts.Now().UTC()
-				if err := r.store.Update(func(m *Manifest) error {
-					if b := m.Batch(idx); b != nil {
-						b.HandedAt = &now
-					}
-					return nil
-				}); err != nil {
-					feedErr = err
-					cancelLoad()
-					return
-				}
-			}
-			select {
-			case files <- lf:
-				sent++
-			case <-ctx.Done():
-				return
-			case <-loadDone:
-				return
-			}
+		sent, feedErr = r.feed(ctx, queue, files, loadDone, &paths)
+		if feedErr != nil {
+			cancelLoad()
 		}
 	})
-	indexOf := func(path string) (int, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		idx, ok := byPath[path]
-		return idx, ok
+	on := func(path string, fn func(idx int) error) error {
+		if idx, ok := paths.index(path); ok {
+			return fn(idx)
+		}
+		return nil
 	}
 	_, err := r.client.LoadStream(loadCtx, spec, files, salesforce.LoadOptions{
-		Parallel: s.Parallel,
-		OnJobCreated: func(path, jobID string) {
-			idx, ok := indexOf(path)
-			if !ok {
-				return
-			}
-			if uerr := r.store.Update(func(m *Manifest) error {
-				if b := m.Batch(idx); b != nil {
-					if b.JobID != "" && b.JobID != jobID {
-						// The loader abandoned (aborted) a job whose upload was
-						// refused, before it could process anything.
-						b.PreviousJobs = append(b.PreviousJobs, b.JobID)
-					}
-					b.JobID, b.JobState = jobID, string(salesforce.JobOpen)
-				}
-				return nil
-			}); uerr != nil {
-				r.warn(fmt.Sprintf("cannot record job %s of batch %d: %v", jobID, idx, uerr))
-			}
-			r.report.Report(Event{Kind: EventJobCreated, Batch: idx, JobID: jobID})
+		Parallel:     s.Parallel,
+		OnCreateJob:  func(path string) error { return on(path, r.onCreateJob) },
+		OnCreateLost: func(path string) { _ = on(path, r.onCreateLost) }, // onCreateLost has no error to give
+		OnJobCreated: func(path, jobID string) error {
+			return on(path, func(idx int) error { return r.onJobCreated(idx, jobID) })
 		},
 		OnJobDone: func(res salesforce.LoadResult) {
-			idx, ok := indexOf(res.Path)
-			if !ok {
-				return
-			}
-			msg := res.ErrorMessage
-			if res.Err != nil && msg == "" {
-				msg = res.Err.Error()
-			}
-			_ = r.store.Update(func(m *Manifest) error { // a failed write surfaces on the next Update
-				if b := m.Batch(idx); b != nil {
-					if res.JobID != "" {
-						b.JobID = res.JobID
-					}
-					if res.State != "" {
-						b.JobState = string(res.State)
-					}
-					b.Processed, b.Failed, b.ErrorMessage = res.Processed, res.Failed, msg
-				}
-				return nil
-			})
-			var apiErr *salesforce.APIError
-			if errors.As(res.Err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != http.StatusTooManyRequests &&
-				!apiErr.HasCode("REQUEST_LIMIT_EXCEEDED") && !apiErr.HasCode("UNABLE_TO_LOCK_ROW") {
-				r.refusedMu.Lock()
-				if r.refused == nil {
-					r.refused = map[int]bool{}
-				}
-				r.refused[idx] = true
-				r.refusedMu.Unlock()
-			}
-			r.report.Report(Event{Kind: EventJobDone, Batch: idx, JobID: res.JobID, State: string(res.State),
-				Processed: res.Processed, Failed: res.Failed, Message: msg, Err: res.Err})
-			if c := r.collector; c != nil && res.Err == nil && res.State.Terminal() && res.JobID != "" {
-				c.add(idx, res.JobID)
-			}
+			_ = on(res.Path, func(idx int) error { r.onJobDone(idx, res); return nil }) // see onJobDone
 		},
 	})
 	close(loadDone)
@@ -353,9 +313,135 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 	return sent, nil
 }
 
+// feed hands the batches from queue to the loader until the queue ends,
+// ctx ends or the loader is done, and returns how many it handed over.
+func (r *Runner) feed(ctx context.Context, queue <-chan int, files chan<- salesforce.LoadFile, loadDone <-chan struct{}, paths *batchPaths) (int, error) {
+	sent := 0
+	for {
+		var idx int
+		var ok bool
+		select {
+		case idx, ok = <-queue:
+			if !ok {
+				return sent, nil
+			}
+		case <-ctx.Done():
+			return sent, nil
+		case <-loadDone:
+			return sent, nil
+		}
+		lf, skip, err := r.loadFile(idx)
+		if err != nil {
+			return sent, err
+		}
+		if skip {
+			continue
+		}
+		paths.add(lf.Path, idx)
+		select {
+		case files <- lf:
+			sent++
+		case <-ctx.Done():
+			return sent, nil
+		case <-loadDone:
+			return sent, nil
+		}
+	}
+}
+
+// onCreateJob records that a job is about to be created for batch idx: from
+// now on Salesforce may hold a job for it whose id the run might not learn.
+func (r *Runner) onCreateJob(idx int) error {
+	now := r.opts.Now().UTC()
+	err := r.store.Update(func(m *Manifest) error {
+		if b := m.Batch(idx); b != nil {
+			b.HandedAt = &now
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("batch %d: record that its job is being created: %w", idx, err)
+		r.setRecordError(err)
+	}
+	return err
+}
+
+// onCreateLost notes a create request for batch idx that got no answer:
+// Salesforce may hold an empty job for it; the loader creates another.
+func (r *Runner) onCreateLost(idx int) error {
+	now := r.opts.Now().UTC()
+	_ = r.store.Update(func(m *Manifest) error { // a failed write surfaces on the next Update
+		if b := m.Batch(idx); b != nil && b.HandedAt != nil {
+			m.notePossiblyOpen(b, now, "the answer to the create request was lost")
+		}
+		return nil
+	})
+	r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: the answer to a job creation was lost; "+
+		"a job created then would hold no data and is left alone; creating another one", idx)})
+	return nil
+}
+
+// onJobCreated records batch idx's new job before any data goes to it. A
+// failed write means no upload to that job (the loader aborts it) and the
+// run stops: the manifest must know every job that holds data.
+func (r *Runner) onJobCreated(idx int, jobID string) error {
+	if h := r.opts.BeforeRecordJob; h != nil {
+		h(idx, jobID)
+	}
+	err := r.store.Update(func(m *Manifest) error {
+		if b := m.Batch(idx); b != nil {
+			if b.JobID != "" && b.JobID != jobID {
+				// The loader abandoned (aborted) a job whose upload
+				// failed, before it could process anything.
+				b.PreviousJobs = append(b.PreviousJobs, b.JobID)
+			}
+			b.JobID, b.JobState = jobID, string(salesforce.JobOpen)
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("batch %d: record job %s in the manifest: %w", idx, jobID, err)
+		r.setRecordError(err)
+		return err
+	}
+	r.report.Report(Event{Kind: EventJobCreated, Batch: idx, JobID: jobID})
+	return nil
+}
+
+// onJobDone records the outcome of batch idx's load. A failed manifest
+// write is not reported here: it surfaces on the next Update.
+func (r *Runner) onJobDone(idx int, res salesforce.LoadResult) {
+	msg := res.ErrorMessage
+	if res.Err != nil && msg == "" {
+		msg = res.Err.Error()
+	}
+	_ = r.store.Update(func(m *Manifest) error {
+		if b := m.Batch(idx); b != nil {
+			if res.JobID != "" {
+				b.JobID = res.JobID
+			} else {
+				// No job was created; lost answers were noted as they came.
+				b.HandedAt = nil
+			}
+			if res.State != "" {
+				b.JobState = string(res.State)
+			}
+			b.Processed, b.Failed, b.ErrorMessage = res.Processed, res.Failed, msg
+		}
+		return nil
+	})
+	r.batchFailed(idx, res.Err)
+	r.report.Report(Event{Kind: EventJobDone, Batch: idx, JobID: res.JobID, State: string(res.State),
+		Processed: res.Processed, Failed: res.Failed, Message: msg, Err: res.Err})
+	if c := r.collector; c != nil && res.Err == nil && res.State.Terminal() && res.JobID != "" {
+		c.add(idx, res.JobID)
+	}
+}
+
 // loadFile describes batch idx for the loader; skip is true when its job
 // already finished. A batch without a job must still have the file the
-// manifest describes.
+// manifest describes; a batch with one passes the time its creation was
+// started, so the loader refuses a recorded job created before.
 func (r *Runner) loadFile(idx int) (lf salesforce.LoadFile, skip bool, err error) {
 	var b BatchState
 	found := false
@@ -380,7 +466,11 @@ func (r *Runner) loadFile(idx int) (lf salesforce.LoadFile, skip bool, err error
 			return lf, false, fmt.Errorf("batch %d: file %s changed since it was extracted (sha256 %s, manifest %s); start a new run", idx, path, sum, b.SHA256)
 		}
 	}
-	return salesforce.LoadFile{Path: path, JobID: b.JobID}, false, nil
+	lf = salesforce.LoadFile{Path: path, JobID: b.JobID}
+	if b.JobID != "" && b.HandedAt != nil {
+		lf.NotBefore = *b.HandedAt
+	}
+	return lf, false, nil
 }
 
 // drainThenCancel runs when the run is interrupted. It waits until no job

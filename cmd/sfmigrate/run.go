@@ -49,6 +49,10 @@ operation and status_ref (settings left out are taken from the manifest; differe
 refused with exit 2 once a batch exists); parallel may change between attempts.
 `
 
+// beforeRecordJob is pipeline.Options.BeforeRecordJob for every run: nil,
+// except in the end-to-end tests' sfmigrate processes (TestMain sets it).
+var beforeRecordJob func(batch int, jobID string)
+
 // runFlags are the flags run and task share.
 type runFlags struct {
 	table, runID, conf, confFile, tablesConfig, workDir, logsDir string
@@ -91,6 +95,7 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 		WorkDir: f.workDir, LogsDir: f.logsDir, RunID: f.runID,
 		Inputs:      pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
 		KeepBatches: f.keepBatches, PollInterval: f.pollInterval, StopGrace: f.stopGrace,
+		BeforeRecordJob: beforeRecordJob,
 	}, nil
 }
 

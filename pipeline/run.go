@@ -352,7 +352,7 @@ func (r *Runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.step(ctx, StepAuthenticate, r.authenticate); err != nil {
+	if err := r.step(ctx, StepAuthenticate, r.retrying(StepAuthenticate, r.authenticate)); err != nil {
 		return err
 	}
 	if !m.StepDone(StepUpload) {
@@ -360,10 +360,10 @@ func (r *Runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.step(ctx, StepCollectResults, r.collectResults); err != nil {
+	if err := r.step(ctx, StepCollectResults, r.retrying(StepCollectResults, r.collectResults)); err != nil {
 		return err
 	}
-	return r.step(ctx, StepUpdateStatus, r.updateStatus)
+	return r.step(ctx, StepUpdateStatus, r.retrying(StepUpdateStatus, r.updateStatus))
 }
 
 // Task runs one step against the run's manifest (`sfmigrate task STEP`).
@@ -378,15 +378,15 @@ func (r *Runner) task(ctx context.Context, name string) error {
 	saves := false // the step writes under the logs dir
 	switch name {
 	case StepAuthenticate:
-		return r.step(ctx, name, r.authenticate)
+		return r.step(ctx, name, r.retrying(name, r.authenticate))
 	case StepExtract:
 		return r.step(ctx, name, func(ctx context.Context) error { return r.extract(ctx, nil) })
 	case StepUpload:
 		needs, why, fn = StepExtract, "every batch file must be written before they are uploaded", r.uploadAll
 	case StepCollectResults:
-		needs, why, fn, saves = StepUpload, "results exist only once every job has finished", r.collectResults, true
+		needs, why, fn, saves = StepUpload, "results exist only once every job has finished", r.retrying(name, r.collectResults), true
 	case StepUpdateStatus:
-		needs, why, fn, saves = StepCollectResults, "the status depends on the collected results", r.updateStatus, true
+		needs, why, fn, saves = StepCollectResults, "the status depends on the collected results", r.retrying(name, r.updateStatus), true
 	default:
 		return &ConfigError{Setting: "STEP", Value: name, Source: "command line", Problem: "unknown step", Fix: "use one of " + strings.Join(Steps, ", ")}
 	}

@@ -525,3 +525,30 @@ func (r *Runner) drainThenCancel(ctx, loadCtx context.Context, cancel context.Ca
 		}
 	}
 }
+
+// stepRounds bounds how often retrying runs a step in all.
+const stepRounds = 3
+
+// retrying runs an idempotent step (authenticate, collect-results,
+// update-status: each repeats harmlessly what was done) again when it
+// failed for a transient reason (salesforce.Classify), up to stepRounds
+// times in all, roundDelay·2ⁿ⁻¹ apart (2s, 4s): a blip at the end of a
+// long run must not fail it after every client retry of one call ran out.
+func (r *Runner) retrying(name string, fn stepFunc) stepFunc {
+	return func(ctx context.Context) error {
+		for round := 1; ; round++ {
+			err := fn(ctx)
+			var ce interface{ ConfigError() bool }
+			if err == nil || round >= stepRounds || ctx.Err() != nil || salesforce.Classify(err) != salesforce.ClassTransient ||
+				errors.As(err, &ce) && ce.ConfigError() {
+				return err
+			}
+			wait := roundDelay << (round - 1)
+			r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("step %s failed for a passing reason (%v); running it again in %s (round %d of %d)",
+				name, err, wait, round+1, stepRounds)})
+			if err := sleepCtx(ctx, wait); err != nil {
+				return stopped(ctx, name)
+			}
+		}
+	}
+}

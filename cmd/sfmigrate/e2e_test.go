@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,9 +29,59 @@ import (
 // SFMIGRATE_E2E_MAIN=1 it runs realMain (signals and all) instead of tests.
 func TestMain(m *testing.M) {
 	if os.Getenv("SFMIGRATE_E2E_MAIN") == "1" {
+		setJobCreatedHook(os.Getenv("SFMIGRATE_E2E_AT_JOB_CREATED"))
 		os.Exit(realMain())
 	}
 	os.Exit(m.Run())
+}
+
+// setJobCreatedHook arms pipeline.Options.BeforeRecordJob in an sfmigrate
+// process started by a test, for the first job created:
+//
+//	kill       the process kills itself (SIGKILL): the job exists, its id
+//	           is not recorded
+//	fill:DIR   fills the file system of DIR (a small tmpfs) until it is
+//	           full, so the manifest write of the job id fails for real
+func setJobCreatedHook(spec string) {
+	if spec == "" {
+		return
+	}
+	var once sync.Once
+	beforeRecordJob = func(int, string) {
+		once.Do(func() {
+			switch {
+			case spec == "kill":
+				p, _ := os.FindProcess(os.Getpid())
+				p.Kill()
+				select {} // the signal ends the process
+			case strings.HasPrefix(spec, "fill:"):
+				fillFileSystem(filepath.Join(strings.TrimPrefix(spec, "fill:"), "filler"))
+			}
+		})
+	}
+}
+
+// fillFileSystem writes path until the file system has no space left.
+func fillFileSystem(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	for len(buf) > 1 { // the last few blocks
+		buf = buf[:len(buf)/2]
+		for {
+			if _, err := f.Write(buf); err != nil {
+				break
+			}
+		}
+	}
 }
 
 type harness struct {
@@ -191,7 +242,7 @@ func (h *harness) checkOneJobPerBatch(runID, object string) {
 // be in the manifest's previous jobs, Aborted, with nothing processed. Jobs
 // the manifest does not know of (a lost create answer, a kill before the id
 // was recorded) must be Open and empty, and no more than the manifest's
-// possibly-open list.
+// possibly-open list (or Aborted: a job whose id could not be recorded).
 func (h *harness) checkJobs(runID, object string, allowAbandoned bool) {
 	h.t.Helper()
 	m := h.manifest(runID)
@@ -237,8 +288,8 @@ func (h *harness) checkJobsOf(ms []*pipeline.Manifest, object string, allowAband
 			continue
 		}
 		unknown++
-		if j.State != "Open" || j.UploadedBytes != 0 || j.NumberRecordsProcessed != 0 {
-			h.t.Errorf("job %s is in no manifest and is %+v; want only Open, empty ones", j.ID, j)
+		if j.State != "Open" && j.State != "Aborted" || j.UploadedBytes != 0 || j.NumberRecordsProcessed != 0 {
+			h.t.Errorf("job %s is in no manifest and is %+v; want only empty ones, Open (or Aborted by the run)", j.ID, j)
 		}
 	}
 	if unknown > possiblyOpen {

@@ -1,0 +1,230 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/sfemu"
+)
+
+// splitProducts adds two tables to the harness's tables config that load
+// the first and the second half of PRODUCTS into Product2, so that two
+// runs of different run ids share one object with different rows.
+func (h *harness) splitProducts(half int) {
+	h.t.Helper()
+	cfg, err := os.ReadFile(h.tables)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	text := string(cfg)
+	start := strings.Index(text, "  PRODUCTS:\n")
+	end := strings.Index(text, "  PRICES:\n")
+	block := text[start:end]
+	var extra strings.Builder
+	for _, t := range []struct{ name, cond string }{
+		{"PRODUCTS_A", "<="}, {"PRODUCTS_B", ">"},
+	} {
+		b := strings.Replace(block, "  PRODUCTS:\n", "  "+t.name+":\n", 1)
+		b = strings.Replace(b, "    table: PRODUCTS\n",
+			fmt.Sprintf("    query: SELECT * FROM PRODUCTS WHERE PRODUCT_ID %s 'P-%06d'\n", t.cond, half), 1)
+		extra.WriteString(b)
+	}
+	text = text[:end] + extra.String() + text[end:]
+	if err := os.WriteFile(h.tables, []byte(text), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// startRun starts sfmigrate run in a subprocess with extra environment.
+func (h *harness) startRun(env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	h.t.Helper()
+	cmd := h.command("run", args...)
+	cmd.Env = append(cmd.Env, env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	return cmd, &out
+}
+
+// waitKilled waits for cmd and fails unless SIGKILL ended it.
+func waitKilled(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer) {
+	t.Helper()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("process did not die by SIGKILL: %v\n%s", err, out.String())
+	}
+}
+
+// TestTwoRunsOneObjectKilledAtCreate is the row-loss case of issue 8: run B
+// is killed with its first job Open and holding B's rows (its close
+// refused for a while); run A is killed between creating a job and recording its id.
+// A's resume must not take B's job for its batch (it would be refused as
+// already uploaded, closed, and A's rows never loaded): a job the manifest
+// does not record is never touched. Both resumes end with every row of
+// both runs in the org and every batch in one completed job.
+func TestTwoRunsOneObjectKilledAtCreate(t *testing.T) {
+	t.Parallel()
+	const products, half = 600, 300
+	h := newHarness(t, sample{products: products, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.splitProducts(half)
+	conf := []string{"--conf", `{"batch_size": 100, "parallel": 1}`}
+
+	// Run B: every close is refused (503, retried with backoff); kill it
+	// once its first job holds B's data.
+	h.emu.AddFault(sfemu.Fault{Method: "PATCH", Path: "/jobs/ingest/", Share: 1, Status: 503})
+	cmdB, outB := h.startRun(nil, append([]string{"--table", "PRODUCTS_B", "--run-id", "b"}, conf...)...)
+	var jobB string
+	h.waitManifest("b", "B's first job holds its data, still Open", func(m *pipeline.Manifest) bool {
+		if len(m.Batches) == 0 || m.Batches[0].JobID == "" {
+			return false
+		}
+		for _, j := range h.emu.Jobs() {
+			if j.ID == m.Batches[0].JobID && j.State == "Open" && j.UploadedBytes > 0 {
+				jobB = j.ID
+				return true
+			}
+		}
+		return false
+	}, cmdB, outB)
+	cmdB.Process.Signal(syscall.SIGKILL)
+	waitKilled(t, cmdB, outB)
+	h.emu.ClearFaults()
+
+	// Run A dies between "job created" and "job recorded".
+	cmdA, outA := h.startRun([]string{"SFMIGRATE_E2E_AT_JOB_CREATED=kill"}, append([]string{"--table", "PRODUCTS_A", "--run-id", "a"}, conf...)...)
+	waitKilled(t, cmdA, outA)
+	var jobA string
+	for _, j := range h.jobsFor("Product2") {
+		if j.ID != jobB {
+			jobA = j.ID
+		}
+	}
+	if len(h.jobsFor("Product2")) != 2 || jobA == "" {
+		t.Fatalf("org jobs after the kills: %+v, want B's and A's unrecorded one", h.jobsFor("Product2"))
+	}
+	if m := h.manifest("a"); len(m.Batches) == 0 || m.Batches[0].JobID != "" || m.Batches[0].HandedAt == nil {
+		t.Fatalf("A's manifest after the kill: %+v, want batch 1 in creation without a job", m.Batches)
+	}
+
+	// Resume A, then B.
+	code, stdoutA, stderrA := h.main("run", "--run-id", "a", "--json")
+	if code != 0 {
+		t.Fatalf("resume A: exit %d\n%s", code, stderrA)
+	}
+	code, _, stderrB := h.main("run", "--run-id", "b", "--json")
+
+	if code != 0 {
+		t.Fatalf("resume B: exit %d\n%s", code, stderrB)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Product2"); n != products {
+		t.Errorf("org holds %d products, want %d (both halves)", n, products)
+	}
+	for _, k := range []string{"P-000001", "P-000100", "P-000300", "P-000301", "P-000600"} {
+		if n, _ := h.query("SELECT COUNT() FROM Product2 WHERE External_Id__c = '" + k + "'"); n != 1 {
+			t.Errorf("%s: %d records", k, n)
+		}
+	}
+	ma, mb := h.manifest("a"), h.manifest("b")
+	h.checkJobsOf([]*pipeline.Manifest{ma, mb}, "Product2", false)
+	if mb.Batches[0].JobID != jobB {
+		t.Errorf("B's batch 1 is job %s, want its own %s", mb.Batches[0].JobID, jobB)
+	}
+	for _, b := range ma.Batches {
+		if b.JobID == jobB || b.JobID == jobA {
+			t.Errorf("A's batch %d took job %s, which A never recorded", b.Index, b.JobID)
+		}
+	}
+	s := lastLineSummary(t, stdoutA)
+	if p := s.PossiblyOpenJobs; p == nil || p.Count != 1 {
+		t.Errorf("A's summary lists %+v as possibly open, want 1", p)
+	}
+	for _, j := range h.jobsFor("Product2") {
+		if j.ID == jobA && (j.State != "Open" || j.UploadedBytes != 0) {
+			t.Errorf("A's unrecorded job was touched: %+v", j)
+		}
+	}
+}
+
+// mountTmpfs mounts a small tmpfs at dir (root only; skips otherwise).
+func mountTmpfs(t *testing.T, dir, size string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+}
+
+// TestDiskFullWhenRecordingJob: the work dir's file system fills up just
+// as a job id is to be recorded. No data goes to that job (it is aborted),
+// the run stops with exit 1 and a manifest that is true, and the rerun,
+// with space again, gives every batch exactly one job that loads rows.
+func TestDiskFullWhenRecordingJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	mountTmpfs(t, h.dir, "8m")
+	cmd, out := h.startRun([]string{"SFMIGRATE_E2E_AT_JOB_CREATED=fill:" + h.dir},
+		"--table", "PRODUCTS", "--run-id", "full", "--conf", `{"batch_size": 100, "parallel": 1}`)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("run did not end:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "no space left on device") {
+		t.Errorf("output does not name the full disk:\n%s", out.String())
+	}
+	jobs := h.jobsFor("Product2")
+	if len(jobs) != 1 || jobs[0].State != "Aborted" || jobs[0].UploadedBytes != 0 {
+		t.Fatalf("org jobs %+v, want one Aborted job that got no data", jobs)
+	}
+	for _, b := range h.manifest("full").Batches {
+		if b.JobID != "" {
+			t.Errorf("batch %d records job %s, which the run could not have written", b.Index, b.JobID)
+		}
+	}
+
+	if err := os.Remove(filepath.Join(h.dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := h.main("run", "--run-id", "full", "--json")
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", code, stderr)
+	}
+	h.checkAllLanded(stdout, 300)
+	h.checkOneJobPerBatch("full", "Product2")
+	loaded := 0
+	for _, j := range h.jobsFor("Product2") {
+		if j.NumberRecordsProcessed > 0 {
+			loaded++
+		}
+	}
+	if m := h.manifest("full"); loaded != len(m.Batches) {
+		t.Errorf("%d jobs processed rows for %d batches", loaded, len(m.Batches))
+	}
+}

@@ -228,3 +228,98 @@ func TestDiskFullWhenRecordingJob(t *testing.T) {
 		t.Errorf("%d jobs processed rows for %d batches", loaded, len(m.Batches))
 	}
 }
+
+// addFaultMix makes the emulator answer like the flaky proxy of issue 8:
+// of the data calls, 10 % answered 503, 5 % 401 INVALID_SESSION_ID (as an
+// expired token) and 5 % handled but their answer lost; of the token
+// requests, 10 % 503 and 5 % lost answers. Faults are drawn in that order,
+// so a data call fails with probability 1 - 0.90·0.95·0.95 ≈ 0.19.
+func addFaultMix(emu *sfemu.Server) {
+	const data, token = "/services/data/", "/services/oauth2/token"
+	emu.AddFault(sfemu.Fault{Path: data, Share: 0.10, Status: 503})
+	emu.AddFault(sfemu.Fault{Path: data, Share: 0.05, Status: 401})
+	emu.AddFault(sfemu.Fault{Path: data, Share: 0.05, DropAfterHandling: true})
+	emu.AddFault(sfemu.Fault{Path: token, Share: 0.10, Status: 503})
+	emu.AddFault(sfemu.Fault{Path: token, Share: 0.05, DropAfterHandling: true})
+}
+
+// TestFaultMix: runs through the fault mix of addFaultMix finish by
+// themselves, on every path (fresh load, resumed load after a kill,
+// result downloads, tracker): exit 0, every row landed, every batch in
+// one completed job (jobs abandoned on the way were aborted before they
+// processed a row; jobs whose create answer was lost hold no data).
+//
+// Why this test does not flake, with the client's defaults (MaxAttempts 6)
+// and p ≈ 0.19 per attempt: an idempotent call (poll, describe, results,
+// tracker) fails only after 6 failed attempts, p⁶ ≈ 4.4e-5 (a 401's first
+// renewal is free, which only lowers it). The steps made of such calls
+// (authenticate, collect-results, update-status, about 10 calls in a run)
+// fail with at most 10·p⁶ ≈ 4.4e-4, and run up to 3 times: ≈ 9e-11. A
+// batch's load fails a round only when 6 jobs in a row fail (create
+// answer lost ≈ 0.05, or upload answered 503 ≈ 0.10: ≈ 0.15 per job,
+// 0.15⁶ ≈ 1.1e-5), or its close or poll runs out of attempts (≈ p⁶);
+// rounds run up to 4 times: < 1e-17 per batch. Summed over the 8 batches
+// and the runs below, the chance that any run exits non-zero is below
+// 1e-9.
+func TestFaultMix(t *testing.T) {
+	t.Parallel()
+	const products = 400
+	conf := `{"batch_size": 50, "parallel": 4}`
+	for _, seed := range []int64{1, 2, 3} {
+		t.Run(fmt.Sprintf("fresh/seed%d", seed), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, sample{products: products}, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithShuffleResults(seed))
+			addFaultMix(h.emu)
+			code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "mix", "--conf", conf, "--json")
+			h.emu.ClearFaults()
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			h.checkFaultMixRun(stdout, products)
+		})
+	}
+	for _, seed := range []int64{4, 5} {
+		t.Run(fmt.Sprintf("resumed/seed%d", seed), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, sample{products: products}, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithShuffleResults(seed))
+			// Kill the first run while uploads stall: jobs recorded Open,
+			// their data not there yet. The resume meets the fault mix on
+			// every resumed job.
+			h.emu.AddFault(sfemu.Fault{Method: "PUT", Path: "/batches", Share: 1, Latency: 2 * time.Second})
+			cmd, out := h.startRun(nil, "--table", "PRODUCTS", "--run-id", "mix", "--conf", conf)
+			h.waitManifest("mix", "jobs recorded Open", func(m *pipeline.Manifest) bool {
+				open := 0
+				for _, b := range m.Batches {
+					if b.JobID != "" && b.JobState == "Open" {
+						open++
+					}
+				}
+				return open >= 2
+			}, cmd, out)
+			cmd.Process.Signal(syscall.SIGKILL)
+			waitKilled(t, cmd, out)
+			h.emu.ClearFaults()
+			addFaultMix(h.emu)
+			code, stdout, stderr := h.main("run", "--run-id", "mix", "--json")
+			h.emu.ClearFaults()
+			if code != 0 {
+				t.Fatalf("resume: exit %d\n%s", code, stderr)
+			}
+			h.checkFaultMixRun(stdout, products)
+		})
+	}
+}
+
+// checkFaultMixRun checks a run through the fault mix and logs its numbers.
+func (h *harness) checkFaultMixRun(stdout string, products int) {
+	h.t.Helper()
+	s := h.checkAllLanded(stdout, products)
+	h.checkJobs("mix", "Product2", true)
+	m := h.manifest("mix")
+	abandoned := 0
+	for _, b := range m.Batches {
+		abandoned += len(b.PreviousJobs)
+	}
+	h.t.Logf("%s: exit 0: %d batches, %d jobs in the org (%d completed ones carry the batches, %d abandoned before processing, %d possibly open), %.1fs",
+		h.t.Name(), len(m.Batches), len(h.jobsFor("Product2")), len(m.Batches), abandoned, len(m.PossiblyOpenJobs), s.Seconds)
+}

@@ -44,6 +44,15 @@ succeeded, else "In Progress", with updateOnly=true as the original DAG did.
 Resume: rerun with the same --run-id. Finished batches are not extracted or uploaded again;
 a batch whose job exists is followed, never given a second job. Ctrl-C / SIGTERM stop
 cleanly (uploads in flight finish or are aborted) and leave a manifest the rerun continues.
+A job id is recorded before any data goes to the job; jobs the manifest does not record are
+never touched (empty ones left by lost answers expire; the summary counts them).
+
+Retries: each Salesforce call is retried on transient failures (no answer, 429, 5xx, 401
+with a new token, UNABLE_TO_LOCK_ROW, the concurrency limit), 6 attempts, backoff 0.5s
+doubling to 30s; a 429 pauses all parallel uploads. A lost "create job" answer or a failed
+upload gets a new job (up to 6 per batch); batches still unfinished for a transient reason
+are loaded again, up to 4 rounds 2s/4s/8s apart; authenticate, collect-results and
+update-status run up to 3 times. Refusals and configuration errors are final.
 A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,
 operation and status_ref (settings left out are taken from the manifest; different ones are
 refused with exit 2 once a batch exists); parallel may change between attempts.

@@ -468,8 +468,9 @@ func (r *Runner) loginError(ctx context.Context, err error) error {
 	}
 	var ae *salesforce.AuthError
 	if errors.As(err, &ae) {
-		refused := ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests && ae.Code != "rate_limit_exceeded"
-		return &fixError{err: err, config: refused}
+		// A refusal (not a 5xx or a rate limit) is the client's
+		// ClassConfig: the client id, secret or app settings must change.
+		return &fixError{err: err, config: salesforce.Classify(err) == salesforce.ClassConfig}
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {

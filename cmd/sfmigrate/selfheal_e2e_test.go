@@ -323,3 +323,61 @@ func (h *harness) checkFaultMixRun(stdout string, products int) {
 	h.t.Logf("%s: exit 0: %d batches, %d jobs in the org (%d completed ones carry the batches, %d abandoned before processing, %d possibly open), %.1fs",
 		h.t.Name(), len(m.Batches), len(h.jobsFor("Product2")), len(m.Batches), abandoned, len(m.PossiblyOpenJobs), s.Seconds)
 }
+
+// TestResumedUpload503: the upload to a resumed Open job is answered 503.
+// The resume replaces the job as a fresh load would (abort it: it is the
+// run's and was never closed; record it as a previous job; create a new
+// one) instead of ending the run.
+func TestResumedUpload503(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 200}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.emu.AddFault(sfemu.Fault{Method: "PUT", Path: "/batches", Share: 1, Latency: 2 * time.Second})
+	cmd, out := h.startRun(nil, "--table", "PRODUCTS", "--run-id", "r503", "--conf", `{"batch_size": 100, "parallel": 2}`)
+	h.waitManifest("r503", "both jobs recorded Open", func(m *pipeline.Manifest) bool {
+		open := 0
+		for _, b := range m.Batches {
+			if b.JobID != "" && b.JobState == "Open" {
+				open++
+			}
+		}
+		return open == 2
+	}, cmd, out)
+	cmd.Process.Signal(syscall.SIGKILL)
+	waitKilled(t, cmd, out)
+	h.emu.ClearFaults()
+	for _, b := range h.manifest("r503").Batches {
+		if b.JobID != "" {
+			h.emu.AddFault(sfemu.Fault{Method: "PUT", Path: b.JobID + "/batches", Count: 1, Status: 503})
+		}
+	}
+	code, stdout, stderr := h.main("run", "--run-id", "r503", "--json")
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, stderr)
+	}
+	h.checkAllLanded(stdout, 200)
+	h.checkJobs("r503", "Product2", true)
+	for _, b := range h.manifest("r503").Batches {
+		if len(b.PreviousJobs) != 1 {
+			t.Errorf("batch %d: previous jobs %v, want the resumed job whose upload got 503", b.Index, b.PreviousJobs)
+		}
+	}
+}
+
+// TestUnfinishedBatchLoadedAgain: a job whose close is refused (503) until
+// the client's attempts run out is not final; the batch is loaded again in
+// a second round of the same run, following its recorded job (the upload
+// is refused as already done, then the close goes through): one job, exit 0.
+func TestUnfinishedBatchLoadedAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 100}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.emu.AddFault(sfemu.Fault{Method: "PATCH", Path: "/jobs/ingest/", Count: 6, Status: 503}) // MaxAttempts
+	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "again", "--conf", `{"batch_size": 100, "parallel": 1}`, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "loading them again") {
+		t.Errorf("no second round:\n%s", stderr)
+	}
+	h.checkAllLanded(stdout, 100)
+	h.checkOneJobPerBatch("again", "Product2")
+}

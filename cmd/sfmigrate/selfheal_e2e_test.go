@@ -245,7 +245,7 @@ func addFaultMix(emu *sfemu.Server) {
 
 // TestFaultMix: runs through the fault mix of addFaultMix finish by
 // themselves, on every path (fresh load, resumed load after a kill,
-// result downloads, tracker): exit 0, every row landed, every batch in
+// result downloads, tracker; in one run and step by step): exit 0, every row landed, every batch in
 // one completed job (jobs abandoned on the way were aborted before they
 // processed a row; jobs whose create answer was lost hold no data).
 //
@@ -278,6 +278,27 @@ func TestFaultMix(t *testing.T) {
 			h.checkFaultMixRun(stdout, products)
 		})
 	}
+	// The steps one by one, as the Airflow DAG runs them.
+	t.Run("tasks/seed6", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, sample{products: products}, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithShuffleResults(6))
+		addFaultMix(h.emu)
+		var stdout string
+		for i, step := range pipeline.Steps {
+			args := []string{step, "--run-id", "mix", "--json"}
+			if i == 0 {
+				args = append(args, "--table", "PRODUCTS", "--conf", conf)
+			}
+			code, out, stderr := h.main("task", args...)
+			if code != 0 {
+				h.emu.ClearFaults()
+				t.Fatalf("task %s: exit %d\n%s", step, code, stderr)
+			}
+			stdout = out
+		}
+		h.emu.ClearFaults()
+		h.checkFaultMixRun(stdout, products)
+	})
 	for _, seed := range []int64{4, 5} {
 		t.Run(fmt.Sprintf("resumed/seed%d", seed), func(t *testing.T) {
 			t.Parallel()

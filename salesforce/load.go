@@ -462,7 +462,7 @@ func (l *loader) checkFollowed(f LoadFile, info *JobInfo) error {
 		problems = append(problems, fmt.Sprintf("it is on %s, not %s", info.Object, l.spec.Object))
 	}
 	if info.Operation != "" && info.Operation != l.spec.Operation {
-		problems = append(problems, fmt.Sprintf("it is an %s job, not %s", info.Operation, l.spec.Operation))
+		problems = append(problems, fmt.Sprintf("its operation is %s, not %s", info.Operation, l.spec.Operation))
 	}
 	if l.spec.Operation == OpUpsert && info.ExternalIDField != "" && !strings.EqualFold(info.ExternalIDField, l.spec.ExternalIDField) {
 		problems = append(problems, fmt.Sprintf("its external id field is %s, not %s", info.ExternalIDField, l.spec.ExternalIDField))

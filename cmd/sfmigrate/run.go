@@ -50,7 +50,7 @@ never touched (empty ones left by lost answers expire; the summary counts them).
 Retries: each Salesforce call is retried on transient failures (no answer, 429, 5xx, 401
 with a new token, UNABLE_TO_LOCK_ROW, the concurrency limit), 6 attempts, backoff 0.5s
 doubling to 30s; a 429 pauses all parallel uploads. A lost "create job" answer or a failed
-upload gets a new job (up to 6 per batch); batches still unfinished for a transient reason
+upload gets a new job (up to 6 per batch and round); batches still unfinished for a transient reason
 are loaded again, up to 4 rounds 2s/4s/8s apart; authenticate, collect-results and
 update-status run up to 3 times. Refusals and configuration errors are final.
 A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,

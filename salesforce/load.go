@@ -402,11 +402,13 @@ func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
 		}
 		return r
 	}
-	r.take(info)
 	if err := l.checkFollowed(f, info); err != nil {
+		// Nothing of that job is taken into the result: its state and
+		// counts are not this file's.
 		r.Err = err
 		return r
 	}
+	r.take(info)
 	switch info.State {
 	case JobOpen:
 		// Created, perhaps uploaded, not closed. A second upload is refused

@@ -134,6 +134,10 @@ func TestLoadRefusesForeignJob(t *testing.T) {
 		if r := res[i]; r.Err == nil || !strings.Contains(r.Err.Error(), "is not this file's job") || !strings.Contains(r.Err.Error(), want) {
 			t.Errorf("file %d: %+v, want an error saying %q", i, r, want)
 		}
+		// Nothing of the foreign job is reported as the file's.
+		if r := res[i]; r.State != "" || r.Processed != 0 || r.Failed != 0 {
+			t.Errorf("file %d: result %+v carries the foreign job's state", i, r)
+		}
 	}
 	if n := env.requests.count("PUT", "/batches") + env.requests.count("PATCH", "/jobs/ingest/"); n != 0 {
 		t.Errorf("%d uploads or state changes to jobs that are not the file's", n)

@@ -402,3 +402,63 @@ func TestUnfinishedBatchLoadedAgain(t *testing.T) {
 	h.checkAllLanded(stdout, 100)
 	h.checkOneJobPerBatch("again", "Product2")
 }
+
+// TestRecordedJobOfAnotherLoadRefused: a manifest that records a job that
+// is not the batch's (here a job of another run, on another object) is a
+// clear error on resume; that job is never uploaded to, closed or aborted.
+func TestRecordedJobOfAnotherLoadRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 100, prices: 300}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	if code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "p"); code != 0 {
+		t.Fatalf("products: exit %d\n%s", code, stderr)
+	}
+	other := h.manifest("p").Batches[0].JobID
+	h.emu.AddFault(sfemu.Fault{Method: "PUT", Path: "/batches", Share: 1, Latency: 2 * time.Second})
+	cmd, out := h.startRun(nil, "--table", "PRICES", "--run-id", "k", "--conf", `{"batch_size": 100, "parallel": 1}`)
+	h.waitManifest("k", "a job recorded Open", func(m *pipeline.Manifest) bool {
+		return len(m.Batches) > 0 && m.Batches[0].JobID != "" && m.Batches[0].JobState == "Open"
+	}, cmd, out)
+	cmd.Process.Signal(syscall.SIGKILL)
+	waitKilled(t, cmd, out)
+	h.emu.ClearFaults()
+
+	// Someone (a copied manifest, a hand edit) records another run's job.
+	path := filepath.Join(pipeline.RunDir(h.dir, "k"), "manifest.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := h.manifest("k").Batches[0].JobID
+	edited := bytes.Replace(data, []byte(`"job_id":"`+own+`"`), []byte(`"job_id":"`+other+`"`), 1)
+	if bytes.Equal(edited, data) {
+		t.Fatalf("job %s not found in the manifest:\n%s", own, data)
+	}
+	if err := os.WriteFile(path, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := h.jobsFor("Product2")
+	code, _, stderr := h.main("run", "--run-id", "k")
+	if code != 1 {
+		t.Fatalf("resume: exit %d, want 1\n%s", code, stderr)
+	}
+	for _, want := range []string{"recorded job " + other + " is not this file's job", "it is on Product2, not Product_Price__c"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if b := h.manifest("k").Batches[0]; b.Terminal() || b.Processed != 0 {
+		t.Errorf("batch 1 took the other job's outcome: %+v", b)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Migration_Status__c WHERE External_Ref__c = 'PRICES' AND Status__c = 'Uploaded'"); n != 0 {
+		t.Error("tracker says Uploaded")
+	}
+	after := h.jobsFor("Product2")
+	if len(after) != len(before) {
+		t.Fatalf("Product2 jobs %d -> %d", len(before), len(after))
+	}
+	for i := range before {
+		if before[i] != after[i] {
+			t.Errorf("job %s changed: %+v -> %+v", before[i].ID, before[i], after[i])
+		}
+	}
+}

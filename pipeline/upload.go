@@ -376,8 +376,8 @@ func (r *Runner) onCreateLost(idx int) error {
 		}
 		return nil
 	})
-	r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: the answer to a job creation was lost; "+
-		"a job created then would hold no data and is left alone; creating another one", idx)})
+	r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: no answer to a job creation; "+
+		"a job created then holds no data and is left alone (listed in the summary)", idx)})
 	return nil
 }
 

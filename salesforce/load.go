@@ -55,9 +55,10 @@ type LoadOptions struct {
 	// empty, and expires. An error stops the file before the request.
 	OnCreateJob func(path string) error
 	// OnCreateLost, when set, is called when a create request got no
-	// answer (or a 5xx after which it may have worked): Salesforce may
-	// hold an Open, empty job for the file that nobody will use. The
-	// loader then creates another job for the file.
+	// answer (or a 5xx after which it may have worked, or ctx ended while
+	// it was under way): Salesforce may hold an Open, empty job for the
+	// file that nobody will use. The loader then creates another job for
+	// the file (unless ctx ended).
 	OnCreateLost func(path string)
 	// OnJobCreated is called as soon as a job exists for a file, before
 	// any data is uploaded: record the id, so a later run can resume the
@@ -319,7 +320,8 @@ func (l *loader) attemptJob(ctx context.Context, r *LoadResult) error {
 	}
 	info, err := c.CreateJob(ctx, l.spec)
 	if err != nil {
-		if errors.Is(err, ErrJobMayExist) {
+		if errors.Is(err, ErrJobMayExist) || ctx.Err() != nil {
+			// Also when ctx ended: the request may have been under way.
 			l.createLost(r.Path)
 		}
 		return err

@@ -54,6 +54,10 @@ type Options struct {
 	StopGrace time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// BeforeRecordJob, when set, is called after Salesforce created a job
+	// and before its id is written to the manifest. It is a test hook:
+	// tests stop the process or fill the disk at that moment. Leave it nil.
+	BeforeRecordJob func(batch int, jobID string)
 }
 
 // Runner runs the steps of one run. Create it with Prepare; it holds the
@@ -81,8 +85,9 @@ type Runner struct {
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu
 
-	refusedMu sync.Mutex
-	refused   map[int]bool // guarded by refusedMu: batches whose data Salesforce refused for good
+	failMu    sync.Mutex
+	failClass map[int]salesforce.Class // guarded by failMu: how each batch's last load attempt failed
+	recordErr error                    // guarded by failMu: the first failure to record a job; the run stops
 }
 
 // Prepare resolves settings and connections and opens (or creates) the
@@ -368,7 +373,7 @@ func (r *Runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.step(ctx, StepAuthenticate, r.authenticate); err != nil {
+	if err := r.step(ctx, StepAuthenticate, r.retrying(StepAuthenticate, r.authenticate)); err != nil {
 		return err
 	}
 	if !m.StepDone(StepUpload) {
@@ -376,10 +381,10 @@ func (r *Runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.step(ctx, StepCollectResults, r.collectResults); err != nil {
+	if err := r.step(ctx, StepCollectResults, r.retrying(StepCollectResults, r.collectResults)); err != nil {
 		return err
 	}
-	return r.step(ctx, StepUpdateStatus, r.updateStatus)
+	return r.step(ctx, StepUpdateStatus, r.retrying(StepUpdateStatus, r.updateStatus))
 }
 
 // Task runs one step against the run's manifest (`sfmigrate task STEP`).
@@ -394,15 +399,15 @@ func (r *Runner) task(ctx context.Context, name string) error {
 	saves := false // the step writes under the logs dir
 	switch name {
 	case StepAuthenticate:
-		return r.step(ctx, name, r.authenticate)
+		return r.step(ctx, name, r.retrying(name, r.authenticate))
 	case StepExtract:
 		return r.step(ctx, name, func(ctx context.Context) error { return r.extract(ctx, nil) })
 	case StepUpload:
 		needs, why, fn = StepExtract, "every batch file must be written before they are uploaded", r.uploadAll
 	case StepCollectResults:
-		needs, why, fn, saves = StepUpload, "results exist only once every job has finished", r.collectResults, true
+		needs, why, fn, saves = StepUpload, "results exist only once every job has finished", r.retrying(name, r.collectResults), true
 	case StepUpdateStatus:
-		needs, why, fn, saves = StepCollectResults, "the status depends on the collected results", r.updateStatus, true
+		needs, why, fn, saves = StepCollectResults, "the status depends on the collected results", r.retrying(name, r.updateStatus), true
 	default:
 		return &ConfigError{Setting: "STEP", Value: name, Source: "command line", Problem: "unknown step", Fix: "use one of " + strings.Join(Steps, ", ")}
 	}
@@ -485,8 +490,9 @@ func (r *Runner) loginError(ctx context.Context, err error) error {
 	}
 	var ae *salesforce.AuthError
 	if errors.As(err, &ae) {
-		refused := ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests && ae.Code != "rate_limit_exceeded"
-		return &fixError{err: err, config: refused}
+		// A refusal (not a 5xx or a rate limit) is the client's
+		// ClassConfig: the client id, secret or app settings must change.
+		return &fixError{err: err, config: salesforce.Classify(err) == salesforce.ClassConfig}
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {

@@ -50,8 +50,47 @@ type Summary struct {
 	// most frequent first.
 	FailureReasons []FailureReason `json:"failure_reasons"`
 	Warnings       []string        `json:"warnings"`
-	Error          string          `json:"error,omitempty"`
-	ExitCode       int             `json:"exit_code"`
+	// PossiblyOpenJobs, when set, counts jobs Salesforce may hold for this
+	// run whose ids the run never received (see Manifest.PossiblyOpenJobs).
+	PossiblyOpenJobs *PossiblyOpenJobs `json:"possibly_open_jobs,omitempty"`
+	Error            string            `json:"error,omitempty"`
+	ExitCode         int               `json:"exit_code"`
+}
+
+// PossiblyOpenJobs says how many jobs on Object Salesforce may have
+// created for the run between From and To without the run learning their
+// ids: a lost answer to "create job", or a process that ended before it
+// recorded the id. They hold no data (data goes only to recorded jobs),
+// sfmigrate never touches them, and Salesforce removes them when they
+// expire.
+type PossiblyOpenJobs struct {
+	Count  int       `json:"count"`
+	Object string    `json:"sf_object"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+}
+
+// String says it in one line for people.
+func (p *PossiblyOpenJobs) String() string {
+	return fmt.Sprintf("Salesforce may hold %d empty Open %s job(s) created between %s and %s whose ids were never received "+
+		"(lost answer or interrupted run); they hold no data, are left alone and expire by themselves",
+		p.Count, p.Object, p.From.UTC().Format(time.RFC3339), p.To.UTC().Format(time.RFC3339))
+}
+
+func possiblyOpen(m *Manifest, object string) *PossiblyOpenJobs {
+	if len(m.PossiblyOpenJobs) == 0 {
+		return nil
+	}
+	p := &PossiblyOpenJobs{Count: len(m.PossiblyOpenJobs), Object: object, From: m.PossiblyOpenJobs[0].From, To: m.PossiblyOpenJobs[0].To}
+	for _, j := range m.PossiblyOpenJobs[1:] {
+		if j.From.Before(p.From) {
+			p.From = j.From
+		}
+		if j.To.After(p.To) {
+			p.To = j.To
+		}
+	}
+	return p
 }
 
 // Summarize builds the summary of the run as the manifest says now.
@@ -62,6 +101,7 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		TrackerStatus: m.Tracker.Status, TrackerRef: r.settings.StatusRef, Totals: m.Totals(),
 		Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
 		FailedFiles: []string{}, UnprocessedFiles: []string{}, RejectedFiles: []string{}, Warnings: []string{}, FailureReasons: []FailureReason{},
+		PossiblyOpenJobs: possiblyOpen(m, r.settings.SFObject),
 	}
 	for name, st := range m.Steps {
 		s.Steps[name] = st.State

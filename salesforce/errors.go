@@ -185,6 +185,12 @@ func (e *ConfigError) Error() string {
 // resumes a job it may have uploaded to before treats it as success.
 var ErrAlreadyUploaded = errors.New("salesforce: the job already holds uploaded data")
 
+// ErrJobMayExist is wrapped by CreateJob's error when the request got no
+// answer, or a 5xx after which the work may have been done: Salesforce may
+// have created a job that nobody knows the id of. It holds no data, stays
+// Open and expires (salesforce-api.md §2.6).
+var ErrJobMayExist = errors.New("salesforce: the job may have been created, but its id was not received")
+
 // ErrJobTimeout is wrapped by WaitJob's error when a job did not reach a
 // final state within Config.JobTimeout.
 var ErrJobTimeout = errors.New("salesforce: job did not finish in time")

@@ -256,8 +256,8 @@ func TestCreateJobLostAnswerNotRepeated(t *testing.T) {
 	env.needEmu(t)
 	env.emu.AddFault(sfemu.Fault{Method: "POST", Path: "/jobs/ingest", Count: 1, DropAfterHandling: true})
 	_, err := env.client.CreateJob(t.Context(), upsertProducts)
-	if err == nil || !strings.Contains(err.Error(), "no answer") || !strings.Contains(err.Error(), "not repeated") {
-		t.Fatalf("err = %v, want a lost-answer error saying it was not repeated", err)
+	if !errors.Is(err, salesforce.ErrJobMayExist) || !strings.Contains(err.Error(), "no answer") || !strings.Contains(err.Error(), "stays Open and empty") {
+		t.Fatalf("err = %v, want a lost-answer error wrapping ErrJobMayExist", err)
 	}
 	if n := env.requests.count("POST", "/jobs/ingest"); n != 1 {
 		t.Errorf("create requests = %d, want 1", n)

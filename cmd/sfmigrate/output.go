@@ -441,6 +441,9 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	for _, wmsg := range s.Warnings {
 		row("warning", wmsg)
 	}
+	if s.PossiblyOpenJobs != nil {
+		row("note", s.PossiblyOpenJobs.String())
+	}
 	tw.Flush() //nolint:errcheck // output to the user's terminal or pipe
 	if len(s.FailedFiles)+len(s.UnprocessedFiles) > 0 {
 		fmt.Fprintln(w, "  (the failed files hold each rejected record with Salesforce's sf__Error reason)")

@@ -70,11 +70,24 @@ attempt left there are removed when the run resumes.
 Resume: rerun with the same --run-id. Finished batches are not extracted or uploaded again;
 a batch whose job exists is followed, never given a second job. Ctrl-C / SIGTERM stop
 cleanly (uploads in flight finish or are aborted) and leave a manifest the rerun continues.
+A job id is recorded before any data goes to the job; jobs the manifest does not record are
+never touched (empty ones left by lost answers expire; the summary counts them).
+
+Retries: each Salesforce call is retried on transient failures (no answer, 429, 5xx, 401
+with a new token, UNABLE_TO_LOCK_ROW, the concurrency limit), 6 attempts, backoff 0.5s
+doubling to 30s; a 429 pauses all parallel uploads. A lost "create job" answer or a failed
+upload gets a new job (up to 6 per batch and round); batches still unfinished for a transient reason
+are loaded again, up to 4 rounds 2s/4s/8s apart; authenticate, collect-results and
+update-status run up to 3 times. Refusals and configuration errors are final.
 A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,
 operation and status_ref (settings left out are taken from the manifest; different ones are
 refused with exit 2 once a batch exists); parallel and max_rejected_rows may change between
 attempts.
 `
+
+// beforeRecordJob is pipeline.Options.BeforeRecordJob for every run: nil,
+// except in the end-to-end tests' sfmigrate processes (TestMain sets it).
+var beforeRecordJob func(batch int, jobID string)
 
 // runFlags are the flags run and task share.
 type runFlags struct {
@@ -130,6 +143,7 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 		WorkDir: f.workDir, LogsDir: f.logsDir, RunID: f.runID,
 		Inputs:        pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
 		MaxBatchBytes: f.maxBatchBytes, KeepBatches: f.keepBatches, PollInterval: f.pollInterval, PollMaxInterval: f.pollMaxInterval, StopGrace: f.stopGrace,
+		BeforeRecordJob: beforeRecordJob,
 	}, nil
 }
 

@@ -71,6 +71,8 @@ type options struct {
 	queryPageSize          int
 	gzipResults            bool
 	logf                   func(format string, args ...any)
+	requestTimeout         time.Duration
+	stallTimeout           time.Duration
 }
 
 // WithClient replaces the registered connected app (client id and secret).
@@ -200,7 +202,8 @@ func New(opts ...Option) *Server {
 		now: time.Now, mode: ProcessAsync, shuffle: true, seed: 1,
 		maxUpload: 100_000_000, apiLimit: 100_000, maxVersion: 66,
 		listPageSize: 1000, queryPageSize: 2000,
-		logf: func(string, ...any) {},
+		logf:           func(string, ...any) {},
+		requestTimeout: DefaultRequestTimeout, stallTimeout: DefaultStallTimeout,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -220,6 +223,12 @@ func New(opts ...Option) *Server {
 	}
 	if o.queryPageSize <= 0 {
 		o.queryPageSize = 2000
+	}
+	if o.requestTimeout <= 0 {
+		o.requestTimeout = DefaultRequestTimeout
+	}
+	if o.stallTimeout <= 0 {
+		o.stallTimeout = DefaultStallTimeout
 	}
 	if o.maxVersion < minAPIVersion {
 		o.maxVersion = minAPIVersion
@@ -326,6 +335,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, errUnknown(id))
 		}
 	}()
+	w, r, cancel := s.limitRequest(w, r)
+	defer cancel()
 	if e := checkRequestSize(r); e != nil {
 		writeError(w, e)
 		return

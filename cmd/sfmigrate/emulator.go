@@ -9,13 +9,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -233,7 +231,12 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, format+"\n", a...)
 	}))
 	emu := sfemu.New(opts...) // definitions were checked by ParseObjects
-	defer emu.Close()
+	serving := false
+	defer func() {
+		if !serving { // serveEmulator closes it within the grace
+			emu.Close()
+		}
+	}()
 	for _, fault := range f.faults() {
 		emu.AddFault(fault)
 	}
@@ -272,19 +275,9 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "sfemu: token URL %s/services/oauth2/token, client id %s (secret not shown), API v%s\n", base, f.clientID, sfemu.APIVersion)
 	}
 
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("emulator: serve on %s: %w", base, err)
-	case <-ctx.Done():
-	}
-	// Let requests in flight finish, but not for long.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("emulator: shut down: %w", err)
+	serving = true
+	if err := serveEmulator(ctx, ln, base, emu); err != nil {
+		return err
 	}
 	fmt.Fprintln(env.Stderr, "sfemu: stopped")
 	return nil

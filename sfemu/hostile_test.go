@@ -1,0 +1,216 @@
+package sfemu_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sfmigrate/sfmigrate/sfemu"
+)
+
+// loadLongProducts upserts n products whose Description is 4,000 'a's
+// (the field's length), for queries that are slow on purpose.
+func loadLongProducts(c *tc, n int) {
+	c.t.Helper()
+	var b strings.Builder
+	b.WriteString("External_Id__c,Name,Description\n")
+	desc := strings.Repeat("a", 4000)
+	for i := range n {
+		fmt.Fprintf(&b, "L-%05d,Long product number %d with a name of about sixty characters,%s\n", i, i, desc)
+	}
+	if _, info := c.runJob(upsertProduct, b.String()); info["numberRecordsFailed"] != float64(0) {
+		c.t.Fatalf("load: %v", info)
+	}
+}
+
+// slowLike is a LIKE pattern that costs about 8 million character
+// steps on each 4,000-character Description: linear matching keeps it
+// polynomial, but on a few hundred records it still runs for seconds.
+var slowLike = "%" + strings.Repeat("a_", 1900) + "b%"
+
+// TestLikeFromTheIssueIsFast: the pattern that froze the emulator (8 and
+// more % against a 60-character name: exponential backtracking before)
+// answers at once, with the right count.
+func TestLikeFromTheIssueIsFast(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	loadLongProducts(c, 20)
+	for _, tt := range []struct {
+		pat  string
+		want int
+	}{
+		{strings.Repeat("%a", 8) + "%b", 0},
+		{strings.Repeat("%o", 12) + "%z", 0},
+		{strings.Repeat("%", 40) + "x", 0},
+		{"%l%o%n%g%p%r%o%d%u%c%t%n%u%m%b%e%r%", 20},
+		{"%" + strings.Repeat("_%", 30) + "characters", 20},
+		{"long product number 1_ with%", 10},
+	} {
+		start := time.Now()
+		r := c.get("/query?q=" + url.QueryEscape("SELECT COUNT() FROM Product2 WHERE Name LIKE '"+tt.pat+"'"))
+		var got struct{ TotalSize int }
+		if r.status == 200 {
+			r.json(&got)
+		}
+		if r.status != 200 || got.TotalSize != tt.want {
+			t.Errorf("LIKE '%s': %d %s, want totalSize %d", tt.pat, r.status, r.body, tt.want)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("LIKE '%s' took %v", tt.pat, d)
+		}
+	}
+}
+
+// TestSlowQueryDoesNotBlockOthers: while a query runs for seconds, other
+// clients' requests (reads and writes of the same object) are answered
+// within a second, and the query ends at the request deadline with
+// QUERY_TIMEOUT.
+func TestSlowQueryDoesNotBlockOthers(t *testing.T) {
+	const deadline = 3 * time.Second
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithRequestTimeout(deadline), sfemu.WithLogger(t.Logf))
+	loadLongProducts(c, 1000)
+	type result struct {
+		status int
+		body   string
+		err    error
+		took   time.Duration
+	}
+	done := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		req, _ := http.NewRequest("GET", c.srv.URL+c.v+"/query?q="+url.QueryEscape("SELECT Id FROM Product2 WHERE Description LIKE '"+slowLike+"'"), nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		res, err := c.srv.Client().Do(req)
+		if err != nil {
+			done <- result{err: err, took: time.Since(start)}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- result{status: res.StatusCode, body: string(b), err: err, took: time.Since(start)}
+	}()
+	time.Sleep(200 * time.Millisecond) // the query is scanning by now
+	other := &tc{t: t, emu: c.emu, srv: c.srv, v: c.v}
+	for i := range 6 {
+		start := time.Now()
+		other.login()
+		if r := other.post("/sobjects/Product2", fmt.Sprintf(`{"Name":"During the slow query %d"}`, i)); r.status != 201 {
+			t.Fatalf("create during the query: %d %s", r.status, r.body)
+		}
+		if n := len(other.query("SELECT Id FROM Product2 WHERE Name LIKE 'During the slow%'")); n != i+1 {
+			t.Errorf("query during the slow query found %d records, want %d", n, i+1)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("request %d waited %v behind the slow query", i, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case res := <-done:
+		if res.err != nil || res.status != 400 || !strings.Contains(res.body, `"errorCode":"QUERY_TIMEOUT"`) {
+			t.Errorf("slow query: %d %s %v, want 400 QUERY_TIMEOUT", res.status, res.body, res.err)
+		}
+		if res.took < deadline || res.took > deadline+2*time.Second {
+			t.Errorf("slow query answered after %v; its deadline was %v", res.took, deadline)
+		}
+	case <-time.After(deadline + 10*time.Second):
+		t.Fatal("the slow query did not stop at its deadline")
+	}
+}
+
+// TestMalformedQueries: every malformed query is a 400 in the REST
+// envelope (MALFORMED_QUERY unless a name is unknown), never a panic, and
+// its message quotes at most an excerpt of what was sent.
+func TestMalformedQueries(t *testing.T) {
+	c := newTC(t)
+	long := strings.Repeat("x", 10_000)
+	for q, code := range map[string]string{
+		"SELECT Id FROM Product2 ORDER BY":                     "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 ORDER":                        "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 ORDER BY Name DESC LIMIT":     "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 LIMIT -1":                     "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 OFFSET x":                     "MALFORMED_QUERY",
+		"SELECT":                                               "MALFORMED_QUERY",
+		"SELECT Id":                                            "MALFORMED_QUERY",
+		"SELECT Id FROM":                                       "MALFORMED_QUERY",
+		"SELECT Id,":                                           "MALFORMED_QUERY",
+		"SELECT COUNT(":                                        "MALFORMED_QUERY",
+		"SELECT COUNT(), Id FROM Product2":                     "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE":                        "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name":                   "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name =":                 "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name LIKE 5":            "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name LIKE null":         "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name IN":                "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name IN ('a'":           "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name IN ('a' 'b')":      "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE (Name = 'a'":            "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name = 'a' AND":         "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE NOT":                    "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name = 'unterminated":   "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name = bare":            "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name = 'a' )":           "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 extra":                        "MALFORMED_QUERY",
+		"UPDATE Product2":                                      "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name = '" + long + "'x": "MALFORMED_QUERY",
+		"SELECT Id FROM Product2 WHERE Name = " + long:         "MALFORMED_QUERY",
+		"SELECT " + long + " FROM Product2":                    "INVALID_FIELD",
+		"SELECT Id FROM " + long:                               "INVALID_TYPE",
+		"SELECT Id FROM Product2 ORDER BY " + long:             "INVALID_FIELD",
+		"SELECT Id FROM Product2 WHERE " + long + " = 1":       "INVALID_FIELD",
+		"SELECT " + long + ".Name FROM Product2":               "INVALID_FIELD",
+		"SELECT Id FROM Product2 WHERE Name " + long + " 'a'":  "MALFORMED_QUERY",
+	} {
+		r := c.get("/query?q=" + url.QueryEscape(q))
+		if r.status != 400 || r.errorCode() != code {
+			t.Errorf("%.80q: %d %.300s, want 400 %s", q, r.status, r.body, code)
+			continue
+		}
+		if len(r.body) > 1000 {
+			t.Errorf("%.80q: the error body is %d bytes long: %.300s", q, len(r.body), r.body)
+		}
+	}
+}
+
+// TestStalledBodyIsCut: a request body that stops arriving does not hold
+// its connection (and goroutine) beyond the stall timeout.
+func TestStalledBodyIsCut(t *testing.T) {
+	c := newTC(t, sfemu.WithStallTimeout(300*time.Millisecond))
+	id := c.createJob(upsertProduct)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	head := "PUT " + c.v + "/jobs/ingest/" + id + "/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + c.token +
+		"\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nExternal_Id__c,Name\nP-1,A\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// The client now sends nothing more, and never closes: the server must.
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err == nil {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 400 || !strings.Contains(string(body), `"errorCode"`) {
+			t.Errorf("stalled upload: %d %s, want a 400 in the REST envelope", res.StatusCode, body)
+		}
+		_, err = conn.Read(make([]byte, 1))
+	}
+	if err == nil {
+		t.Fatal("the connection stayed open")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the stalled body held the connection for %v (stall timeout 300ms)", d)
+	}
+	if r := c.upload(id, "External_Id__c,Name\nP-1,A\n"); r.status != 201 {
+		t.Errorf("upload after the stalled one: %d %s", r.status, r.body)
+	}
+}

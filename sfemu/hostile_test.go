@@ -214,3 +214,90 @@ func TestStalledBodyIsCut(t *testing.T) {
 		t.Errorf("upload after the stalled one: %d %s", r.status, r.body)
 	}
 }
+
+// rawExchange sends bytes on a fresh connection and reads one answer.
+func rawExchange(t *testing.T, c *tc, req string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%.60q: no answer: %v", req, err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res, string(b)
+}
+
+// TestMalformedRequests: malformed requests that reach the emulator are
+// answered in the REST envelope; the ones net/http refuses while reading
+// the request line and headers (before any handler runs) get its short
+// plain-text answer and a closed connection, never a hang.
+// docs/emulator.md lists both kinds.
+func TestMalformedRequests(t *testing.T) {
+	c := newTC(t)
+	auth := "Authorization: Bearer " + c.token + "\r\n"
+	for _, tt := range []struct {
+		name, req string
+		status    int
+		code      string
+	}{
+		{"query with a bad escape", "GET " + c.v + "/query?q=SELECT+Id+FROM+Account+%zz HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 400, "MALFORMED_QUERY"},
+		{"NUL in a path", "GET " + c.v + "/sobjects/Acc%00ount HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 404, "NOT_FOUND"},
+		{"CONNECT", "CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n", 404, "NOT_FOUND"},
+		{"HTTP/2 preface on HTTP/1", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 404, "NOT_FOUND"},
+		{"headers over Salesforce's 16 KiB", "GET /services/data/ HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 20000) + "\r\n\r\n", 431, "REQUEST_HEADER_FIELDS_TOO_LARGE"},
+		{"URI over 16 KiB", "GET /services/data/" + strings.Repeat("a", 17000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI_TOO_LONG"},
+		{"JSON body that is not JSON", "POST " + c.v + "/sobjects/Account HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Type: application/json\r\nContent-Length: 3\r\n\r\n{{{", 400, "JSON_PARSER_ERROR"},
+	} {
+		res, body := rawExchange(t, c, tt.req)
+		if res.StatusCode != tt.status || !strings.Contains(body, `"errorCode":"`+tt.code+`"`) ||
+			res.Header.Get("Content-Type") != "application/json;charset=UTF-8" {
+			t.Errorf("%s: %d %s %.200s, want %d %s in the envelope", tt.name, res.StatusCode, res.Header.Get("Content-Type"), body, tt.status, tt.code)
+		}
+	}
+	// net/http answers these itself; the emulator never sees them.
+	for _, tt := range []struct {
+		name, req string
+		status    int
+	}{
+		{"bad escape in the path", "GET " + c.v + "/sobjects/%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"no Host", "GET /services/data/ HTTP/1.1\r\n\r\n", 400},
+		{"bad Host", "GET /services/data/ HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+		{"space in a header name", "GET /services/data/ HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", 400},
+		{"control character in a header", "GET /services/data/ HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", 400},
+		{"bad Content-Length", "POST " + c.v + "/sobjects/Account HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400},
+		{"two Content-Lengths", "POST " + c.v + "/sobjects/Account HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+		{"unknown Transfer-Encoding", "POST " + c.v + "/sobjects/Account HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+		{"bad method", "G@T /services/data/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"relative request target", "GET services/data/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"HTTP/9.9", "GET /services/data/ HTTP/9.9\r\nHost: x\r\n\r\n", 505},
+		{"not HTTP", "\x16\x03\x01\x00\x00\r\n\r\n", 400},
+		{"headers over 1 MiB", "GET /services/data/ HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 2<<20) + "\r\n\r\n", 431},
+	} {
+		res, body := rawExchange(t, c, tt.req)
+		if res.StatusCode != tt.status || len(body) > 200 || !res.Close {
+			t.Errorf("%s: %d %q (close %v), want net/http's %d and a closed connection", tt.name, res.StatusCode, body, res.Close, tt.status)
+		}
+	}
+}
+
+// TestQueryWithSemicolon: a ';' in the q parameter is part of the query
+// (Go's url.Values would drop the whole parameter).
+func TestQueryWithSemicolon(t *testing.T) {
+	c := newTC(t)
+	if r := c.post("/sobjects/Account", `{"Name":"a;b"}`); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r := c.get("/query?q=SELECT+Name+FROM+Account+WHERE+Name+=+'a;b'")
+	if r.status != 200 || !strings.Contains(r.body, `"Name":"a;b"`) {
+		t.Errorf("query with ';': %d %s", r.status, r.body)
+	}
+}

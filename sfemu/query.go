@@ -509,7 +509,10 @@ func parseLiteral(l *soqlLexer) (literal, *apiError) {
 
 // handleQuery serves GET /query?q=SOQL (salesforce-api.md 8).
 func (s *Server) handleQuery(rq *request) (*reply, error) {
-	q := rq.r.URL.Query().Get("q")
+	q, aerr := queryParam(rq.r, "q")
+	if aerr != nil {
+		return nil, aerr
+	}
 	if strings.TrimSpace(q) == "" {
 		return nil, errMalformed("the q parameter with a SOQL query is required")
 	}

@@ -37,6 +37,9 @@ func newEmulatorServer(emu http.Handler, base context.Context) *http.Server {
 		WriteTimeout:      sfemu.DefaultRequestTimeout,
 		IdleTimeout:       emuIdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		// "OPTIONS *" would get net/http's empty 200; let the emulator
+		// answer it (404 in the REST envelope) like any unknown resource.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 

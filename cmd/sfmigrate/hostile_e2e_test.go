@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -147,5 +148,28 @@ func TestEmulatorStopsDuringSlowQuery(t *testing.T) {
 		t.Logf("the slow query's client saw: %s", excerpt.Of(err.Error()))
 	case <-time.After(5 * time.Second):
 		t.Error("the slow query's connection stayed open after the emulator stopped")
+	}
+}
+
+// TestEmulatorOptionsStar: the emulator's server lets the emulator answer
+// "OPTIONS *" (404 in the REST envelope), not net/http's empty 200.
+func TestEmulatorOptionsStar(t *testing.T) {
+	base, stop, _ := startEmulator(t)
+	defer stop()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 404 || !strings.Contains(string(b), `"errorCode":"NOT_FOUND"`) {
+		t.Errorf("OPTIONS *: %d %s", res.StatusCode, b)
 	}
 }

@@ -301,3 +301,19 @@ func TestQueryWithSemicolon(t *testing.T) {
 		t.Errorf("query with ';': %d %s", r.status, r.body)
 	}
 }
+
+// TestHugeValuesAreExcerpted: a REST error or a job error that quotes what
+// the client sent quotes a bounded excerpt with its length.
+func TestHugeValuesAreExcerpted(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	big := strings.Repeat("Z", 1<<20)
+	r := c.post("/sobjects/Account", `{"`+big+`":"x"}`)
+	if r.status != 400 || len(r.body) > 3000 || !strings.Contains(r.body, "(1048576 bytes)") {
+		t.Errorf("unknown 1 MB field name: %d, %d-byte body %.300s", r.status, len(r.body), r.body)
+	}
+	_, info := c.runJob(upsertProduct, "External_Id__c,"+big+"\nP-1,x\n")
+	msg, _ := info["errorMessage"].(string)
+	if info["state"] != "Failed" || len(msg) > 3000 || !strings.Contains(msg, "Field name not found") {
+		t.Errorf("job with a 1 MB header name: %v, message %.300s (%d bytes)", info["state"], msg, len(msg))
+	}
+}

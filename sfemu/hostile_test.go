@@ -317,3 +317,25 @@ func TestHugeValuesAreExcerpted(t *testing.T) {
 		t.Errorf("job with a 1 MB header name: %v, message %.300s (%d bytes)", info["state"], msg, len(msg))
 	}
 }
+
+// TestUnprocessedRecordsCamelCase: simple-salesforce and salesforcer ask
+// for .../unprocessedRecords (camel case), which Salesforce serves as it
+// does the documented .../unprocessedrecords (docs/emulator.md).
+func TestUnprocessedRecordsCamelCase(t *testing.T) {
+	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessManual, 0))
+	id := c.createJob(upsertProduct)
+	if r := c.upload(id, "External_Id__c,Name\nP-1,A\nP-2,B\n"); r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	if r := c.patch("/jobs/ingest/"+id, `{"state":"Aborted"}`); r.status != 200 {
+		t.Fatalf("abort: %d %s", r.status, r.body)
+	}
+	lower, _ := c.results(id, "unprocessedrecords")
+	camel, rows := c.results(id, "unprocessedRecords")
+	if camel != lower || len(rows) != 3 {
+		t.Errorf("unprocessedRecords = %q, unprocessedrecords = %q", camel, lower)
+	}
+	if r := c.get("/jobs/ingest/" + id + "/UNPROCESSEDRECORDS/"); r.status != 404 {
+		t.Errorf("a spelling no client uses: %d, want 404", r.status)
+	}
+}

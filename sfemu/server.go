@@ -309,6 +309,11 @@ var routes = []route{
 		"GET": resultsHandler(resultFailed)}},
 	{segs: []string{"services", "data", "{v}", "jobs", "ingest", "{}", "unprocessedrecords"}, auth: true, methods: map[string]handlerFunc{
 		"GET": resultsHandler(resultUnprocessed)}},
+	// The documented spelling is all lower case; clients used against real
+	// orgs (simple-salesforce, salesforcer) request "unprocessedRecords",
+	// so Salesforce answers that too (docs/emulator.md, [I]).
+	{segs: []string{"services", "data", "{v}", "jobs", "ingest", "{}", "unprocessedRecords"}, auth: true, methods: map[string]handlerFunc{
+		"GET": resultsHandler(resultUnprocessed)}},
 	{segs: []string{"services", "data", "{v}", "sobjects"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleGlobalDescribe}},
 	{segs: []string{"services", "data", "{v}", "sobjects", "{}"}, auth: true, methods: map[string]handlerFunc{
 		"GET": (*Server).handleSObjectInfo, "POST": (*Server).handleCreate}},

@@ -339,3 +339,16 @@ func TestUnprocessedRecordsCamelCase(t *testing.T) {
 		t.Errorf("a spelling no client uses: %d, want 404", r.status)
 	}
 }
+
+// TestOversizedJSONBodies: JSON bodies over their limit are refused, not
+// read in part (a job body padded with 2 MB of spaces once passed).
+func TestOversizedJSONBodies(t *testing.T) {
+	c := newTC(t)
+	pad := strings.Repeat(" ", 2<<20)
+	if r := c.post("/jobs/ingest", `{"object":"Account","operation":"insert"}`+pad); r.status != 413 || r.errorCode() != "JSON_PARSER_ERROR" {
+		t.Errorf("2 MB job body: %d %.200s", r.status, r.body)
+	}
+	if r := c.post("/sobjects/Account", `{"Name":"`+strings.Repeat("n", 51<<20)+`"}`); r.status != 400 || r.errorCode() != "JSON_PARSER_ERROR" {
+		t.Errorf("51 MB record body: %d %.200s", r.status, r.body)
+	}
+}

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // TestClientID and TestClientSecret are the credentials of the connected
@@ -336,7 +338,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			id := newErrorID()
-			s.opts.logf("sfemu: panic serving %s %s (ErrorId %s): %v", r.Method, r.URL.Path, id, v)
+			s.opts.logf("sfemu: panic serving %s %s (ErrorId %s): %v", excerpt.Of(r.Method), excerpt.Of(r.URL.Path), id, v)
 			writeError(w, errUnknown(id))
 		}
 	}()
@@ -383,7 +385,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt == nil {
-		s.opts.logf("sfemu: no route for %s %s", r.Method, r.URL.Path)
+		s.opts.logf("sfemu: no route for %s %s", excerpt.Of(r.Method), excerpt.Of(r.URL.Path))
 		writeError(w, errNotFound())
 		return
 	}
@@ -441,7 +443,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		id := newErrorID()
-		s.opts.logf("sfemu: internal error on %s %s (ErrorId %s): %v", r.Method, r.URL.Path, id, err)
+		s.opts.logf("sfemu: internal error on %s %s (ErrorId %s): %v", excerpt.Of(r.Method), excerpt.Of(r.URL.Path), id, err)
 		writeError(w, errUnknown(id))
 		return
 	}

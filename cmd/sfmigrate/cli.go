@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -77,7 +78,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %q\n\n", name)
+		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %s\n\n", excerpt.Quote(name))
 		topUsage(env.Stderr)
 		return exitUsage
 	}

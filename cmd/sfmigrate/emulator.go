@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
@@ -107,14 +108,14 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, usageErrorf("emulator: unexpected argument %q (see 'sfmigrate emulator --help')", fs.Arg(0))
+		return nil, usageErrorf("emulator: unexpected argument %s (see 'sfmigrate emulator --help')", excerpt.Quote(fs.Arg(0)))
 	}
 	if f.clientSecret == "" {
 		f.clientSecret = env.getenv("SFEMU_CLIENT_SECRET")
 	}
 	if f.clientSecret == "" {
 		if f.clientID != sfemu.TestClientID {
-			return nil, usageErrorf("emulator: --client-id %q needs --client-secret (or SFEMU_CLIENT_SECRET)", f.clientID)
+			return nil, usageErrorf("emulator: --client-id %s needs --client-secret (or SFEMU_CLIENT_SECRET)", excerpt.Quote(f.clientID))
 		}
 		f.clientSecret = sfemu.TestClientSecret
 		f.testClient = true
@@ -136,7 +137,7 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	switch f.processing {
 	case "async", "instant":
 	default:
-		return nil, usageErrorf("emulator: --processing %q: use async or instant", f.processing)
+		return nil, usageErrorf("emulator: --processing %s: use async or instant", excerpt.Quote(f.processing))
 	}
 	for _, d := range []struct {
 		name string

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // Exit codes, as design.md §4 fixes them for orchestrators.
@@ -49,6 +51,7 @@ func exitCode(w io.Writer, err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
+	err = boundedError{err}
 	var pe partialError
 	if errors.As(err, &pe) && pe.PartialFailure() {
 		fmt.Fprintf(w, "sfmigrate: %v\n", err)
@@ -63,3 +66,13 @@ func exitCode(w io.Writer, err error) int {
 	fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
 	return exitFailure
 }
+
+// maxMessage bounds what one error prints. Messages quote values as
+// excerpts where they are made; this is the backstop for one that does not.
+const maxMessage = 8 << 10
+
+// boundedError prints err cut to maxMessage bytes (with its length).
+type boundedError struct{ err error }
+
+func (e boundedError) Error() string { return excerpt.N(e.err.Error(), maxMessage) }
+func (e boundedError) Unwrap() error { return e.err }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +123,20 @@ func TestHostileEnvironment(t *testing.T) {
 				t.Errorf("exit %d: %d bytes of stderr, %d of stdout: %.400q", code, len(stderr), len(stdout), stderr)
 			}
 		})
+	}
+}
+
+// TestErrorBackstop: whatever an error holds, sfmigrate prints at most
+// maxMessage bytes of it, with its length.
+func TestErrorBackstop(t *testing.T) {
+	var b strings.Builder
+	code := exitCode(&b, errors.New(strings.Repeat("e", 1<<20)))
+	if code != exitFailure || b.Len() > maxMessage+100 || !strings.Contains(b.String(), "(1048576 bytes)") {
+		t.Errorf("exit %d, %d bytes printed", code, b.Len())
+	}
+	var out, errb strings.Builder
+	Main(t.Context(), []string{strings.Repeat("c", 1<<20)}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if errb.Len() > 4000 {
+		t.Errorf("unknown 1 MB command: %d bytes of stderr", errb.Len())
 	}
 }

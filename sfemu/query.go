@@ -565,12 +565,13 @@ type matchRow struct {
 }
 
 // selectRows returns the live records that match the query's WHERE, in
-// creation order (and, for ORDER BY, with their sort values). It holds the store lock only to copy scanChunk records
-// at a time (a record's values are an immutable string, so the copy stays
-// valid) and evaluates the condition without the lock, so however slow a
-// condition is, other requests wait at most for one copy. Records changed
-// while the scan runs are seen either before or after the change. The scan
-// stops when ctx ends: QUERY_TIMEOUT at the request deadline [I].
+// creation order (and, for ORDER BY, with their sort values). It holds the
+// store lock only to copy scanChunk records at a time (a record's values
+// are an immutable string, so the copy stays valid) and evaluates the
+// condition without the lock, so however slow a condition is, other
+// requests wait at most for one copy. Records changed while the scan runs
+// are seen either before or after the change. The scan stops when ctx
+// ends: QUERY_TIMEOUT at the request deadline [I].
 func (s *Server) selectRows(ctx context.Context, sq *soqlQuery) (out []uint32, rows []matchRow, _ *apiError) {
 	t := s.tables[sq.obj] // the map is not changed after New
 	done := ctx.Done()

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -90,7 +91,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		if guess := pipeline.Suggest(name, names); guess != "" {
 			hint = fmt.Sprintf("; did you mean %q?", guess)
 		}
-		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %q%s (commands: %s; see 'sfmigrate --help')\n", name, hint, strings.Join(names, ", "))
+		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %s%s (commands: %s; see 'sfmigrate --help')\n", excerpt.Quote(name), hint, strings.Join(names, ", "))
 		return exitUsage
 	}
 	return exitCode(env.Stderr, c.run(ctx, env, args[1:]))

@@ -83,7 +83,7 @@ Examples:
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	srv := newEmulatorServer(emu, context.WithoutCancel(ctx))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	defer func() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -41,6 +42,7 @@ func usageErrorf(format string, a ...any) error {
 // pipeline.Outcome decides, and a usage error of this package is exit 2.
 func exitCode(w io.Writer, err error) int {
 	code := codeOf(err)
+	err = boundedError{err}
 	switch code {
 	case exitOK:
 	case exitFailure:
@@ -63,3 +65,13 @@ func codeOf(err error) int {
 	}
 	return code
 }
+
+// maxMessage bounds what one error prints. Messages quote values as
+// excerpts where they are made; this is the backstop for one that does not.
+const maxMessage = 8 << 10
+
+// boundedError prints err cut to maxMessage bytes (with its length).
+type boundedError struct{ err error }
+
+func (e boundedError) Error() string { return excerpt.N(e.err.Error(), maxMessage) }
+func (e boundedError) Unwrap() error { return e.err }

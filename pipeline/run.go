@@ -76,6 +76,10 @@ type Runner struct {
 	// processedBefore is what Salesforce had processed for the run before
 	// this Runner: the rate in the summary counts this invocation's only.
 	processedBefore int64
+	// window bounds the jobs in flight in the org (jobWindow); nil until
+	// the first upload of this process.
+	windowMu sync.Mutex
+	window   *salesforce.Window
 	// collector fetches results while run uploads; nil otherwise. Set
 	// and cleared by extractAndUpload around the upload.
 	collector *collector

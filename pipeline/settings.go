@@ -26,6 +26,12 @@ const (
 	DefaultRecordRetries = 3
 	// MaxRecordRetries bounds record_retries: each follow-up waits longer.
 	MaxRecordRetries = 10
+	// DefaultMaxJobsInFlight is the most jobs a run keeps in the org at
+	// once (max_jobs_in_flight): the window starts at parallel and adapts
+	// up to this (salesforce.Window).
+	DefaultMaxJobsInFlight = 12
+	// MaxMaxJobsInFlight bounds max_jobs_in_flight.
+	MaxMaxJobsInFlight = 200
 	// MaxBatchSize is the Bulk API's limit on records per ingest job
 	// (150,000,000 per upload is far above; a single job's CSV must stay
 	// under 100 MB, which the extractor enforces by bytes as well).
@@ -42,7 +48,7 @@ const (
 )
 
 // runConfigKeys are the keys the run config (dag_run.conf) may carry.
-var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "record_retries", "sf_object", "external_id_field", "status_ref", "operation", "max_rejected_rows"}
+var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "max_jobs_in_flight", "record_retries", "sf_object", "external_id_field", "status_ref", "operation", "max_rejected_rows"}
 
 // Inputs is everything settings are resolved from.
 type Inputs struct {
@@ -75,6 +81,7 @@ type Settings struct {
 	BatchSize       int    // rows per batch file
 	Parallel        int    // jobs in flight at once
 	RecordRetries   int    // follow-up jobs for rows that failed for a transient reason
+	MaxJobsInFlight int    // most jobs in the org at once (the adaptive window's maximum)
 	SFObject        string // target sObject
 	ExternalIDField string // upsert key field
 	Operation       string // Bulk API operation
@@ -194,6 +201,10 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 	}
 	if s.Parallel, err = intSetting("parallel", DefaultParallel, 1, MaxParallel,
 		fmt.Sprintf("set parallel to the number of jobs in flight, between 1 and %d, e.g. 4", MaxParallel)); err != nil {
+		return nil, err
+	}
+	if s.MaxJobsInFlight, err = intSetting("max_jobs_in_flight", DefaultMaxJobsInFlight, 1, MaxMaxJobsInFlight,
+		fmt.Sprintf("set max_jobs_in_flight to the most jobs to keep processing in the org at once, between 1 and %d, e.g. 12", MaxMaxJobsInFlight)); err != nil {
 		return nil, err
 	}
 	if s.RecordRetries, err = intSetting("record_retries", DefaultRecordRetries, 0, MaxRecordRetries,

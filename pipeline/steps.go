@@ -146,9 +146,10 @@ func (r *Runner) targetFields(m *Manifest) ([]extract.Field, error) {
 
 // extractAndUpload runs extract and upload together: each batch is queued
 // for upload as soon as its file is complete. Extraction waits when uploads
-// fall behind, so the batch files on disk stay bounded: `parallel` in
-// flight, one taken by the loader waiting for a slot, one in the feeder,
-// one in the queue and the one just written (parallel+4; TestBoundedFilesWaiting).
+// fall behind, so the batch files on disk stay bounded: max_jobs_in_flight
+// in the org (uploading or processing), one taken by the loader waiting
+// for an upload slot, one in the feeder, one in the queue and the one just
+// written (max_jobs_in_flight+4; TestBoundedFilesWaiting).
 // Extraction is far faster than Salesforce's processing, so a longer queue
 // would only hold more files, not speed anything up.
 func (r *Runner) extractAndUpload(ctx context.Context) error {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 // Summary describes a run for people (the table at the end) and for
@@ -50,11 +52,22 @@ type Summary struct {
 	// most frequent first.
 	FailureReasons []FailureReason `json:"failure_reasons"`
 	Warnings       []string        `json:"warnings"`
+	// Window is how many jobs this invocation kept in flight in the org
+	// and why it changed (nil when it uploaded nothing).
+	Window *WindowSummary `json:"jobs_in_flight,omitempty"`
 	// PossiblyOpenJobs, when set, counts jobs Salesforce may hold for this
 	// run whose ids the run never received (see Manifest.PossiblyOpenJobs).
 	PossiblyOpenJobs *PossiblyOpenJobs `json:"possibly_open_jobs,omitempty"`
 	Error            string            `json:"error,omitempty"`
 	ExitCode         int               `json:"exit_code"`
+}
+
+// WindowSummary is the window of jobs in flight: its maximum, its limit
+// at the end and every change with its reason (the last 200).
+type WindowSummary struct {
+	Max     int                       `json:"max"`
+	Final   int                       `json:"final"`
+	Changes []salesforce.WindowChange `json:"changes"`
 }
 
 // PossiblyOpenJobs says how many jobs on Object Salesforce may have
@@ -103,6 +116,12 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		FailedFiles: []string{}, UnprocessedFiles: []string{}, RejectedFiles: []string{}, Warnings: []string{}, FailureReasons: []FailureReason{},
 		PossiblyOpenJobs: possiblyOpen(m, r.settings.SFObject),
 	}
+	r.windowMu.Lock()
+	if w := r.window; w != nil {
+		changes, _ := w.Changes()
+		s.Window = &WindowSummary{Max: r.settings.MaxJobsInFlight, Final: w.Limit(), Changes: changes}
+	}
+	r.windowMu.Unlock()
 	for name, st := range m.Steps {
 		s.Steps[name] = st.State
 	}

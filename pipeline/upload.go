@@ -304,8 +304,13 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 		}
 		return nil
 	}
-	_, err := r.client.LoadStream(loadCtx, spec, files, salesforce.LoadOptions{
+	window, err := r.jobWindow()
+	if err != nil {
+		return 0, err
+	}
+	_, err = r.client.LoadStream(loadCtx, spec, files, salesforce.LoadOptions{
 		Parallel:     s.Parallel,
+		Window:       window,
 		OnCreateJob:  func(path string) error { return on(path, r.onCreateJob) },
 		OnCreateLost: func(path string) { _ = on(path, r.onCreateLost) }, // onCreateLost has no error to give
 		OnJobCreated: func(path, jobID string) error {
@@ -482,7 +487,7 @@ func (r *Runner) loadFile(idx int) (lf salesforce.LoadFile, skip bool, err error
 			return lf, false, fmt.Errorf("batch %d: file %s changed since it was extracted (sha256 %s, manifest %s); start a new run", idx, path, sum, b.SHA256)
 		}
 	}
-	lf = salesforce.LoadFile{Path: path, JobID: b.JobID}
+	lf = salesforce.LoadFile{Path: path, JobID: b.JobID, Rows: b.Rows}
 	if b.JobID != "" && b.HandedAt != nil {
 		lf.NotBefore = *b.HandedAt
 	}
@@ -567,4 +572,28 @@ func (r *Runner) retrying(name string, fn stepFunc) stepFunc {
 			}
 		}
 	}
+}
+
+// jobWindow is the run's window of jobs in flight, made on first use and
+// kept across upload rounds: it starts at max_jobs_in_flight, halves under
+// strain and grows back while jobs end cleanly (salesforce.Window); each
+// change is reported.
+func (r *Runner) jobWindow() (*salesforce.Window, error) {
+	r.windowMu.Lock()
+	defer r.windowMu.Unlock()
+	if r.window != nil {
+		return r.window, nil
+	}
+	s := r.settings
+	// It starts at its maximum: a job waiting in the org's queue costs only
+	// a poll now and then, and strain halves the window soon enough.
+	w, err := salesforce.NewWindow(s.MaxJobsInFlight, s.MaxJobsInFlight)
+	if err != nil {
+		return nil, err
+	}
+	w.OnChange(func(c salesforce.WindowChange) {
+		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("jobs in flight: %d -> %d (%s)", c.From, c.To, c.Reason)})
+	})
+	r.window = w
+	return w, nil
 }

@@ -199,6 +199,7 @@ type Client struct {
 	warnedUsage  bool     // guarded by mu
 	trackerReady bool     // guarded by mu; tracker object/fields checked by describe
 	trackerMeta  *SObjectDescribe
+	windows      map[*Window]bool // guarded by mu: the windows of the loads running, told of strain
 }
 
 var versionRE = regexp.MustCompile(`^v?(\d{2,3})\.(\d)$`)
@@ -425,7 +426,11 @@ func (c *Client) noteUsage(h string) {
 	if warn {
 		c.warnedUsage = true
 	}
+	windows := c.windowsLocked()
 	c.mu.Unlock()
+	for _, w := range windows {
+		w.NoteAPIUsage(u)
+	}
 	if warn {
 		c.log.Warn("salesforce: the org has used 90% of its daily API calls", "used", u.Used, "max", u.Max)
 	}
@@ -564,6 +569,41 @@ func (c *Client) do(ctx context.Context, req *request, out any) (*http.Response,
 	}
 }
 
+// addWindow and removeWindow register the window of a running load, so
+// that signs of strain the client meets reach it.
+func (c *Client) addWindow(w *Window) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.windows == nil {
+		c.windows = map[*Window]bool{}
+	}
+	c.windows[w] = true
+}
+
+func (c *Client) removeWindow(w *Window) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.windows, w)
+}
+
+func (c *Client) windowsLocked() []*Window {
+	ws := make([]*Window, 0, len(c.windows))
+	for w := range c.windows {
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// strain halves the windows of the loads running.
+func (c *Client) strain(reason string) {
+	c.mu.Lock()
+	windows := c.windowsLocked()
+	c.mu.Unlock()
+	for _, w := range windows {
+		w.Shrink(reason)
+	}
+}
+
 // slowDown pauses every call of the Client after Salesforce asked to send
 // less: for the answer's Retry-After (capped at RetryMaxDelay), or else
 // the backoff of this attempt.
@@ -576,6 +616,7 @@ func (c *Client) slowDown(req *request, err error, attempt int) {
 		}
 	}
 	until := c.pace.pause(d)
+	c.strain("Salesforce asked to send less (429 or a concurrency limit)")
 	c.log.Warn("salesforce: Salesforce asks to slow down; holding back every call of this client",
 		"method", req.method, "path", req.path, "until", until.Format(time.RFC3339Nano), "error", err.Error())
 }

@@ -36,6 +36,9 @@ type LoadFile struct {
 	// MaxClockSkew) cannot be the file's and is refused, as is a job on
 	// another object, with another operation or another key field.
 	NotBefore time.Time
+	// Rows is the file's number of records, when known: the poller
+	// expects a job to take time in proportion to it.
+	Rows int64
 }
 
 // MaxClockSkew is how far this machine's clock and Salesforce's may
@@ -45,9 +48,15 @@ const MaxClockSkew = 5 * time.Minute
 
 // LoadOptions tunes LoadFiles and LoadStream.
 type LoadOptions struct {
-	// Parallel is how many jobs run at once (default 4). Salesforce, not
-	// the client, is the bottleneck; more than a handful rarely helps.
+	// Parallel is how many files are being uploaded at once (create,
+	// upload, close; default 4). A job whose data is uploaded and closed
+	// no longer takes one of these: it waits in the Window while
+	// Salesforce processes it.
 	Parallel int
+	// Window bounds the jobs in flight in the org, from their creation
+	// until they end, and adapts it to the org (see Window). Nil: a fixed
+	// window of Parallel jobs.
+	Window *Window
 	// OnCreateJob, when set, is called before each request to create a
 	// job for a file. A job may exist from then on that the caller never
 	// learns the id of (the answer is lost, or the process dies before
@@ -89,6 +98,9 @@ type LoadResult struct {
 	Processed, Failed int64
 	// ErrorMessage is the job's errorMessage when it ended Failed.
 	ErrorMessage string
+	// Retries is the job's retries: how often Salesforce processed a part
+	// of it again (lock contention, timeouts); a sign of strain.
+	Retries int64
 	// Resumed is true when the file came with a JobID.
 	Resumed bool
 	// Err says why the file's job could not be carried to a final state
@@ -157,32 +169,75 @@ func (c *Client) load(ctx context.Context, spec JobSpec, opts LoadOptions, hint 
 	if parallel == 0 {
 		parallel = DefaultParallel
 	}
-	l := &loader{c: c, spec: spec, opts: opts}
+	window := opts.Window
+	if window == nil {
+		var err error
+		if window, err = NewWindow(parallel, parallel); err != nil {
+			return nil, err
+		}
+	}
+	l := &loader{c: c, spec: spec, opts: opts, window: window, poller: newPoller(c)}
+	c.addWindow(window)
+	defer c.removeWindow(window)
+	pctx, stopPoller := context.WithCancel(ctx)
+	pollerDone := make(chan struct{})
+	go func() {
+		defer close(pollerDone)
+		l.poller.run(pctx)
+	}()
 
 	var mu sync.Mutex
 	results := make([]LoadResult, 0, hint) // guarded by mu once goroutines run
+	finish := func(idx int, r LoadResult) {
+		if r.Retries > 0 {
+			// Salesforce had to process parts of the job again: lock
+			// contention or timeouts, worse with more jobs at once.
+			window.Shrink(fmt.Sprintf("Salesforce processed parts of job %s again %d times (lock contention or timeouts)", r.JobID, r.Retries))
+		}
+		window.Release(r.Err == nil && r.State == JobComplete && r.Retries == 0)
+		l.done(r)
+		mu.Lock()
+		results[idx] = r
+		mu.Unlock()
+	}
 	var g errgroup.Group
 	g.SetLimit(parallel)
+	var waiters sync.WaitGroup
 	for ctx.Err() == nil {
+		// Room in the window first, then the next file: a file taken is
+		// one on disk, so none is taken that could not go out.
+		if err := window.Acquire(ctx); err != nil {
+			break
+		}
 		f, ok := next(ctx)
 		if !ok {
+			window.Unacquire()
 			break
 		}
 		mu.Lock()
 		idx := len(results)
 		results = append(results, LoadResult{Path: f.Path, JobID: f.JobID})
 		mu.Unlock()
-		// Go blocks while Parallel jobs run. Per-file failures are results,
-		// not group errors: one bad file must not stop the others.
+		// Go blocks while Parallel files are being uploaded. Per-file
+		// failures are results, not group errors: one bad file must not
+		// stop the others.
 		g.Go(func() error {
-			r := l.one(ctx, f)
-			mu.Lock()
-			results[idx] = r
-			mu.Unlock()
+			r, closed := l.start(ctx, f)
+			if !closed {
+				finish(idx, r)
+				return nil
+			}
+			// Closed: Salesforce processes it. The upload slot is free for
+			// the next file; the job stays in the window until it ends.
+			closedAt := time.Now()
+			waiters.Go(func() { finish(idx, l.await(r, f.Rows, closedAt)) })
 			return nil
 		})
 	}
 	_ = g.Wait() // the goroutines never return an error
+	waiters.Wait()
+	stopPoller()
+	<-pollerDone
 	if rest != nil {
 		for _, f := range rest() {
 			r := LoadResult{Path: f.Path, JobID: f.JobID, Resumed: f.JobID != "",
@@ -199,10 +254,12 @@ func (c *Client) load(ctx context.Context, spec JobSpec, opts LoadOptions, hint 
 
 // loader carries one LoadFiles call.
 type loader struct {
-	c    *Client
-	spec JobSpec
-	opts LoadOptions
-	cbMu sync.Mutex // callbacks are called one at a time
+	c      *Client
+	spec   JobSpec
+	opts   LoadOptions
+	window *Window
+	poller *poller
+	cbMu   sync.Mutex // callbacks are called one at a time
 }
 
 func (l *loader) creating(path string) error {
@@ -241,15 +298,24 @@ func (l *loader) done(r LoadResult) {
 	l.opts.OnJobDone(r)
 }
 
-// one carries one file to a final state and reports it.
-func (l *loader) one(ctx context.Context, f LoadFile) LoadResult {
-	var r LoadResult
+// start carries one file as far as it goes without waiting for
+// Salesforce: created, uploaded and closed (closed is true: the job is
+// processing, await follows it), or to a final state or failure.
+func (l *loader) start(ctx context.Context, f LoadFile) (r LoadResult, closed bool) {
 	if f.JobID != "" {
-		r = l.resume(ctx, f)
-	} else {
-		r = l.fresh(ctx, f)
+		return l.resume(ctx, f)
 	}
-	l.done(r)
+	return l.fresh(ctx, f)
+}
+
+// await follows r's closed job to its end through the poller (which
+// stops, and answers every job it follows, when the load's context ends).
+func (l *loader) await(r LoadResult, rows int64, closedAt time.Time) LoadResult {
+	res := <-l.poller.follow(r.JobID, rows, closedAt)
+	r.take(res.info)
+	if res.err != nil {
+		r.Err = fmt.Errorf("load %s: %w", r.Path, res.err)
+	}
 	return r
 }
 
@@ -259,34 +325,35 @@ func (r *LoadResult) take(info *JobInfo) {
 	}
 	r.JobID, r.State = info.ID, info.State
 	r.Processed, r.Failed, r.ErrorMessage = info.NumberRecordsProcessed, info.NumberRecordsFailed, info.ErrorMessage
+	r.Retries = info.Retries
 }
 
-// fresh loads a file that has no job yet.
-func (l *loader) fresh(ctx context.Context, f LoadFile) LoadResult {
+// fresh loads a file that has no job yet, as far as closing its job.
+func (l *loader) fresh(ctx context.Context, f LoadFile) (LoadResult, bool) {
 	r := LoadResult{Path: f.Path}
 	if err := ctx.Err(); err != nil {
 		r.Err = fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))
-		return r
+		return r, false
 	}
 	if _, err := os.Stat(f.Path); err != nil {
 		r.Err = fmt.Errorf("load %s: %w", f.Path, err)
-		return r
+		return r, false
 	}
 	return l.newJob(ctx, r)
 }
 
-// newJob loads r's file in a new job and follows it to its end. A job
-// whose creation or upload failed in a transient way is abandoned and
-// another one created, up to Config.MaxAttempts jobs. Only a job that was
-// never closed is abandoned, so no row is ever loaded twice; the answer
-// that proves a job exists (create) and the record of its id
-// (OnJobCreated) both come before any data is sent to it.
-func (l *loader) newJob(ctx context.Context, r LoadResult) LoadResult {
+// newJob loads r's file in a new job and closes it. A job whose creation
+// or upload failed in a transient way is abandoned and another one
+// created, up to Config.MaxAttempts jobs. Only a job that was never closed
+// is abandoned, so no row is ever loaded twice; the answer that proves a
+// job exists (create) and the record of its id (OnJobCreated) both come
+// before any data is sent to it.
+func (l *loader) newJob(ctx context.Context, r LoadResult) (LoadResult, bool) {
 	c := l.c
 	for attempt := 1; ; attempt++ {
 		err := l.attemptJob(ctx, &r)
 		if err == nil {
-			return l.closeAndWait(ctx, r)
+			return l.closeJob(ctx, r)
 		}
 		if ctx.Err() != nil {
 			if r.JobID != "" && r.State == JobOpen {
@@ -294,17 +361,17 @@ func (l *loader) newJob(ctx context.Context, r LoadResult) LoadResult {
 			} else {
 				r.Err = fmt.Errorf("load %s: %w", r.Path, err)
 			}
-			return r
+			return r, false
 		}
 		if Classify(err) != ClassTransient || attempt >= c.cfg.MaxAttempts {
 			r.Err = fmt.Errorf("load %s: %w", r.Path, err)
-			return r
+			return r, false
 		}
 		c.log.Warn("salesforce: creating or loading a job failed; starting a new job", "path", r.Path, "job", r.JobID,
 			"attempt", attempt, "error", err.Error())
 		if serr := sleep(ctx, c.backoff(attempt)); serr != nil {
 			r.Err = fmt.Errorf("load %s: %w (after: %v)", r.Path, context.Cause(ctx), err)
-			return r
+			return r, false
 		}
 	}
 }
@@ -353,14 +420,16 @@ func (l *loader) abandon(ctx context.Context, r *LoadResult) {
 	r.State = JobAborted
 }
 
-// closeAndWait closes r's job and follows it to its end.
-func (l *loader) closeAndWait(ctx context.Context, r LoadResult) LoadResult {
+// closeJob closes r's job. closed is true when Salesforce now processes
+// it (await follows it); false when the job already ended or the close
+// failed (r.Err).
+func (l *loader) closeJob(ctx context.Context, r LoadResult) (LoadResult, bool) {
 	c := l.c
 	info, err := c.CloseJob(ctx, r.JobID)
 	if err != nil {
 		if ctx.Err() != nil {
 			l.windDown(ctx, &r, err)
-			return r
+			return r, false
 		}
 		// The close failed for good. The job may be Open still; leave it:
 		// a later run resumes it by id (upload refused as already done,
@@ -369,30 +438,26 @@ func (l *loader) closeAndWait(ctx context.Context, r LoadResult) LoadResult {
 			r.State = info.State
 		}
 		r.Err = fmt.Errorf("load %s: %w", r.Path, err)
-		return r
+		return r, false
 	}
 	r.State = info.State
 	if info.State.Terminal() {
 		// The close's answer was lost and reading the job found it
 		// already finished (setJobState): nothing to wait for.
 		r.take(info)
-		return r
+		return r, false
 	}
-	final, err := c.WaitJob(ctx, r.JobID)
-	r.take(final)
-	if err != nil {
-		r.Err = fmt.Errorf("load %s: %w", r.Path, err)
-	}
-	return r
+	return r, true
 }
 
-// resume follows a job recorded earlier for the file.
-func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
+// resume takes up a job recorded earlier for the file: an Open one is
+// uploaded (again) and closed; closed is true when the job is processing.
+func (l *loader) resume(ctx context.Context, f LoadFile) (LoadResult, bool) {
 	c := l.c
 	r := LoadResult{Path: f.Path, JobID: f.JobID, Resumed: true}
 	if err := ctx.Err(); err != nil {
 		r.Err = fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))
-		return r
+		return r, false
 	}
 	info, err := c.GetJob(ctx, f.JobID)
 	if err != nil {
@@ -402,13 +467,13 @@ func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
 		} else {
 			r.Err = fmt.Errorf("load %s: resume job %s: %w", f.Path, f.JobID, err)
 		}
-		return r
+		return r, false
 	}
 	if err := l.checkFollowed(f, info); err != nil {
 		// Nothing of that job is taken into the result: its state and
 		// counts are not this file's.
 		r.Err = err
-		return r
+		return r, false
 	}
 	r.take(info)
 	switch info.State {
@@ -423,11 +488,11 @@ func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
 		if err != nil {
 			if ctx.Err() != nil {
 				l.windDown(ctx, &r, err)
-				return r
+				return r, false
 			}
 			if Classify(err) != ClassTransient {
 				r.Err = fmt.Errorf("load %s: resume job %s: %w", f.Path, f.JobID, err)
-				return r
+				return r, false
 			}
 			// As on a fresh load: the job is this load's and was never
 			// closed, so it never processed a row; abandon it and load the
@@ -437,23 +502,18 @@ func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
 			l.abandon(ctx, &r)
 			if serr := sleep(ctx, c.backoff(1)); serr != nil {
 				r.Err = fmt.Errorf("load %s: %w (after: %v)", f.Path, context.Cause(ctx), err)
-				return r
+				return r, false
 			}
 			return l.newJob(ctx, r)
 		}
-		return l.closeAndWait(ctx, r)
+		return l.closeJob(ctx, r)
 	case JobUploadComplete, JobInProgress:
-		final, err := c.WaitJob(ctx, f.JobID)
-		r.take(final)
-		if err != nil {
-			r.Err = fmt.Errorf("load %s: %w", f.Path, err)
-		}
-		return r
+		return r, true
 	}
 	if !info.State.Terminal() {
 		r.Err = fmt.Errorf("load %s: resume job %s: unknown state %q", f.Path, f.JobID, info.State)
 	}
-	return r
+	return r, false
 }
 
 // checkFollowed refuses a recorded job that is not what the record says

@@ -20,8 +20,8 @@ import (
 // seconds per record, an exponentially weighted mean over the jobs seen;
 // a job of n records is first polled at its close + n·estimate. Until the
 // first job finished, and after a poll that found a job still running,
-// polls follow a backoff from Config.PollInterval growing by half each
-// time up to Config.PollMaxInterval. So a steady load costs about two
+// polls follow a backoff from Config.PollInterval doubling each time up to
+// Config.PollMaxInterval (as WaitJob's). So a steady load costs about two
 // polls per job, the first of which usually finds it done.
 type poller struct {
 	c *Client
@@ -219,7 +219,7 @@ func (p *poller) poll(ctx context.Context, f *followed) {
 		f.interval = max(f.interval, p.expected(f.records)/8)
 	}
 	f.next = now.Add(min(f.interval, time.Until(f.deadline)))
-	f.interval = min(f.interval+f.interval/2+1, p.c.cfg.PollMaxInterval)
+	f.interval = min(2*f.interval, p.c.cfg.PollMaxInterval)
 	p.mu.Lock()
 	heap.Push(&p.queue, f)
 	p.mu.Unlock()

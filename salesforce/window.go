@@ -16,8 +16,10 @@ import (
 // while the client uploads the next ones.
 //
 // The window adapts to the org, additive increase and multiplicative
-// decrease: every job that ends without trouble widens it by 1/limit (by
-// one job per window of clean jobs), up to its maximum; a sign of strain
+// decrease, with a slow start: until the first sign of strain every job
+// that ends without trouble widens it by one (it doubles per window of
+// clean jobs); after that by 1/limit (one job per window of clean jobs),
+// up to its maximum in both cases; a sign of strain
 // halves it, down to its minimum: lock contention in the rows of a job
 // (the caller reports it, it reads the failed results), a 429 or a
 // concurrency REQUEST_LIMIT_EXCEEDED, the daily API allocation running
@@ -118,8 +120,17 @@ func (w *Window) Acquire(ctx context.Context) error {
 	}
 }
 
-// Release frees the room of a job that reached its end (or was never
-// created). clean says the job ended without trouble: it widens the window.
+// Unacquire gives back room taken by Acquire for a job that was never
+// started (there was no file to load).
+func (w *Window) Unacquire() {
+	w.mu.Lock()
+	w.inFlight--
+	w.broadcastLocked()
+	w.mu.Unlock()
+}
+
+// Release frees the room of a job that reached its end (or failed before
+// it was created). clean says the job ended without trouble: it widens the window.
 func (w *Window) Release(clean bool) {
 	w.mu.Lock()
 	w.inFlight--
@@ -127,7 +138,11 @@ func (w *Window) Release(clean bool) {
 	var ch *WindowChange
 	if clean && w.limit < float64(w.max) {
 		from := int(w.limit)
-		w.limit = math.Min(float64(w.max), w.limit+1/w.limit)
+		step := 1.0 // slow start: doubles per window until the first strain
+		if w.shrunkAt >= 0 {
+			step = 1 / w.limit
+		}
+		w.limit = math.Min(float64(w.max), w.limit+step)
 		if to := int(w.limit); to != from {
 			ch = w.recordLocked(from, to, "jobs finish without strain")
 		}

@@ -25,17 +25,17 @@ func TestWindowGrowsWithCleanJobsAndHalvesUnderStrain(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() { got <- w.Acquire(ctx) }()
-	w.Release(true) // 2 + 1/2
+	w.Release(true) // slow start: 2 -> 3
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
-	if l := w.Limit(); l != 2 {
-		t.Fatalf("limit after one clean job = %d, want 2 (grows by one per window of clean jobs)", l)
-	}
-	w.Release(true) // 2.5 + 1/2.5 = 2.9
-	w.Release(true) // 2.9 + 0.34 = 3.24
 	if l := w.Limit(); l != 3 {
-		t.Fatalf("limit after three clean jobs = %d, want 3", l)
+		t.Fatalf("limit after one clean job = %d, want 3 (slow start: one more per clean job)", l)
+	}
+	w.Release(true) // the two jobs still in flight end: 3 -> 4 -> 5
+	w.Release(true)
+	if l, n := w.Limit(), w.InFlight(); l != 5 || n != 0 {
+		t.Fatalf("limit %d with %d in flight, want 5 with none", l, n)
 	}
 	for range 20 {
 		if err := w.Acquire(ctx); err != nil {
@@ -53,13 +53,25 @@ func TestWindowGrowsWithCleanJobsAndHalvesUnderStrain(t *testing.T) {
 	if w.Shrink("429") || w.Limit() != 3 {
 		t.Fatalf("a burst halved twice: limit %d", w.Limit())
 	}
-	// ...but one after a window of jobs finished does.
-	for range 3 {
+	// After strain the window grows by one per window of clean jobs:
+	// 3 + 1/3 + 1/3.3 + 1/3.6 + 1/3.9 = 4.2.
+	for range 4 {
+		w.Acquire(ctx)
+		w.Release(true)
+	}
+	if l := w.Limit(); l != 4 {
+		t.Fatalf("limit after four clean jobs past strain = %d, want 4", l)
+	}
+	// A second strain, a window of jobs after the first, halves again.
+	if !w.Shrink("429") || w.Limit() != 2 {
+		t.Fatalf("after a second strain: limit %d, want 2", w.Limit())
+	}
+	for range 2 {
 		w.Acquire(ctx)
 		w.Release(false)
 	}
 	if !w.Shrink("429") || w.Limit() != 1 {
-		t.Fatalf("after a second strain: limit %d, want 1", w.Limit())
+		t.Fatalf("after a third strain: limit %d, want 1", w.Limit())
 	}
 	if w.Shrink("more") || w.Limit() != 1 {
 		t.Fatalf("went below 1: %d", w.Limit())

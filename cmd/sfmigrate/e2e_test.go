@@ -578,7 +578,7 @@ func TestBoundedFilesWaiting(t *testing.T) {
 	h := newHarness(t, sample{products: 2000, prices: 0}, sfemu.WithProcessing(sfemu.ProcessManual, 0))
 	done := make(chan int, 1)
 	go func() {
-		code, _, _ := h.main("run", "--table", "PRODUCTS", "--run-id", "b", "--conf", `{"batch_size": 100, "parallel": 2}`)
+		code, _, _ := h.main("run", "--table", "PRODUCTS", "--run-id", "b", "--conf", `{"batch_size": 100, "parallel": 2, "max_jobs_in_flight": 2}`)
 		done <- code
 	}()
 	// Wait until the run stalls on the held jobs.
@@ -594,7 +594,7 @@ func TestBoundedFilesWaiting(t *testing.T) {
 		}
 		files = now
 	}
-	// parallel (2) in flight + 1 taken by the loader + 1 in the feeder + 1 queued + 1 just written.
+	// max_jobs_in_flight (2) in the org + 1 taken by the loader + 1 in the feeder + 1 queued + 1 just written.
 	if len(files) == 0 || len(files) > 6 {
 		t.Errorf("%d batch files on disk while 2 jobs are held (20 batches in all): %v", len(files), files)
 	}

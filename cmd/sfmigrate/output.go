@@ -396,6 +396,10 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 		records += fmt.Sprintf(", %d values truncated", s.Truncated)
 	}
 	row("records", records)
+	if w := s.Window; w != nil && len(w.Changes) > 0 {
+		last := w.Changes[len(w.Changes)-1]
+		row("in flight", fmt.Sprintf("up to %d jobs at once (max %d); %d changes, last: %s", w.Final, w.Max, len(w.Changes), last.Reason))
+	}
 	if s.FollowUpJobs > 0 {
 		row("retried", fmt.Sprintf("%d rows sent again in %d follow-up jobs (transient failures, unprocessed rows)", s.Retried, s.FollowUpJobs))
 	}

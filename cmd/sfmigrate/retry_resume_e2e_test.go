@@ -107,3 +107,35 @@ func TestKillDuringFollowUpsAndResume(t *testing.T) {
 		})
 	}
 }
+
+// TestKillWithManyJobsInFlight: with one upload at a time but a window of
+// six jobs in flight, several closed jobs wait in the org at once; a
+// SIGKILL then and a rerun follow every one of them (none created twice,
+// none forgotten).
+func TestKillWithManyJobsInFlight(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 1000, prices: 0}, sfemu.WithProcessing(sfemu.ProcessManual, 0))
+	cmd := h.command("run", "--table", "PRODUCTS", "--run-id", "wf", "--conf", `{"batch_size": 100, "parallel": 1, "max_jobs_in_flight": 6}`)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitManifest("wf", "five jobs held in the org", func(*pipeline.Manifest) bool { return len(h.heldJobs()) >= 5 }, cmd, &out)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	held := len(h.heldJobs())
+	code, stdout, stderr := h.mainProcessing("run", "--run-id", "wf", "--json")
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\nfirst run:\n%s\nrerun:\n%s", code, out.String(), stderr)
+	}
+	s := h.checkAllLanded(stdout, 1000)
+	// The rerun's window is the default maximum: the setting may change
+	// between attempts.
+	if held < 5 || s.Window == nil || s.Window.Max != pipeline.DefaultMaxJobsInFlight {
+		t.Errorf("held %d jobs at the kill; summary window %+v", held, s.Window)
+	}
+	h.checkOneJobPerBatch("wf", "Product2")
+}

@@ -602,7 +602,11 @@ func (r *Runner) routeRows(m *Manifest, kf []keyField, plan *retryPlan, res extr
 		}
 		if len(b.rejected) > 0 {
 			path := filepath.Join(r.logsDir, name+"_rejected.csv")
-			header := append(append([]string{}, r.settings.TableConfig.OrderBy...), extract.RejectedColumns...)
+			var header []string
+			for _, k := range r.settings.TableConfig.OrderBy {
+				header = append(header, strings.TrimSpace(k))
+			}
+			header = append(header, extract.RejectedColumns...)
 			recs := make([][]string, len(b.rejected))
 			for i, x := range b.rejected {
 				recs[i] = append(append([]string{}, x.Key...), x.Column, x.Field, x.Value, strconv.Itoa(x.ValueBytes), x.Reason, x.Fix)

@@ -315,3 +315,62 @@ func TestRetryFailedRefusals(t *testing.T) {
 		t.Errorf("a refused retry changed the run: %+v", m.Steps)
 	}
 }
+
+// TestRetryFailedUnprocessedWithRecordRetries: the unprocessed rows of a
+// job that ended Failed (record_retries 0 left them so) are loaded by
+// --retry-failed, and a lock error in the retry's follow-up is retried at
+// record level like in any follow-up.
+func TestRetryFailedUnprocessedWithRecordRetries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.emu.FailNextJob("InvalidBatch : Failed to process query: simulated")
+	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "un", "--conf", `{"batch_size": 100, "parallel": 1, "record_retries": 0}`, "--json")
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\n%s", code, stderr)
+	}
+	s := lastLineSummary(t, stdout)
+	checkFinalOutcomes(t, s)
+	if s.Unprocessed != 100 || s.Successful != 200 || s.JobsFailed != 1 {
+		t.Fatalf("first run: summary = %+v", s)
+	}
+	h.emu.LockRecordsFor("Product2", 1, demo.ProductKey(5))
+	code, stdout, stderr = h.main("run", "--run-id", "un", "--retry-failed", "--conf", `{"record_retries": 2}`, "--json")
+	if code != 0 {
+		t.Fatalf("retry: exit %d, want 0\n%s", code, stderr)
+	}
+	s = lastLineSummary(t, stdout)
+	checkFinalOutcomes(t, s)
+	if s.Successful != 300 || s.Unprocessed != 0 || s.JobsFailed != 0 || s.FollowUpJobs != 2 || s.Retried != 101 || s.TrackerStatus != "Uploaded" {
+		t.Errorf("retry: summary = %+v", s)
+	}
+	if !strings.Contains(stderr, "0 failed, 100 unprocessed, 0 rejected") {
+		t.Errorf("retry does not tell what it looks up:\n%s", stderr)
+	}
+	if n, _ := h.query("SELECT COUNT() FROM Product2"); n != 300 {
+		t.Errorf("org holds %d products, want 300", n)
+	}
+	m := h.manifest("un")
+	var failedBatch *pipeline.BatchState
+	for _, b := range m.Batches {
+		if !b.IsFollowUp() && b.FollowUp != 0 {
+			failedBatch = b
+		}
+	}
+	if failedBatch == nil {
+		t.Fatalf("no batch got a follow-up")
+	}
+	got := finalOutcome(t, failedBatch)
+	if len(got) != 100 {
+		t.Errorf("batch %d final results: %d rows, want 100", failedBatch.Index, len(got))
+	}
+	for key, outcome := range got {
+		want := "successful 2"
+		if key == demo.ProductKey(5) {
+			want = "successful 3"
+		}
+		if outcome != want {
+			t.Errorf("%s: %q, want %q", key, outcome, want)
+		}
+	}
+	h.checkOneJobPerBatch("un", "Product2")
+}

@@ -93,8 +93,8 @@ func notFinished(m *Manifest) error {
 	if m.RetryRounds > 0 {
 		what = fmt.Sprintf("its retry round %d has not finished", m.RetryRounds)
 	}
-	return &ConfigError{Setting: "--retry-failed", Value: m.RunID, Source: "flag --run-id",
-		Problem: what + " (step update-status is not done): only the rows of a finished run can be retried",
+	return &ConfigError{Setting: "--run-id", Value: m.RunID, Source: "flag --run-id",
+		Problem: "--retry-failed: " + what + " (step update-status is not done): only the rows of a finished run can be retried",
 		Fix:     fmt.Sprintf("resume it first with 'sfmigrate run --run-id %s', then retry its failed rows", m.RunID)}
 }
 
@@ -212,8 +212,8 @@ func (r *Runner) retryKeyFields(m *Manifest) ([]keyField, error) {
 	tc := s.TableConfig
 	for _, b := range m.Batches {
 		if !b.IsFollowUp() && b.Rows+b.Rejected > 0 && len(b.LastKey) == 0 {
-			return nil, &ConfigError{Setting: "--retry-failed", Value: r.runID, Source: "flag --run-id",
-				Problem: fmt.Sprintf("table %s was extracted by offset, not by key: batch %d has no order_by key that reads back exactly (%s), so there is no key to find rows by",
+			return nil, &ConfigError{Setting: "--run-id", Value: r.runID, Source: "flag --run-id",
+				Problem: fmt.Sprintf("--retry-failed: table %s was extracted by offset, not by key: batch %d has no order_by key that reads back exactly (%s), so there is no key to find rows by",
 					s.Table, b.Index, strings.Join(tc.OrderBy, ", ")),
 				Fix: "start a new run of the table to load the fixed rows, or order it by a key whose text reads back as itself (a TEXT or INTEGER column)"}
 		}

@@ -414,8 +414,7 @@ func resolve(described []column, name, what string, t *Table) (int, error) {
 		for i := range described {
 			names[i] = described[i].name
 		}
-		return 0, fmt.Errorf("extract %s: %s %q is not a column of the source (columns: %s): fix the tables config or the query",
-			t.Name, what, name, strings.Join(names, ", "))
+		return 0, &ColumnError{Table: t.Name, What: what, Name: name, Columns: names}
 	}
 	return found, nil
 }
@@ -504,30 +503,9 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 	}
 
 	d := s.eng.dialect()
-	from := d.from(&t)
-	described, err := s.eng.describe(ctx, from)
-	if err != nil {
-		if msg, ok := s.eng.refused(err); ok && ctx.Err() == nil {
-			qe := &QueryError{Table: t.Name, Setting: "query", Query: t.Query, Engine: d.String(), Message: msg, Err: err}
-			if t.From != "" {
-				qe.Setting, qe.Query = "table", t.From
-			}
-			return Result{}, qe
-		}
-		return Result{}, fmt.Errorf("extract %s: read the columns of %s: %w", t.Name, t.what(), err)
-	}
-	p, err := newPlan(&t, described)
+	from, p, err := s.plan(ctx, &t)
 	if err != nil {
 		return Result{}, err
-	}
-	if kc, ok := s.eng.(keyChecker); ok {
-		keys := make([]column, len(p.keys))
-		for i, ki := range p.keys {
-			keys[i] = p.sel[ki]
-		}
-		if err := kc.checkKeys(ctx, from, keys); err != nil {
-			return Result{}, fmt.Errorf("extract %s: %w", t.Name, err)
-		}
 	}
 	q, args, err := d.selectSQL(from, p, st)
 	if err != nil {
@@ -597,6 +575,39 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 		opts.OnRows(x.rows)
 	}
 	return res, err
+}
+
+// plan compiles the table's query (or table) without reading a row,
+// resolves the mapped and order_by columns among its result columns and
+// checks the keys. Caller holds s.mu and has validated t.
+func (s *Source) plan(ctx context.Context, t *Table) (from string, p *plan, err error) {
+	d := s.eng.dialect()
+	from = d.from(t)
+	described, err := s.eng.describe(ctx, from)
+	if err != nil {
+		if msg, ok := s.eng.refused(err); ok && ctx.Err() == nil {
+			qe := &QueryError{Table: t.Name, Setting: "query", Query: t.Query, Engine: d.String(), Message: msg, Err: err}
+			if t.From != "" {
+				qe.Setting, qe.Query = "table", t.From
+			}
+			return "", nil, qe
+		}
+		return "", nil, fmt.Errorf("extract %s: read the columns of %s: %w", t.Name, t.what(), err)
+	}
+	p, err = newPlan(t, described)
+	if err != nil {
+		return "", nil, err
+	}
+	if kc, ok := s.eng.(keyChecker); ok {
+		keys := make([]column, len(p.keys))
+		for i, ki := range p.keys {
+			keys[i] = p.sel[ki]
+		}
+		if err := kc.checkKeys(ctx, from, keys); err != nil {
+			return "", nil, fmt.Errorf("extract %s: %w", t.Name, err)
+		}
+	}
+	return from, p, nil
 }
 
 func header(fields []Field) []byte {

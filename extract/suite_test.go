@@ -148,6 +148,7 @@ func runSuite(t *testing.T, h *engineHarness) {
 	t.Run("RejectLimit", func(t *testing.T) { suiteRejectLimit(t, h) })
 	t.Run("Truncate", func(t *testing.T) { suiteTruncate(t, h) })
 	t.Run("OnlyKeys", func(t *testing.T) { suiteOnlyKeys(t, h) })
+	t.Run("CheckCountSample", func(t *testing.T) { suiteCheckCountSample(t, h) })
 }
 
 // suiteValues checks the Bulk API form of every column type.

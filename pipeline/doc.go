@@ -7,6 +7,10 @@
 // config for sf_object, external_id_field, operation and status_ref. Every
 // value remembers its source, and every bad value is a *ConfigError naming
 // the setting, the source and the fix, raised before any Salesforce call.
+// The authenticate step then checks, before it writes the tracker, what
+// only the org and the source can tell (API version, describe, the query
+// compiled against the mapping, start_batch against the row count);
+// Check runs the same checks and more without writing anything.
 //
 // A run's state lives in <work-dir>/runs/<run-id>/manifest.json, rewritten
 // atomically after every change by its only writer (RunStore). A job id is

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // ConfigError reports a missing or malformed setting. It names the setting,
@@ -20,23 +22,28 @@ type ConfigError struct {
 	Err     error  // underlying error, if any
 }
 
+// Error names the setting, the value, the source, the problem and the fix.
+// Every part that can hold what a user wrote is bounded (excerpt): a
+// 10 MB value yields a one-line message, not 10 MB of stderr.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Setting)
+	b.WriteString(excerpt.N(e.Setting, 2*excerpt.Limit))
 	if e.Value != "" {
-		fmt.Fprintf(&b, " = %q", e.Value)
+		b.WriteString(" = ")
+		b.WriteString(excerpt.Quote(e.Value))
 	}
 	if e.Source != "" {
-		fmt.Fprintf(&b, " (from %s)", e.Source)
+		fmt.Fprintf(&b, " (from %s)", excerpt.N(e.Source, 4*excerpt.Limit))
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Problem)
+	b.WriteString(excerpt.N(e.Problem, 4*excerpt.Limit))
 	if e.Err != nil && !strings.Contains(e.Problem, e.Err.Error()) {
-		fmt.Fprintf(&b, ": %v", e.Err)
+		b.WriteString(": ")
+		b.WriteString(excerpt.N(e.Err.Error(), 4*excerpt.Limit))
 	}
 	if e.Fix != "" {
 		b.WriteString("; fix: ")
-		b.WriteString(e.Fix)
+		b.WriteString(excerpt.N(e.Fix, 4*excerpt.Limit))
 	}
 	return b.String()
 }

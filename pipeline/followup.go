@@ -464,6 +464,12 @@ func (r *Runner) finalResults() error {
 			if err != nil {
 				return fmt.Errorf("batch %d: merge %s results over %d attempts: %w", b.Index, kind, len(chain), err)
 			}
+			if n == 0 {
+				// No empty files: the manifest keeps the count.
+				if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
 			final[kind] = &ResultFile{Path: path, Rows: n}
 		}
 		if err := r.store.Update(func(m *Manifest) error {
@@ -477,6 +483,10 @@ func (r *Runner) finalResults() error {
 	}
 	return nil
 }
+
+// attemptColumn is the last column of merged result files: the attempt
+// that decided the record's outcome.
+const attemptColumn = "sfmigrate__attempt"
 
 // mergeResults writes one kind of final results for an attempt chain.
 // resent, when not nil, tells the failed or unprocessed rows of chain[i]
@@ -504,7 +514,7 @@ func mergeResults(path, kind string, chain []*BatchState, resent func(i int, hea
 		attempt := fmt.Sprint(b.AttemptNo())
 		err := eachCSVRow(f.Path, func(h, row []string) error {
 			if header == nil {
-				header = append(append([]string{}, h...), "sfmigrate__attempt")
+				header = append(append([]string{}, h...), attemptColumn)
 				if err := w.Write(header); err != nil {
 					return err
 				}

@@ -65,6 +65,11 @@ type Manifest struct {
 	Extract   ExtractState          `json:"extract"`
 	Batches   []*BatchState         `json:"batches"` // ordered by Index
 	Tracker   TrackerState          `json:"tracker"`
+	// PossiblyOpenJobs lists the times Salesforce may have created a job
+	// for this run whose id the run never received. Data goes only to
+	// recorded jobs, so such a job is empty; it is never adopted, closed
+	// or aborted, and stays Open until Salesforce expires it.
+	PossiblyOpenJobs []PossiblyOpenJob `json:"possibly_open_jobs,omitempty"`
 	// Target is the target object's fields as the authenticate step read
 	// them from describe; the extract step (possibly in another process)
 	// formats and checks values by them. Nil until authenticate ran.
@@ -130,11 +135,12 @@ type BatchState struct {
 	// Truncated counts the values cut to their field's length (truncate).
 	Truncated int64 `json:"truncated,omitempty"`
 
-	// HandedAt is when the batch was last given to the loader without a
-	// job: a job created after it but not recorded (the process died
-	// between the create call's answer and the manifest write) is adopted.
+	// HandedAt is when the creation of the batch's job was last started.
+	// With JobID set, that job must have been created after it (checked
+	// when the job is followed). Without, a job created then may exist
+	// that the run never learnt the id of (lost answer, process ended): it
+	// holds no data and is only listed (Manifest.PossiblyOpenJobs).
 	HandedAt *time.Time `json:"handed_at,omitempty"`
-	Adopted  bool       `json:"adopted,omitempty"` // the job was found in the org, not recorded when created
 
 	JobID        string   `json:"job_id,omitempty"`
 	JobState     string   `json:"job_state,omitempty"` // Bulk API state last seen; "" before a job exists
@@ -213,6 +219,21 @@ func (b *BatchState) Unprocessed() int64 {
 		return u
 	}
 	return 0
+}
+
+// PossiblyOpenJob is one job creation whose answer the run never got.
+type PossiblyOpenJob struct {
+	Batch int       `json:"batch"`
+	From  time.Time `json:"from"` // the create request was sent after this
+	To    time.Time `json:"to"`   // and before this
+	Why   string    `json:"why"`
+}
+
+// notePossiblyOpen records that a job may have been created for b between
+// b.HandedAt and now, and clears HandedAt.
+func (m *Manifest) notePossiblyOpen(b *BatchState, now time.Time, why string) {
+	m.PossiblyOpenJobs = append(m.PossiblyOpenJobs, PossiblyOpenJob{Batch: b.Index, From: *b.HandedAt, To: now, Why: why})
+	b.HandedAt = nil
 }
 
 // TrackerState is the status-tracker record as this run last wrote it.
@@ -398,7 +419,11 @@ func ReadManifest(workDir, runID string) (*Manifest, error) {
 func OpenRun(workDir, runID string, init func(*Manifest)) (*RunStore, error) {
 	dir := RunDir(workDir, runID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: "flag --work-dir",
+		src := "flag --work-dir"
+		if workDir == "." {
+			src = "default (--work-dir DIR changes it)"
+		}
+		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: src,
 			Problem: "cannot hold the run: " + err.Error(), Fix: "pass a --work-dir this user can create and write (runs/<run-id>/ go under it)"}
 	}
 	// runs/ and runs/<run-id>/ are made by sfmigrate: a link there was
@@ -595,7 +620,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 // on every manifest write, hence no reflection.
 func sameBatch(a, b *BatchState) bool {
 	if a.Index != b.Index || a.File != b.File || a.Rows != b.Rows || a.Bytes != b.Bytes || a.SHA256 != b.SHA256 ||
-		a.FirstRow != b.FirstRow || !slices.Equal(a.LastKey, b.LastKey) || a.Adopted != b.Adopted ||
+		a.FirstRow != b.FirstRow || !slices.Equal(a.LastKey, b.LastKey) ||
 		a.Rejected != b.Rejected || a.RejectedFile != b.RejectedFile || a.Truncated != b.Truncated ||
 		a.JobID != b.JobID || a.JobState != b.JobState || a.Processed != b.Processed || a.Failed != b.Failed ||
 		a.ErrorMessage != b.ErrorMessage || !slices.Equal(a.PreviousJobs, b.PreviousJobs) || a.FileRemoved != b.FileRemoved {

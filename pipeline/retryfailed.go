@@ -38,7 +38,8 @@ import (
 //     round is an ordinary unfinished run: the normal steps upload the
 //     follow-ups (record-level retries apply), rewrite the merged final
 //     files, the tracker and summary.json, and a crash is resumed by a
-//     plain `sfmigrate run --run-id ID`.
+//     plain `sfmigrate run --run-id ID` (or --retry-failed again, which
+//     finishes the interrupted round before starting any other).
 //
 // A key not found (the row was deleted, or its key changed) keeps its
 // earlier outcome and is reported as a warning.
@@ -85,16 +86,15 @@ func CheckRetryFailed(workDir, runID string) error {
 	return notFinished(m)
 }
 
+// notFinished refuses a run whose first pass has not finished. A run with
+// an interrupted retry round is not refused: --retry-failed finishes that
+// round (interruptedRound).
 func notFinished(m *Manifest) error {
-	if m.StepDone(StepUpdateStatus) {
+	if m.StepDone(StepUpdateStatus) || interruptedRound(m) {
 		return nil
 	}
-	what := "it has not finished"
-	if m.RetryRounds > 0 {
-		what = fmt.Sprintf("its retry round %d has not finished", m.RetryRounds)
-	}
 	return &ConfigError{Setting: "--run-id", Value: m.RunID, Source: "flag --run-id",
-		Problem: "--retry-failed: " + what + " (step update-status is not done): only the rows of a finished run can be retried",
+		Problem: "--retry-failed: it has not finished (step update-status is not done): only the rows of a finished run can be retried",
 		Fix:     fmt.Sprintf("resume it first with 'sfmigrate run --run-id %s', then retry its failed rows", m.RunID)}
 }
 
@@ -126,6 +126,13 @@ type retryPlan struct {
 	count [3]int64
 }
 
+// interruptedRound reports a run whose latest retry round was recorded but
+// not finished: a round is only recorded on a finished run, and it is what
+// sets update-status pending again.
+func interruptedRound(m *Manifest) bool {
+	return m.RetryRounds > 0 && !m.StepDone(StepUpdateStatus)
+}
+
 func (p *retryPlan) add(key []string, k retryKey) {
 	j := joinKey(key)
 	if _, ok := p.byKey[j]; ok {
@@ -141,6 +148,12 @@ func joinKey(key []string) string { return strings.Join(key, "\x00") }
 
 func (r *Runner) retryFailed(ctx context.Context) error {
 	m := r.store.Snapshot()
+	if interruptedRound(m) {
+		// Its rows are recorded in follow-ups: finish loading them before
+		// any new round (a plain resume does the same).
+		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("retry round %d was interrupted: finishing it first (run --retry-failed again afterwards for a new round)", m.RetryRounds)})
+		return r.run(ctx)
+	}
 	if err := notFinished(m); err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sfmigrate/sfmigrate/airflow"
 )
@@ -238,7 +237,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 	}
 	if !fieldNameRE.MatchString(s.SFObject) || strings.Contains(s.SFObject, ".") {
 		return nil, &ConfigError{Setting: "sf_object", Value: s.SFObject, Source: s.Sources["sf_object"].Source,
-			Problem: "not an sObject API name", Fix: "use the object's API name, e.g. Product2 or Product_Price__c"}
+			Problem: "not an sObject API name (a letter, then letters, digits and _, at most 80 characters)", Fix: "use the object's API name, e.g. Product2 or Product_Price__c"}
 	}
 	if s.Operation, err = strSetting("operation", tc.Operation, "upsert", SourceDefault, true, ""); err != nil {
 		return nil, err
@@ -368,7 +367,17 @@ func (t *TableConfig) Hash() string {
 
 // ReadConfFile reads a run config file for --conf-file.
 func ReadConfFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	var b []byte
+	if err == nil {
+		b, err = readAllLimited(f, MaxRunConfigBytes)
+		f.Close()
+	}
+	var big errTooLarge
+	if errors.As(err, &big) {
+		return "", &ConfigError{Setting: "run config", Value: path, Source: "--conf-file", Problem: big.Error(),
+			Fix: "a run config holds a few settings such as {\"batch_size\": 5000}: pass the right file"}
+	}
 	if err != nil {
 		return "", &ConfigError{Setting: "run config", Value: path, Source: "--conf-file", Problem: "cannot be read", Err: err,
 			Fix: "pass the path of a JSON file such as {\"batch_size\": 5000}"}
@@ -392,11 +401,11 @@ func parseRunConfig(raw, src, flag string) (*runConfig, error) {
 	}
 	dec := json.NewDecoder(strings.NewReader(raw))
 	if err := dec.Decode(&c.vals); err != nil {
-		return nil, &ConfigError{Setting: "run config", Value: shorten(raw, 60), Source: flag, Problem: "is not a JSON object: " + err.Error(),
+		return nil, &ConfigError{Setting: "run config", Value: strings.TrimSpace(raw), Source: flag, Problem: "is not a JSON object: " + err.Error(),
 			Fix: `pass a JSON object such as '{"batch_size": 5000, "start_batch": 3}' (quote it for the shell)`}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{Setting: "run config", Value: shorten(raw, 60), Source: flag, Problem: "has text after the JSON object",
+		return nil, &ConfigError{Setting: "run config", Value: strings.TrimSpace(raw), Source: flag, Problem: "has text after the JSON object",
 			Fix: "pass exactly one JSON object"}
 	}
 	for k := range c.vals {
@@ -463,18 +472,6 @@ func (c *runConfig) unused() error {
 		return &ConfigError{Setting: "run config key", Value: left[0], Source: c.src, Problem: "was not used", Fix: "remove it"}
 	}
 	return nil
-}
-
-// shorten cuts s to n bytes for a message, marking the cut.
-func shorten(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }
 
 // Location returns the table's source time zone (UTC when not set).

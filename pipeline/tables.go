@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sfmigrate/sfmigrate/internal/yamlcheck"
 )
 
 // TablesConfig is the tables config file (design.md §2): where the status
@@ -185,7 +187,10 @@ func (l *FieldList) UnmarshalYAML(n *yaml.Node) error {
 var (
 	// Salesforce API names: letters, digits, underscores; relationship
 	// columns add one "Rel__r." prefix (one level only, salesforce-api.md §4.3).
-	fieldNameRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z][A-Za-z0-9_]*$`)
+	// Salesforce's names have at most 40 characters plus a namespace
+	// prefix and suffix; 80 leaves room and keeps a wrong value (a whole
+	// file pasted in) out of URLs and log lines.
+	fieldNameRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]{0,79}\.)?[A-Za-z][A-Za-z0-9_]{0,79}$`)
 	// Tracker keys and table names end up in URL paths and file names.
 	tableNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
@@ -200,7 +205,12 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 	if src == "" {
 		src = "tables config"
 	}
-	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
+	data, err := readAllLimited(r, MaxTablesConfigBytes)
+	var big errTooLarge
+	if errors.As(err, &big) {
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: big.Error(),
+			Fix: "split the tables into several config files, one per run"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read tables config %s: %w", src, err)
 	}
@@ -211,6 +221,10 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "),
 			Fix: "check the indentation near that line (spaces only, the keys of one entry at the same depth), and write a query holding \": \" or \" #\" as a folded block (query: >-) or in quotes"}
+	}
+	if err := yamlcheck.OneDocument(data); err != nil {
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: err.Error(),
+			Fix: "put every table under the one top-level tables: mapping (a line holding only --- starts a new document)"}
 	}
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "is empty",

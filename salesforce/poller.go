@@ -193,7 +193,7 @@ func (p *poller) poll(ctx context.Context, f *followed) {
 	case ctx.Err() != nil:
 		f.done <- pollResult{info: f.last, err: fmt.Errorf("wait for job %s: %w", f.id, context.Cause(ctx))}
 		return
-	case transient(err):
+	case Classify(err) == ClassTransient:
 		f.lastErr = err
 		p.c.log.Warn("salesforce: polling a job failed; polling on", "job", f.id, "error", err.Error())
 	default:

@@ -126,11 +126,7 @@ func (c *Client) CheckAPIVersion(ctx context.Context) error {
 		}
 		have = append(have, v.Version)
 	}
-	rng := "none"
-	if len(have) > 0 {
-		rng = have[0] + " to " + have[len(have)-1]
-	}
-	return fmt.Errorf("salesforce: API version %s is not offered by this org (it offers %s): set the API version to one it offers", c.version, rng)
+	return &VersionError{Version: c.version, Offered: have}
 }
 
 // Query runs a SOQL query and calls fn with each record, page after page
@@ -328,7 +324,7 @@ func (c *Client) UpdateStatus(ctx context.Context, ref, status string) error {
 // JSON value) in the same PATCH, checked as UpsertStatus checks them.
 func (c *Client) UpdateStatusFields(ctx context.Context, ref, status string, fields map[string]any) error {
 	if c.apiMajor() < 61 {
-		return fmt.Errorf("salesforce: status tracker: UpdateStatus needs updateOnly, which Salesforce added in API v61.0; the client uses %s: configure v61.0 or later", c.version)
+		return fmt.Errorf("salesforce: status tracker: updating the status without creating a record needs updateOnly, which Salesforce added in API v61.0; the connection uses %s: set its extra api_version to 61.0 or later", c.version)
 	}
 	if err := checkRef(ref); err != nil {
 		return err
@@ -364,7 +360,7 @@ func (c *Client) patchTracker(ctx context.Context, ref string, body map[string]a
 		case apiErr.Status == http.StatusNotFound && updateOnly:
 			// ensureTracker proved object and field exist, so the 404
 			// means no record matched (§5.3).
-			return fmt.Errorf("%w: no %s record has %s = %q, and this update never creates one; create it first (in Salesforce, or with UpsertStatus, e.g. status \"Not Started\"), then rerun: %w",
+			return fmt.Errorf("%w: no %s record has %s = %q, and this update never creates one; create it first (in Salesforce, or let sfmigrate create it: status_tracker.create: true in the tables config, the default, and 'sfmigrate task authenticate --run-id ID'), then rerun: %w",
 				ErrTrackerRecordNotFound, t.Object, t.ExternalIDField, ref, err)
 		case apiErr.Status == http.StatusMultipleChoices:
 			return fmt.Errorf("salesforce: status tracker: several %s records have %s = %q; make the field unique and remove the duplicates: %w",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -40,6 +41,20 @@ func usageErrorf(format string, a ...any) error {
 // exitCode reports err on w and maps it to the process exit code:
 // pipeline.Outcome decides, and a usage error of this package is exit 2.
 func exitCode(w io.Writer, err error) int {
+	code := codeOf(err)
+	err = boundedError{err}
+	switch code {
+	case exitOK:
+	case exitFailure:
+		fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
+	default:
+		fmt.Fprintf(w, "sfmigrate: %v\n", err)
+	}
+	return code
+}
+
+// codeOf is the exit code err maps to.
+func codeOf(err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
@@ -48,10 +63,15 @@ func exitCode(w io.Writer, err error) int {
 	if errors.As(err, &ue) {
 		code = exitUsage
 	}
-	if code == exitFailure {
-		fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
-	} else {
-		fmt.Fprintf(w, "sfmigrate: %v\n", err)
-	}
 	return code
 }
+
+// maxMessage bounds what one error prints. Messages quote values as
+// excerpts where they are made; this is the backstop for one that does not.
+const maxMessage = 8 << 10
+
+// boundedError prints err cut to maxMessage bytes (with its length).
+type boundedError struct{ err error }
+
+func (e boundedError) Error() string { return excerpt.N(e.err.Error(), maxMessage) }
+func (e boundedError) Unwrap() error { return e.err }

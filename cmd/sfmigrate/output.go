@@ -265,7 +265,9 @@ func (o *output) Report(e pipeline.Event) {
 		o.live.Store(max(o.extracted.Load(), o.rowsBefore+e.Rows))
 		return
 	case pipeline.EventBatchExtracted:
-		o.extracted.Add(e.Rows)
+		// The bar's row count follows each batch too, not only the
+		// in-batch counts that come every 10,000 rows.
+		o.live.Store(max(o.live.Load(), o.extracted.Add(e.Rows)))
 		o.batches.Add(1)
 		if !o.tty {
 			o.logf("batch %d extracted: %d rows, %s -> %s", e.Batch, e.Rows, humanBytes(e.Bytes), e.Path)
@@ -370,7 +372,7 @@ func (o *output) finish(s *pipeline.Summary, err error) {
 		if s.Outcome == "interrupted" {
 			what = "stopped; its manifest is up to date. Continue it with"
 		}
-		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s: %s (and the same flags)\n", s.RunID, what, o.resume)
+		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s: %s\n", s.RunID, what, o.resume)
 	}
 	if o.json {
 		data, jerr := json.Marshal(s)
@@ -415,9 +417,15 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	// summary.json.
 	const shown = 5
 	for _, list := range []struct {
-		kind  string
-		files []string
-	}{{"failed", s.FailedFiles}, {"unprocessed", s.UnprocessedFiles}, {"rejected", s.RejectedFiles}} {
+		kind   string
+		merged string
+		files  []string
+	}{{"failed", s.FailedFile, s.FailedFiles}, {"unprocessed", s.UnprocessedFile, s.UnprocessedFiles}, {"rejected", "", s.RejectedFiles}} {
+		if list.merged != "" {
+			// One file with every record; the per-batch ones are in --json.
+			row(list.kind, fmt.Sprintf("%s (all %d batch files' records)", list.merged, len(list.files)))
+			continue
+		}
 		for i, f := range list.files {
 			if i == shown {
 				row(list.kind, fmt.Sprintf("... and %d more %s files in %s", len(list.files)-shown, list.kind, s.ResultsDir))
@@ -426,8 +434,18 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 			row(list.kind, f)
 		}
 	}
+	for i, fr := range s.FailureReasons {
+		if i == shown {
+			row("why", fmt.Sprintf("... and %d more error codes (summary.json: failure_reasons)", len(s.FailureReasons)-shown))
+			break
+		}
+		row("why", fmt.Sprintf("%d × %s, e.g. %s", fr.Count, fr.Code, fr.Example))
+	}
 	for _, wmsg := range s.Warnings {
 		row("warning", wmsg)
+	}
+	if s.PossiblyOpenJobs != nil {
+		row("note", s.PossiblyOpenJobs.String())
 	}
 	tw.Flush() //nolint:errcheck // output to the user's terminal or pipe
 	if len(s.FailedFiles)+len(s.UnprocessedFiles) > 0 {

@@ -72,6 +72,9 @@ func finalOutcome(t *testing.T, b *pipeline.BatchState) map[string]string {
 	}
 	out := map[string]string{}
 	for _, kind := range []string{"successful", "failed", "unprocessed"} {
+		if b.Final[kind] == nil || b.Final[kind].Rows == 0 {
+			continue // no file for no rows
+		}
 		header, rows := csvRows(t, b.Final[kind].Path)
 		if int64(len(rows)) != b.Final[kind].Rows {
 			t.Errorf("batch %d final %s: %d rows, manifest says %d", b.Index, kind, len(rows), b.Final[kind].Rows)
@@ -109,6 +112,9 @@ func TestRetryFailedAfterFixingSource(t *testing.T) {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("round 1: stderr lacks %q:\n%s", w, stderr)
 		}
+	}
+	if _, rows := csvRows(t, filepath.Join(h.logs, "pp", "PRICES_failed.csv")); len(rows) != 1 || rows[0][2] != demo.PriceKey(103) {
+		t.Errorf("round 1: the table's failed file holds %v, want %s alone", rows, demo.PriceKey(103))
 	}
 	_, recs := h.query("SELECT Status__c, Records_Total__c, Records_Failed__c FROM Migration_Status__c WHERE External_Ref__c = 'PRICES'")
 	if len(recs) != 1 || recs[0]["Status__c"] != "In Progress" || recs[0]["Records_Total__c"] != 103.0 || recs[0]["Records_Failed__c"] != 1.0 {
@@ -170,6 +176,9 @@ func TestRetryFailedAfterFixingSource(t *testing.T) {
 		t.Errorf("batch 5 final outcomes = %v, want %v", b5, want)
 	}
 	h.checkOneJobPerBatch("pp", "Product_Price__c")
+	if _, err := os.Stat(filepath.Join(h.logs, "pp", "PRICES_failed.csv")); !os.IsNotExist(err) {
+		t.Errorf("the table's failed file is still there with no row failed: %v", err)
+	}
 
 	// Nothing left: a third round changes nothing.
 	code, _, stderr = h.main("run", "--run-id", "pp", "--retry-failed")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,9 +18,9 @@ import (
 )
 
 // TestKillDuringRetryFailedAndResume kills `run --retry-failed` with
-// SIGKILL once its round is recorded: a second --retry-failed is refused
-// until the round is finished, and a plain `run --run-id` finishes it with
-// every row landed and one job per batch and follow-up.
+// SIGKILL once its round is recorded: a plain `run --run-id`, or the same
+// --retry-failed command, finishes that round (no second round) with every
+// row landed and one job per batch and follow-up.
 func TestKillDuringRetryFailedAndResume(t *testing.T) {
 	t.Parallel()
 	retryBatch := func(m *pipeline.Manifest, open bool) bool {
@@ -31,12 +32,17 @@ func TestKillDuringRetryFailedAndResume(t *testing.T) {
 		return false
 	}
 	points := []struct {
-		name  string
-		stall bool // hold the data uploads once the round is recorded
-		at    func(m *pipeline.Manifest) bool
+		name   string
+		stall  bool     // hold the data uploads once the round is recorded
+		resume []string // the command that resumes
+		at     func(m *pipeline.Manifest) bool
 	}{
-		{name: "round recorded, no job yet", at: func(m *pipeline.Manifest) bool { return m.RetryRounds == 1 && retryBatch(m, false) }},
-		{name: "follow-up job created, its upload in flight", stall: true, at: func(m *pipeline.Manifest) bool { return retryBatch(m, true) }},
+		{name: "round recorded, no job yet", resume: []string{"--run-id", "pp", "--json"},
+			at: func(m *pipeline.Manifest) bool { return m.RetryRounds == 1 && retryBatch(m, false) }},
+		{name: "follow-up job created, its upload in flight", stall: true, resume: []string{"--run-id", "pp", "--retry-failed", "--json"},
+			at: func(m *pipeline.Manifest) bool { return retryBatch(m, true) }},
+		{name: "follow-up job created, resumed plainly", stall: true, resume: []string{"--run-id", "pp", "--json"},
+			at: func(m *pipeline.Manifest) bool { return retryBatch(m, true) }},
 	}
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {
@@ -74,11 +80,7 @@ func TestKillDuringRetryFailedAndResume(t *testing.T) {
 			}
 			stop()
 			h.emu.ClearFaults()
-			code, _, stderr := h.main("run", "--run-id", "pp", "--retry-failed")
-			if code != 2 || !strings.Contains(stderr, "retry round 1 has not finished") || !strings.Contains(stderr, "sfmigrate run --run-id pp") {
-				t.Errorf("a second --retry-failed during the first: exit %d\n%s", code, stderr)
-			}
-			code, stdout, stderr := h.mainProcessing("run", "--run-id", "pp", "--json")
+			code, stdout, stderr := h.mainProcessing("run", p.resume...)
 			if code != 0 {
 				t.Fatalf("resume: exit %d\nkilled run:\n%s\nresume:\n%s", code, out.String(), stderr)
 			}
@@ -86,6 +88,9 @@ func TestKillDuringRetryFailedAndResume(t *testing.T) {
 			checkFinalOutcomes(t, s)
 			if s.Rows != 103 || s.Successful != 103 || s.Rejected != 0 || s.TrackerStatus != "Uploaded" || s.RetryRounds != 1 {
 				t.Errorf("summary = %+v", s)
+			}
+			if slices.Contains(p.resume, "--retry-failed") && !strings.Contains(stderr, "retry round 1 was interrupted: finishing it first") {
+				t.Errorf("the repeated --retry-failed does not say it finishes the interrupted round:\n%s", stderr)
 			}
 			if n, _ := h.query("SELECT COUNT() FROM Product_Price__c"); n != 103 {
 				t.Errorf("org holds %d prices, want 103", n)

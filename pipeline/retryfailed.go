@@ -196,8 +196,9 @@ func (r *Runner) retryFailed(ctx context.Context) error {
 		for _, k := range res.Missing[:min(5, missing)] {
 			ex = append(ex, strings.Join(k, ","))
 		}
-		r.warn(fmt.Sprintf("retry round %d: %d of the %d rows to retry are no longer at the source under their key (deleted, or the key changed), e.g. %s; they keep their earlier outcome",
-			m.RetryRounds+1, missing, plan.keys.Len(), strings.Join(ex, "; ")))
+		r.warn(fmt.Sprintf("retry round %d: %d of the %d rows to retry are no longer at the source under their key, e.g. %s; they keep their earlier outcome "+
+			"(deleted, or the key changed; if they are there, the %s value in the files is not the key's text at the source, e.g. a decimal key mapped to a text field: start a new run to load them)",
+			m.RetryRounds+1, missing, plan.keys.Len(), strings.Join(ex, "; "), keyFieldNames(kf)))
 	}
 	if len(builds) == 0 {
 		return r.outcome()
@@ -263,6 +264,14 @@ func (r *Runner) retryKeyFields(m *Manifest) ([]keyField, error) {
 		}
 	}
 	return kf, nil
+}
+
+func keyFieldNames(kf []keyField) string {
+	names := make([]string, len(kf))
+	for i, k := range kf {
+		names[i] = k.field
+	}
+	return strings.Join(names, ", ")
 }
 
 // keyTypeTraceable reports whether a field of this describe type carries

@@ -102,7 +102,7 @@ type TargetField struct {
 
 // StepState is the last known state of one step.
 type StepState struct {
-	State      string     `json:"state"` // running, done, failed
+	State      string     `json:"state"` // running, done, failed; pending: a --retry-failed round set it to run again
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Error      string     `json:"error,omitempty"`

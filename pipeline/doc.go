@@ -25,6 +25,12 @@
 // how many a run accepts. Files holding source rows are 0600, and nothing
 // is written through a symbolic link sfmigrate did not create (files.go).
 //
+// Rows that fail for a passing reason are sent again in follow-up batches
+// of the same run (followup.go); once a run finished, RetryFailed reads the
+// failed, unprocessed and rejected rows again from the source by key and
+// loads them as a further attempt (retryfailed.go). Manifest.Totals gives
+// every source row one final outcome across attempts.
+//
 // Typical use:
 //
 //	tables, err := pipeline.LoadTablesConfig("tables.yaml")

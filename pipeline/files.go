@@ -67,7 +67,8 @@ func createTemp(tmp string) (*os.File, error) {
 //
 //	runs/<run-id>/manifest.json.tmp                  the manifest being replaced
 //	runs/<run-id>/batches/<NAME>.csv.tmp             a batch or follow-up file being written
-//	<logs>/<run-id>/<TABLE>_<NNNNN>_rejected.csv.tmp a batch's rejected rows
+//	<logs>/<run-id>/<NAME>_rejected.csv.tmp          a batch's rejected rows
+//	runs/<run-id>/retry-failed/                       rows a --retry-failed round re-extracted
 //	<logs>/<run-id>/.<NAME>_<kind>.csv.<random>.tmp  a result download
 //	<logs>/<run-id>/<NAME>_final_<kind>.csv.tmp      merged results
 //	<logs>/<run-id>/summary.json.tmp, .write-check-<random>
@@ -85,10 +86,16 @@ func (r *Runner) cleanTemp() []string {
 	}{
 		{r.store.Dir(), regexp.MustCompile(`^manifest\.json\.tmp$`)},
 		{filepath.Join(r.store.Dir(), "batches"), regexp.MustCompile(`^` + name + `\.csv\.tmp$`)},
-		{r.logsDir, regexp.MustCompile(`^(?:` + t + `_\d{5,}_rejected\.csv\.tmp|\.` + name + `_` + kind + `\.csv\.\d+\.tmp|` +
+		{r.logsDir, regexp.MustCompile(`^(?:` + name + `_rejected\.csv\.tmp|\.` + name + `_` + kind + `\.csv\.\d+\.tmp|` +
 			name + `_final_` + kind + `\.csv\.tmp|summary\.json\.tmp|\.write-check-\d+)$`)},
 	}
 	var removed []string
+	// A retry round that did not finish re-extracting left its rows here.
+	if tmp := filepath.Join(r.store.Dir(), retryTmpDir); refuseDirLink(tmp) == nil && dirExists(tmp) {
+		if err := os.RemoveAll(tmp); err == nil {
+			removed = append(removed, tmp)
+		}
+	}
 	for _, d := range dirs {
 		if refuseDirLink(d.dir) != nil {
 			continue // reported when the directory is written

@@ -137,7 +137,7 @@ func (r *Runner) planFollowUps(ctx context.Context) ([]int, error) {
 func (r *Runner) settle(ctx context.Context, b *BatchState) (int, error) {
 	attempt := b.AttemptNo() + 1
 	var retry retrySet
-	if attempt-1 <= r.settings.RecordRetries {
+	if attempt-1-b.RetryFrom <= r.settings.RecordRetries {
 		if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 			return 0, fmt.Errorf("create logs directory: %w", err)
 		}
@@ -164,7 +164,7 @@ func (r *Runner) settle(ctx context.Context, b *BatchState) (int, error) {
 		}
 		return 0, nil
 	}
-	fu := &BatchState{Index: followUpIndex(originOf(b), attempt), Origin: originOf(b), Attempt: attempt}
+	fu := &BatchState{Index: followUpIndex(originOf(b), attempt), Origin: originOf(b), Attempt: attempt, RetryFrom: b.RetryFrom}
 	fu.File = filepath.Join("batches", r.batchName(fu)+".csv")
 	rows, size, sum, err := r.writeFollowUpFile(b, fu, &retry)
 	if err != nil {
@@ -195,7 +195,7 @@ func (r *Runner) settle(ctx context.Context, b *BatchState) (int, error) {
 		why = append(why, fmt.Sprintf("%d unprocessed (job %s)", retry.unprocessed, b.JobState))
 	}
 	r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("batch %d: sending %d rows again in follow-up attempt %d of %d after %s (%s)",
-		originOf(b), rows, attempt, r.settings.RecordRetries+1, r.followUpDelay(attempt), strings.Join(why, ", "))})
+		originOf(b), rows, attempt, r.settings.RecordRetries+1+b.RetryFrom, r.followUpDelay(attempt), strings.Join(why, ", "))})
 	if rows != retry.total() {
 		r.warn(fmt.Sprintf("batch %d: %d rows to send again, but %d of them were found in %s by %s",
 			originOf(b), retry.total(), rows, b.File, r.keyColumn()))
@@ -443,7 +443,7 @@ func (r *Runner) finalResults() error {
 		chain := []*BatchState{b}
 		for next := b.FollowUp; next != 0; {
 			fb := m.Batch(next)
-			if fb == nil || !fb.Terminal() || len(fb.Results) < len(ResultKinds) {
+			if fb == nil || !fb.Terminal() || len(fb.Results) < len(ResultKinds) && !fb.Empty() {
 				chain = nil
 				break
 			}
@@ -453,10 +453,14 @@ func (r *Runner) finalResults() error {
 		if chain == nil {
 			continue
 		}
+		resent, err := r.resentLater(chain) // rows a --retry-failed follow-up carried on
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", b.Index, err)
+		}
 		final := map[string]*ResultFile{}
 		for _, kind := range ResultKinds {
 			path := filepath.Join(r.logsDir, fmt.Sprintf("%s_final_%s.csv", r.batchName(b), kind))
-			n, err := mergeResults(path, kind, chain)
+			n, err := mergeResults(path, kind, chain, resent)
 			if err != nil {
 				return fmt.Errorf("batch %d: merge %s results over %d attempts: %w", b.Index, kind, len(chain), err)
 			}
@@ -485,7 +489,9 @@ func (r *Runner) finalResults() error {
 const attemptColumn = "sfmigrate__attempt"
 
 // mergeResults writes one kind of final results for an attempt chain.
-func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
+// resent, when not nil, tells the failed or unprocessed rows of chain[i]
+// that a later --retry-failed follow-up sent again (left out here).
+func mergeResults(path, kind string, chain []*BatchState, resent func(i int, header, row []string) bool) (int64, error) {
 	tmp := path + ".tmp"
 	out, err := createTemp(tmp)
 	if err != nil {
@@ -494,12 +500,14 @@ func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 	w := csv.NewWriter(out)
 	var header []string
 	var rows int64
-	for _, b := range chain {
+	for i, b := range chain {
 		f := b.Results[kind]
 		if f == nil || f.Rows == 0 {
 			continue
 		}
-		retried := b.FollowUp != 0 // its transient failures and unprocessed rows went on
+		// Its transient failures and unprocessed rows went on (a
+		// --retry-failed follow-up took the rows resent names instead).
+		retried := b.FollowUp != 0 && (i+1 >= len(chain) || chain[i+1].Via == "")
 		if retried && kind == ResultUnprocessed {
 			continue
 		}
@@ -515,6 +523,9 @@ func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 				if e := columnIndex(h, "sf__Error"); e >= 0 && retryableRecordError(row[e]) {
 					return nil
 				}
+			}
+			if resent != nil && kind != ResultSuccessful && resent(i, h, row) {
+				return nil
 			}
 			rows++
 			return w.Write(reorder(header[:len(header)-1], h, row, attempt))

@@ -74,6 +74,10 @@ type Manifest struct {
 	// them from describe; the extract step (possibly in another process)
 	// formats and checks values by them. Nil until authenticate ran.
 	Target *TargetState `json:"target,omitempty"`
+	// RetryRounds counts the `run --retry-failed` rounds recorded
+	// (retryfailed.go): each adds follow-up batches and sets the upload,
+	// collect-results and update-status steps pending again.
+	RetryRounds int `json:"retry_rounds,omitempty"`
 }
 
 // TargetState is what describe said about the mapped fields of the target
@@ -98,7 +102,7 @@ type TargetField struct {
 
 // StepState is the last known state of one step.
 type StepState struct {
-	State      string     `json:"state"` // running, done, failed
+	State      string     `json:"state"` // running, done, failed; pending: a --retry-failed round set it to run again
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Error      string     `json:"error,omitempty"`
@@ -159,6 +163,16 @@ type BatchState struct {
 	Settled            bool  `json:"settled,omitempty"`
 	RetriedFailed      int64 `json:"retried_failed,omitempty"`      // failed rows re-submitted in FollowUp
 	RetriedUnprocessed int64 `json:"retried_unprocessed,omitempty"` // unprocessed rows re-submitted in FollowUp
+	// RetriedRejected counts rows of this batch's rejected file that a
+	// --retry-failed round found again at the source (their outcome is in
+	// that round's follow-up).
+	RetriedRejected int64 `json:"retried_rejected,omitempty"`
+	// Via is "retry-failed" on a follow-up made by `run --retry-failed`
+	// (re-extracted from the source), "" on one made by record-level retry.
+	Via string `json:"via,omitempty"`
+	// RetryFrom is the attempt record_retries counts from: the attempt
+	// before the latest --retry-failed follow-up of the chain (0: none).
+	RetryFrom int `json:"retry_from,omitempty"`
 	// Final is, on an extracted batch with follow-ups, its result files
 	// merged over every attempt: each row's final outcome.
 	Final map[string]*ResultFile `json:"final,omitempty"`
@@ -230,10 +244,17 @@ type TrackerState struct {
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
-// Totals adds up the batches.
+// Totals adds up the batches. Every source row read by extraction has
+// exactly one final outcome:
+//
+//	Rows = Successful + Failed + Unprocessed + Rejected
+//
+// where a row sent again (record-level follow-up or --retry-failed) counts
+// in the attempt that decided it: Failed, Unprocessed and Rejected add
+// every batch's own and subtract the rows it handed on (Retried*).
 type Totals struct {
 	Batches     int   `json:"batches"` // extracted batches (follow-ups not counted)
-	Rows        int64 `json:"rows"`    // rows extracted
+	Rows        int64 `json:"rows"`    // source rows read by extraction: written to batch files + rejected
 	Bytes       int64 `json:"bytes"`
 	Jobs        int   `json:"jobs"`
 	JobsDone    int   `json:"jobs_done"`
@@ -247,15 +268,14 @@ type Totals struct {
 	Retried      int64 `json:"retried"`
 	FollowUpJobs int   `json:"follow_up_jobs"`
 	// Rejected are the source rows whose values could not be sent (in the
-	// rejected files; not in Rows); they count as failed for the outcome.
+	// rejected files) and were not sent since; they count as failed for
+	// the tracker and the exit code.
 	Rejected int64 `json:"rejected"`
 	// Truncated are the values cut to their field's length.
 	Truncated int64 `json:"truncated"`
 }
 
-// Totals adds up rows, jobs and record counts over all batches. Every row
-// extracted has one final outcome: successful (in whichever attempt),
-// failed or unprocessed in the attempt that was not retried again.
+// Totals adds up rows, jobs and record counts over all batches.
 func (m *Manifest) Totals() Totals {
 	var t Totals
 	for _, b := range m.Batches {
@@ -263,9 +283,8 @@ func (m *Manifest) Totals() Totals {
 			t.FollowUpJobs++
 		} else {
 			t.Batches++
-			t.Rows += b.Rows
+			t.Rows += b.Rows + b.Rejected
 			t.Bytes += b.Bytes
-			t.Rejected += b.Rejected
 			t.Truncated += b.Truncated
 		}
 		if b.JobID != "" {
@@ -281,7 +300,8 @@ func (m *Manifest) Totals() Totals {
 		t.Failed += b.Failed - b.RetriedFailed
 		t.Successful += b.Processed - b.Failed
 		t.Unprocessed += b.Unprocessed() - b.RetriedUnprocessed
-		t.Retried += b.RetriedFailed + b.RetriedUnprocessed
+		t.Rejected += b.Rejected - b.RetriedRejected
+		t.Retried += b.RetriedFailed + b.RetriedUnprocessed + b.RetriedRejected
 	}
 	return t
 }
@@ -607,7 +627,8 @@ func sameBatch(a, b *BatchState) bool {
 		return false
 	}
 	if a.Origin != b.Origin || a.Attempt != b.Attempt || a.FollowUp != b.FollowUp || a.Settled != b.Settled ||
-		a.RetriedFailed != b.RetriedFailed || a.RetriedUnprocessed != b.RetriedUnprocessed {
+		a.RetriedFailed != b.RetriedFailed || a.RetriedUnprocessed != b.RetriedUnprocessed ||
+		a.RetriedRejected != b.RetriedRejected || a.Via != b.Via || a.RetryFrom != b.RetryFrom {
 		return false
 	}
 	if (a.HandedAt == nil) != (b.HandedAt == nil) || a.HandedAt != nil && *a.HandedAt != *b.HandedAt {

@@ -135,6 +135,11 @@ func (r *Runner) removeEmptyResults() {
 func mergeTableResults(dir, table, kind string, files []string) (string, error) {
 	path := filepath.Join(dir, table+"_"+kind+".csv")
 	if len(files) == 0 {
+		// None left (a --retry-failed round landed them): an older merged
+		// file would show outcomes that are no longer final.
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
 		return "", nil
 	}
 	for _, f := range files {

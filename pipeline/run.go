@@ -456,7 +456,7 @@ func (r *Runner) outcome() error {
 func missing(m *Manifest) int64 {
 	t := m.Totals()
 	// Every row has one final outcome (Totals); the rest has none yet.
-	if d := t.Rows - t.Successful - t.Failed - t.Unprocessed; d > 0 {
+	if d := t.Rows - t.Successful - t.Failed - t.Unprocessed - t.Rejected; d > 0 {
 		return d
 	}
 	return 0

@@ -106,7 +106,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	if err := r.store.Update(func(m *Manifest) error {
 		m.Extract.Done = true
 		m.Extract.Rows = sumRows(m)
-		total = m.Extract.Rows + m.Totals().Rejected
+		total = m.Totals().Rows
 		return nil
 	}); err != nil {
 		return err
@@ -387,7 +387,7 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 		return r.writeSummary()
 	}
 	status := StatusInProgress
-	if m.Extract.Done && t.Failed == 0 && t.Unprocessed == 0 && t.JobsFailed == 0 && t.Successful == t.Rows && t.Rejected == 0 {
+	if m.Extract.Done && t.Failed == 0 && t.Unprocessed == 0 && t.JobsFailed == 0 && t.Rejected == 0 && t.Successful == t.Rows {
 		status = StatusUploaded
 	}
 	if _, err := r.newClient(); err != nil {
@@ -396,19 +396,19 @@ func (r *Runner) updateStatus(ctx context.Context) error {
 	ref := r.settings.StatusRef
 	tr := r.settings.Tracker
 	fields := map[string]any{}
-	// Rejected rows are source records that did not succeed.
+	// Rows counts every source row read, rejected ones included.
 	if tr.RecordsTotalField != "" {
-		fields[tr.RecordsTotalField] = t.Rows + t.Rejected
+		fields[tr.RecordsTotalField] = t.Rows
 	}
 	if tr.RecordsFailedField != "" {
-		fields[tr.RecordsFailedField] = t.Rows + t.Rejected - t.Successful
+		fields[tr.RecordsFailedField] = t.Rows - t.Successful
 	}
 	if tr.RunIDField != "" {
 		fields[tr.RunIDField] = r.runID
 	}
 	if tr.MessageField != "" {
 		msg := fmt.Sprintf("sfmigrate run %s: %d of %d records succeeded, %d failed, %d unprocessed",
-			r.runID, t.Successful, t.Rows+t.Rejected, t.Failed, t.Unprocessed)
+			r.runID, t.Successful, t.Rows, t.Failed, t.Unprocessed)
 		if t.Rejected > 0 {
 			msg += fmt.Sprintf(", %d rejected before upload", t.Rejected)
 		}

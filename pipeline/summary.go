@@ -27,6 +27,8 @@ type Summary struct {
 	TrackerStatus string `json:"tracker_status"`
 	TrackerRef    string `json:"tracker_ref"`
 	Totals
+	// RetryRounds counts the `run --retry-failed` rounds of the run.
+	RetryRounds int `json:"retry_rounds,omitempty"`
 	// Steps maps each step to its state (running, done, failed).
 	Steps map[string]string `json:"steps"`
 	// Seconds is the time this invocation took; RowsPerSecond the records
@@ -112,7 +114,7 @@ func (r *Runner) Summarize(runErr error) *Summary {
 	s := &Summary{
 		RunID: r.runID, Table: r.settings.Table, Object: r.settings.SFObject, Operation: r.settings.Operation,
 		TrackerStatus: m.Tracker.Status, TrackerRef: r.settings.StatusRef, Totals: m.Totals(),
-		Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
+		RetryRounds: m.RetryRounds, Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
 		FailedFiles: []string{}, UnprocessedFiles: []string{}, RejectedFiles: []string{}, Warnings: []string{}, FailureReasons: []FailureReason{},
 		PossiblyOpenJobs: possiblyOpen(m, r.settings.SFObject),
 	}
@@ -129,6 +131,11 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		s.TrackerStatus = ""
 	}
 	for _, b := range m.Batches {
+		// A rejected file is listed while some of its rows were not found
+		// again by a --retry-failed round.
+		if b.Rejected > b.RetriedRejected && b.RejectedFile != "" {
+			s.RejectedFiles = append(s.RejectedFiles, b.RejectedFile)
+		}
 		if b.IsFollowUp() {
 			continue // its rows' final outcome is in its extracted batch's final files
 		}
@@ -141,9 +148,6 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		}
 		if f := results[ResultUnprocessed]; f != nil && f.Rows > 0 {
 			s.UnprocessedFiles = append(s.UnprocessedFiles, f.Path)
-		}
-		if b.Rejected > 0 && b.RejectedFile != "" {
-			s.RejectedFiles = append(s.RejectedFiles, b.RejectedFile)
 		}
 	}
 	sort.Strings(s.FailedFiles)

@@ -122,7 +122,7 @@ func TestBadRowsRejectedAlone(t *testing.T) {
 		t.Fatalf("exit %d, want 3\n%s", code, stderr)
 	}
 	s := lastLineSummary(t, stdout)
-	if s.Rejected != 4 || s.Successful != 6 || s.Rows != 6 || s.Failed != 0 || s.Outcome != "partial" || s.TrackerStatus != "In Progress" || s.Batches != 5 {
+	if s.Rejected != 4 || s.Successful != 6 || s.Rows != 10 || s.Failed != 0 || s.Outcome != "partial" || s.TrackerStatus != "In Progress" || s.Batches != 5 {
 		t.Errorf("summary = %+v", s)
 	}
 	if st := h.trackerStatus("ITEMS"); st != "In Progress" {

@@ -403,6 +403,9 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	if s.FollowUpJobs > 0 {
 		row("retried", fmt.Sprintf("%d rows sent again in %d follow-up jobs (transient failures, unprocessed rows)", s.Retried, s.FollowUpJobs))
 	}
+	if s.RetryRounds > 0 {
+		row("retry rounds", fmt.Sprintf("%d (--retry-failed: rows read again from the source)", s.RetryRounds))
+	}
 	row("time", fmt.Sprintf("%s (%.0f records/s)", (time.Duration(s.Seconds*float64(time.Second))).Round(10*time.Millisecond), s.RowsPerSecond))
 	status := s.TrackerStatus
 	if status == "" {

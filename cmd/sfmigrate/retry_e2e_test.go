@@ -16,8 +16,8 @@ import (
 // outcome in the summary.
 func checkFinalOutcomes(t *testing.T, s pipeline.Summary) {
 	t.Helper()
-	if got := s.Successful + s.Failed + s.Unprocessed; got != s.Rows {
-		t.Errorf("successful %d + failed %d + unprocessed %d = %d, want the %d rows extracted", s.Successful, s.Failed, s.Unprocessed, got, s.Rows)
+	if got := s.Successful + s.Failed + s.Unprocessed + s.Rejected; got != s.Rows {
+		t.Errorf("successful %d + failed %d + unprocessed %d + rejected %d = %d, want the %d source rows read", s.Successful, s.Failed, s.Unprocessed, s.Rejected, got, s.Rows)
 	}
 }
 

@@ -155,7 +155,8 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 
 func runRun(ctx context.Context, env Env, args []string) error {
 	var f runFlags
-	fs := newFlagSet(env, "run", "sfmigrate run --table T [--run-id ID] [--conf JSON | --conf-file F] [flags]", `
+	var retryFailed bool
+	fs := newFlagSet(env, "run", "sfmigrate run --table T [--run-id ID] [--conf JSON | --conf-file F] [flags]\n       sfmigrate run --run-id ID --retry-failed [flags]", `
 Runs every step for one table: authenticate, extract, upload, collect-results, update-status.
 Batches are uploaded as soon as they are written, while extraction goes on; extraction
 waits when Salesforce falls behind, and results are fetched (and the batch file removed)
@@ -167,25 +168,49 @@ Files:
   <logs-dir>/<run-id>/T_NNNNN_{successful,failed,unprocessed}.csv, summary.json
 
 `+settingsHelp+`
+Retrying the failed rows of a finished run (--retry-failed): fix the rows at the source
+(e.g. load the missing parent records, shorten a text), then
+    sfmigrate run --run-id ID --retry-failed
+reads again, by their order_by key, the rows of run ID whose final outcome is failed or
+unprocessed (from the result files) or rejected (from the rejected files), and loads them as
+a new attempt of the same run: one follow-up job per batch that has such rows
+(<TABLE>_<NNNNN>_attempt<N>), with record-level retries as above; the merged result files,
+the tracker and summary.json are updated. Rows no longer at the source under their key keep
+their earlier outcome (a warning lists a few). A row rejected again goes to the follow-up's
+rejected file. It needs a finished run (resume an unfinished one first), the order_by
+columns mapped to text, number or date fields, and a table extracted by key (not by offset);
+otherwise it is refused with exit 2. Interrupted, it is resumed by 'sfmigrate run --run-id
+ID' (or the same --retry-failed command, which finishes the interrupted round first). It
+may be repeated.
+
 Examples:
   sfmigrate run --table PRODUCT_PRICE
   sfmigrate run --table PRODUCT_PRICE --conf '{"batch_size": 5000, "start_batch": 3}'
   AIRFLOW_VAR_BATCH_SIZE=20000 sfmigrate run --table PRODUCT_PRICE --json
   sfmigrate run --run-id PRODUCT_PRICE-20261125T193831Z     # resume an interrupted run
+  sfmigrate run --run-id PRODUCT_PRICE-20261125T193831Z --retry-failed   # after fixing the source
 
 `+exitCodesHelp)
 	f.bind(fs)
+	fs.BoolVar(&retryFailed, "retry-failed", false, "load again, re-read from the source by key, the failed, unprocessed and rejected rows of the finished run --run-id")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("run: unexpected argument %q (see 'sfmigrate run --help')", fs.Arg(0))
 	}
+	do := (*pipeline.Runner).Run
+	if retryFailed {
+		if err := pipeline.CheckRetryFailed(f.workDir, f.runID); err != nil {
+			return jsonError(env, f.json, err)
+		}
+		do = (*pipeline.Runner).RetryFailed
+	}
 	opts, err := f.options(env)
 	if err != nil {
 		return jsonError(env, f.json, err)
 	}
-	sum, err := execute(ctx, newOutput(env, f.json), opts, append([]string{"run"}, args...), (*pipeline.Runner).Run)
+	sum, err := execute(ctx, newOutput(env, f.json), opts, append([]string{"run"}, args...), do)
 	if sum == nil {
 		return jsonError(env, f.json, err)
 	}

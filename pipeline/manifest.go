@@ -10,10 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -264,7 +263,7 @@ func ValidateRunID(id string) error {
 		problem = "contains control characters (line breaks, tabs)"
 	}
 	if problem != "" {
-		return &ConfigError{Setting: "--run-id", Value: shorten(strconv.QuoteToASCII(id), 60), Source: "flag --run-id", Problem: problem,
+		return &ConfigError{Setting: "--run-id", Value: shorten(id, 60), Source: "flag --run-id", Problem: problem,
 			Fix: "pass a plain id such as PRODUCT_PRICE-2026-11-25 (in Airflow: --run-id {{ run_id }}), or leave --run-id out to get a new one"}
 	}
 	return nil

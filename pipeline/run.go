@@ -142,9 +142,12 @@ func Prepare(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: opts, settings: s, conns: conns, store: store, runID: runID,
-		logsDir: filepath.Join(opts.LogsDir, runID), report: opts.Reporter, started: opts.Now(), resumed: prev != nil}
+		logsDir: filepath.Join(opts.LogsDir, RunDirName(runID)), report: opts.Reporter, started: opts.Now(), resumed: prev != nil}
 	if r.report == nil {
 		r.report = nopReporter{}
+	}
+	for _, w := range s.Warnings {
+		r.warn(w)
 	}
 	// Settings that may change between attempts (parallel) are recorded as
 	// the latest attempt used them.
@@ -239,33 +242,9 @@ func (r *Runner) newClient() (*salesforce.Client, error) {
 	if r.client != nil {
 		return r.client, nil
 	}
-	t := r.settings.Tracker
-	cfg := salesforce.Config{
-		LoginURL:     r.conns.LoginURL,
-		ClientID:     r.conns.Salesforce.Login,
-		ClientSecret: r.conns.Salesforce.Password,
-		Connection:   SalesforceConnID,
-		APIVersion:   r.conns.APIVersion,
-		PollInterval: r.opts.PollInterval,
-		Tracker:      salesforce.TrackerConfig{Object: t.SFObject, ExternalIDField: t.ExternalIDField, StatusField: t.StatusField},
-	}
-	if r.opts.PollInterval > 0 {
-		cfg.PollMaxInterval = 20 * r.opts.PollInterval
-		if cfg.PollMaxInterval > 2*time.Second {
-			cfg.PollMaxInterval = 2 * time.Second
-		}
-	}
-	var copts []salesforce.Option
-	if r.opts.HTTPClient != nil {
-		copts = append(copts, salesforce.WithHTTPClient(r.opts.HTTPClient))
-	}
-	if r.opts.Logger != nil {
-		copts = append(copts, salesforce.WithLogger(r.opts.Logger))
-	}
-	c, err := salesforce.New(cfg, copts...)
+	c, err := newSalesforceClient(r.conns, r.settings.Tracker, r.opts.PollInterval, r.opts.HTTPClient, r.opts.Logger)
 	if err != nil {
-		return nil, &ConfigError{Setting: "connection " + SalesforceConnID, Source: "AIRFLOW_CONN_SALESFORCE_API",
-			Problem: "is not usable", Err: err, Fix: "check the connection's host, login and password"}
+		return nil, err
 	}
 	r.client = c
 	return c, nil
@@ -458,6 +437,11 @@ func (r *Runner) authenticateOnly(ctx context.Context) (salesforce.Session, erro
 // that got no answer names the host it tried (the client's message does)
 // and what to check.
 func (r *Runner) loginError(ctx context.Context, err error) error {
+	return loginError(ctx, err, r.conns.LoginURL)
+}
+
+// loginError is Runner.loginError for a client built outside a run.
+func loginError(ctx context.Context, err error, loginURL string) error {
 	if ctx.Err() != nil {
 		return err
 	}
@@ -468,14 +452,14 @@ func (r *Runner) loginError(ctx context.Context, err error) error {
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: loginURL, Source: salesforceEnv,
 			Problem: fmt.Sprintf("the host name %s does not exist (DNS: no such host)", dnsErr.Name),
 			Fix:     "set host to your org's My Domain URL as Setup > My Domain shows it, e.g. https://MyDomain.my.salesforce.com"}
 	}
 	if errors.Is(err, http.ErrSchemeMismatch) {
 		// The host answers plain HTTP on an https URL: the connection's
 		// scheme is wrong, retrying cannot help.
-		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: loginURL, Source: salesforceEnv,
 			Problem: "the server there speaks plain HTTP, not HTTPS",
 			Fix:     "write the host with http:// if it really is a plain-HTTP endpoint (such as sfmigrate emulator), else correct the port"}
 	}

@@ -45,8 +45,12 @@ Resume: rerun with the same --run-id. Finished batches are not extracted or uplo
 a batch whose job exists is followed, never given a second job. Ctrl-C / SIGTERM stop
 cleanly (uploads in flight finish or are aborted) and leave a manifest the rerun continues.
 A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,
-operation and status_ref (settings left out are taken from the manifest; different ones are
-refused with exit 2 once a batch exists); parallel may change between attempts.
+operation and status_ref: a later step or attempt that leaves one out, or where only a
+lower source speaks (a Variable or the tables config under a recorded run config value),
+continues with the manifest's value; one given explicitly with another value is refused
+with exit 2, naming both values and their sources, once a batch exists (status_ref once
+the tracker record was marked). parallel may change between attempts. Run config keys
+sfmigrate does not read are ignored with a warning.
 `
 
 // runFlags are the flags run and task share.

@@ -57,8 +57,8 @@ class SfmigrateOperator(BaseOperator):
 
     :param step: one of authenticate, extract, upload, collect-results, update-status, run.
     :param table: the table of the tables config (needed by the first step; passed to
-        every step, which checks it against the run's manifest). May instead come from
-        ``dag_run.conf["table"]``.
+        every step, which checks it against the run's manifest). A ``"table"`` in
+        ``dag_run.conf`` replaces it.
     :param conf: run config (dict or JSON text); default the DAG run's ``dag_run.conf``.
     :param run_id: sfmigrate run id (default the DAG run's ``run_id``).
     :param tables_config: tables config file (default ``$SFMIGRATE_TABLES_CONFIG``, else
@@ -186,7 +186,8 @@ class SfmigrateOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         conf = self._run_config(context)
-        table = self.table or conf.get("table")
+        # A table in the run config replaces the operator's (sfmigrate gets it once).
+        table = conf.get("table") or self.table
         hook = SfmigrateHook(
             salesforce_conn_id=self.salesforce_conn_id,
             source_conn_ids=self._source_conn_ids(table),

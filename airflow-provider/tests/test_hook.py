@@ -87,3 +87,13 @@ def test_binary_path(monkeypatch, tmp_path, sfmigrate_bin):
     os.chmod(not_exec, stat.S_IRWXU)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert SfmigrateHook().binary_path() == str(not_exec)
+
+
+def test_airflow_sees_the_provider():
+    from airflow.providers_manager import ProvidersManager
+
+    from sfmigrate_provider import __version__
+
+    info = ProvidersManager().providers.get("sfmigrate-airflow-provider")
+    assert info is not None, "the apache_airflow_provider entry point is not installed"
+    assert info.version == __version__ and info.data["name"] == "sfmigrate"

@@ -122,6 +122,12 @@ def test_steps_dag_with_connections_and_variable_from_the_metadata_db(deployment
     assert Path(final["summary_file"]).is_file() and successful_rows(final) == 25
     # The secret never reached a task log or the command line.
     assert "sfemu-test-secret" not in p.stdout + p.stderr
+    # No deprecation warning from the provider or the DAG while parsing and running.
+    ours = [
+        line for line in (p.stdout + p.stderr).splitlines()
+        if "eprecat" in line and ("sfmigrate_provider" in line or "examples/" in line)
+    ]
+    assert not ours, ours
 
 
 def test_steps_dag_with_run_config(deployment):

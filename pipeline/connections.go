@@ -32,6 +32,34 @@ func ResolveConnections(getenv func(string) string, s *Settings) (*Connections, 
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
+	c, err := ResolveSalesforceConnection(getenv)
+	if err != nil {
+		return nil, err
+	}
+	src, err := lookupConn(getenv, s.TableConfig.Source,
+		fmt.Sprintf("set %s to the source database, e.g. sqlite:////path/to/erp.db or postgres://user:pass@host:5432/db (tables.%s.source names this connection)",
+			airflow.EnvName(airflow.ConnEnvPrefix, s.TableConfig.Source), s.Table))
+	if err != nil {
+		return nil, err
+	}
+	switch src.Type {
+	case "sqlite", "postgres", "postgresql", "oracle":
+	default:
+		return nil, &ConfigError{Setting: "connection " + src.ID + " conn_type", Value: src.Type,
+			Source:  airflow.EnvName(airflow.ConnEnvPrefix, s.TableConfig.Source),
+			Problem: "is not a supported source database", Fix: "use a sqlite, postgres or oracle connection"}
+	}
+	c.Source = src
+	return c, nil
+}
+
+// ResolveSalesforceConnection reads and checks the salesforce_api
+// connection alone (the tracker and auth commands need no table); every
+// problem is a *ConfigError.
+func ResolveSalesforceConnection(getenv func(string) string) (*Connections, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	sf, err := lookupConn(getenv, SalesforceConnID,
 		fmt.Sprintf(`set %s to the connected app (login = client id, password = client secret, host = My Domain URL), e.g. '{"conn_type": "http", "host": "https://MyDomain.my.salesforce.com", "login": "CLIENT_ID", "password": "CLIENT_SECRET"}'`,
 			airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)))
@@ -62,20 +90,6 @@ func ResolveConnections(getenv func(string) string, s *Settings) (*Connections, 
 				Problem: "not an API version", Fix: "use a version such as 66.0"}
 		}
 	}
-	src, err := lookupConn(getenv, s.TableConfig.Source,
-		fmt.Sprintf("set %s to the source database, e.g. sqlite:////path/to/erp.db or postgres://user:pass@host:5432/db (tables.%s.source names this connection)",
-			airflow.EnvName(airflow.ConnEnvPrefix, s.TableConfig.Source), s.Table))
-	if err != nil {
-		return nil, err
-	}
-	switch src.Type {
-	case "sqlite", "postgres", "postgresql", "oracle":
-	default:
-		return nil, &ConfigError{Setting: "connection " + src.ID + " conn_type", Value: src.Type,
-			Source:  airflow.EnvName(airflow.ConnEnvPrefix, s.TableConfig.Source),
-			Problem: "is not a supported source database", Fix: "use a sqlite, postgres or oracle connection"}
-	}
-	c.Source = src
 	return c, nil
 }
 

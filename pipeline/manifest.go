@@ -10,11 +10,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // ManifestVersion is the manifest format written by this version. Older
@@ -346,18 +350,65 @@ func (m *Manifest) StepDone(name string) bool {
 	return s != nil && s.State == StateDone
 }
 
-var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$`)
+// MaxRunIDLen is the longest run id, in characters: Airflow's run_id
+// column holds 250.
+const MaxRunIDLen = 250
 
-// ValidateRunID checks a run id given by the user. Airflow's own run ids
-// ("manual__2026-11-25T19:38:31.123456+00:00") are accepted as they are,
-// so a DAG can pass --run-id {{ run_id }}.
+// ValidateRunID checks a run id given by the user. Every id Airflow can
+// hold is accepted as it is: its default pattern allows letters, digits
+// and _ . ~ : + -, and a deployment may widen it (scheduler
+// allowed_run_id_pattern), so only what no run id can hold is refused:
+// nothing, more than MaxRunIDLen characters, invalid UTF-8 or control
+// characters. The id is kept as given in the manifest; the run's
+// directories are named by RunDirName.
 func ValidateRunID(id string) error {
-	if !runIDRE.MatchString(id) || id == "." || id == ".." || filepath.Base(id) != id {
-		return &ConfigError{Setting: "--run-id", Value: id, Source: "flag --run-id",
-			Problem: "a run id holds 1-200 letters, digits and . _ : + - and starts with a letter or digit",
-			Fix:     "pass a plain id such as PRODUCT_PRICE-2026-11-25, or leave --run-id out to get a new one"}
+	problem := ""
+	switch {
+	case id == "":
+		problem = "is empty"
+	case !utf8.ValidString(id):
+		problem = "is not valid UTF-8"
+	case utf8.RuneCountInString(id) > MaxRunIDLen:
+		problem = fmt.Sprintf("is %d characters long; a run id holds at most %d (as Airflow's does)", utf8.RuneCountInString(id), MaxRunIDLen)
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		problem = "contains control characters (line breaks, tabs)"
+	}
+	if problem != "" {
+		return &ConfigError{Setting: "--run-id", Value: excerpt.N(id, 60), Source: "flag --run-id", Problem: problem,
+			Fix: "pass a plain id such as PRODUCT_PRICE-2026-11-25 (in Airflow: --run-id {{ run_id }}), or leave --run-id out to get a new one"}
 	}
 	return nil
+}
+
+// RunDirName maps a run id to the name of its directories (under
+// <work-dir>/runs and <logs-dir>): the same id always gives the same name,
+// and different ids different names. Letters, digits and _ - + : . stay as
+// they are (so every id the earlier, stricter rule allowed keeps its
+// directory); any other byte, and a leading '.', becomes %XX, as in a URL
+// (a name can be turned back into its id with url.PathUnescape). A name
+// that would be longer than 200 bytes is cut and ends in '~' and a hash
+// of the whole id instead; the manifest inside keeps the id as given.
+func RunDirName(id string) string {
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '_' || c == '-' || c == '+' || c == ':' || c == '.' && i > 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	name := b.String()
+	const maxName, keep = 200, 180
+	if len(name) > maxName {
+		cut := keep
+		for cut > 0 && (name[cut-1] == '%' || cut > 1 && name[cut-2] == '%') {
+			cut-- // never split an escape
+		}
+		name = name[:cut] + "~" + sha256Hex([]byte(id))[:16]
+	}
+	return name
 }
 
 // NewRunID makes a run id from the table name and the time.
@@ -384,8 +435,8 @@ type batchLine struct {
 	line  []byte
 }
 
-// RunDir is <work-dir>/runs/<run-id>.
-func RunDir(workDir, runID string) string { return filepath.Join(workDir, "runs", runID) }
+// RunDir is <work-dir>/runs/<run-id>, the id mapped by RunDirName.
+func RunDir(workDir, runID string) string { return filepath.Join(workDir, "runs", RunDirName(runID)) }
 
 // ManifestExists reports whether a run's manifest exists.
 func ManifestExists(workDir, runID string) bool {

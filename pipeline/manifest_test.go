@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -67,15 +68,72 @@ func TestReadManifestRefusesNewerAndDamaged(t *testing.T) {
 }
 
 func TestValidateRunID(t *testing.T) {
-	for _, ok := range []string{"PRODUCT-20261125T193831Z", "manual__2026-11-25T19:38:31.123456+00:00", "r1"} {
+	for _, ok := range []string{"PRODUCT-20261125T193831Z", "manual__2026-11-25T19:38:31.123456+00:00", "r1",
+		"manual__2026~retry", "..", "a/b", "-x", "a b", "prix é", strings.Repeat("x", MaxRunIDLen)} {
 		if err := ValidateRunID(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "..", "a/b", "-x", "a b", strings.Repeat("x", 201)} {
-		if err := ValidateRunID(bad); err == nil {
+	for _, bad := range []string{"", "a\nb", "tab\there", "\xff", strings.Repeat("x", MaxRunIDLen+1)} {
+		err := ValidateRunID(bad)
+		if err == nil {
 			t.Errorf("%q accepted", bad)
+			continue
 		}
+		if !strings.Contains(err.Error(), "--run-id") {
+			t.Errorf("%q: error does not name the flag: %v", bad, err)
+		}
+	}
+}
+
+// TestRunDirName: ids the old rule allowed keep their directory; any other
+// id maps to one safe name, the same each time, and different ids never
+// share one.
+func TestRunDirName(t *testing.T) {
+	for id, want := range map[string]string{
+		"PRODUCT-20261125T193831Z":                 "PRODUCT-20261125T193831Z",
+		"manual__2026-11-25T19:38:31.123456+00:00": "manual__2026-11-25T19:38:31.123456+00:00",
+		"manual__2026~retry":                       "manual__2026%7Eretry",
+		"..":                                       "%2E.",
+		".hidden":                                  "%2Ehidden",
+		"a/b":                                      "a%2Fb",
+		"a%2Fb":                                    "a%252Fb",
+		"prix é":                                   "prix%20%C3%A9",
+	} {
+		got := RunDirName(id)
+		if got != want {
+			t.Errorf("RunDirName(%q) = %q, want %q", id, got, want)
+		}
+		if back, err := url.PathUnescape(got); err != nil || back != id {
+			t.Errorf("%q does not unescape to %q: %q, %v", got, id, back, err)
+		}
+	}
+	seen := map[string]string{}
+	ids := []string{strings.Repeat("~", MaxRunIDLen), strings.Repeat("~", MaxRunIDLen-1) + "x", strings.Repeat("a", MaxRunIDLen), strings.Repeat("a", MaxRunIDLen-1) + "b"}
+	for _, id := range ids {
+		name := RunDirName(id)
+		if len(name) > 200 || strings.ContainsAny(name, "/\x00") || name != RunDirName(id) {
+			t.Errorf("RunDirName(%.20q...) = %q: too long, unsafe or unstable", id, name)
+		}
+		if other, dup := seen[name]; dup {
+			t.Errorf("%.20q and %.20q share directory %q", id, other, name)
+		}
+		seen[name] = id
+	}
+	// A run with such an id opens, and its manifest keeps the id as given.
+	dir := t.TempDir()
+	id := "manual__2026-12-05T01:00:00+00:00~retry/2"
+	s, err := OpenRun(dir, id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	m, err := ReadManifest(dir, id)
+	if err != nil || m.RunID != id {
+		t.Fatalf("manifest: %v, %+v", err, m)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runs", "manual__2026-12-05T01:00:00+00:00%7Eretry%2F2", "manifest.json")); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -161,10 +161,13 @@ func Prepare(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: opts, settings: s, conns: conns, store: store, runID: runID,
-		logsDir: filepath.Join(opts.LogsDir, runID), report: opts.Reporter, started: opts.Now(), resumed: prev != nil,
+		logsDir: filepath.Join(opts.LogsDir, RunDirName(runID)), report: opts.Reporter, started: opts.Now(), resumed: prev != nil,
 		processedBefore: store.Snapshot().Totals().Processed}
 	if r.report == nil {
 		r.report = nopReporter{}
+	}
+	for _, w := range s.Warnings {
+		r.warn(w)
 	}
 	if r.resumed {
 		// Under the run's lock: nothing else writes these files now.
@@ -271,31 +274,9 @@ func (r *Runner) newClient() (*salesforce.Client, error) {
 	if r.client != nil {
 		return r.client, nil
 	}
-	t := r.settings.Tracker
-	cfg := salesforce.Config{
-		LoginURL:     r.conns.LoginURL,
-		ClientID:     r.conns.Salesforce.Login,
-		ClientSecret: r.conns.Salesforce.Password,
-		Connection:   SalesforceConnID,
-		APIVersion:   r.conns.APIVersion,
-		PollInterval: r.opts.PollInterval,
-		Tracker:      salesforce.TrackerConfig{Object: t.SFObject, ExternalIDField: t.ExternalIDField, StatusField: t.StatusField},
-	}
-	// The backoff grows to its maximum whatever the first interval: a short
-	// first interval must not multiply the polls (each an API call
-	// counted against the org's daily allocation) of a long job.
-	cfg.PollMaxInterval = r.opts.PollMaxInterval
-	var copts []salesforce.Option
-	if r.opts.HTTPClient != nil {
-		copts = append(copts, salesforce.WithHTTPClient(r.opts.HTTPClient))
-	}
-	if r.opts.Logger != nil {
-		copts = append(copts, salesforce.WithLogger(r.opts.Logger))
-	}
-	c, err := salesforce.New(cfg, copts...)
+	c, err := newSalesforceClient(r.conns, r.settings.Tracker, r.opts.PollInterval, r.opts.PollMaxInterval, r.opts.HTTPClient, r.opts.Logger)
 	if err != nil {
-		return nil, &ConfigError{Setting: "connection " + SalesforceConnID, Source: "AIRFLOW_CONN_SALESFORCE_API",
-			Problem: "is not usable", Err: err, Fix: "check the connection's host, login and password"}
+		return nil, err
 	}
 	r.client = c
 	return c, nil
@@ -489,6 +470,11 @@ func (r *Runner) authenticateOnly(ctx context.Context) (salesforce.Session, erro
 // that got no answer names the host it tried (the client's message does)
 // and what to check.
 func (r *Runner) loginError(ctx context.Context, err error) error {
+	return loginError(ctx, err, r.conns.LoginURL)
+}
+
+// loginError is Runner.loginError for a client built outside a run.
+func loginError(ctx context.Context, err error, loginURL string) error {
 	if ctx.Err() != nil {
 		return err
 	}
@@ -500,14 +486,14 @@ func (r *Runner) loginError(ctx context.Context, err error) error {
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: loginURL, Source: salesforceEnv,
 			Problem: fmt.Sprintf("the host name %s does not exist (DNS: no such host)", dnsErr.Name),
 			Fix:     "set host to your org's My Domain URL as Setup > My Domain shows it, e.g. https://MyDomain.my.salesforce.com"}
 	}
 	if errors.Is(err, http.ErrSchemeMismatch) {
 		// The host answers plain HTTP on an https URL: the connection's
 		// scheme is wrong, retrying cannot help.
-		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: r.conns.LoginURL, Source: salesforceEnv,
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " host", Value: loginURL, Source: salesforceEnv,
 			Problem: "the server there speaks plain HTTP, not HTTPS",
 			Fix:     "write the host with http:// if it really is a plain-HTTP endpoint (such as sfmigrate emulator), else correct the port"}
 	}

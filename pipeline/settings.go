@@ -8,12 +8,15 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sfmigrate/sfmigrate/airflow"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // Defaults of the run settings that have one.
@@ -95,6 +98,9 @@ type Settings struct {
 	Tracker TrackerConfig
 	// Sources maps each setting name to its resolved value and source.
 	Sources map[string]Setting
+	// Warnings are problems that do not stop the run (unknown run config
+	// keys, ignored).
+	Warnings []string
 }
 
 // frozenSettings may not change when a run is resumed: they decide which
@@ -287,6 +293,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 	if err := conf.unused(); err != nil {
 		return nil, err
 	}
+	s.Warnings = conf.warnings
 	if in.Resume != nil {
 		if err := s.checkResume(in.Resume); err != nil {
 			return nil, err
@@ -311,19 +318,29 @@ func (s *Settings) checkResume(m *Manifest) error {
 		if fmt.Sprint(old.Value) == fmt.Sprint(cur.Value) {
 			continue
 		}
-		if strings.HasPrefix(cur.Source, SourceDefault) {
-			// Not given this time: continue with what the run started with.
+		if sourceRank(cur.Source) < sourceRank(old.Source) {
+			// Not given this time by a source that outranks the recorded
+			// one (a later task without the run config, where only the
+			// Variable or a default speaks): continue with what the run
+			// recorded, as the run config that set it still wins.
 			if err := s.adopt(name, old); err == nil {
 				continue
 			}
 		}
-		if !started {
+		why := "changing it would make its batches mean other rows"
+		// The tracker record was marked "In Progress" under the recorded
+		// reference: another one would leave that record behind.
+		trackerWritten := name == "status_ref" && m.Tracker.Status != ""
+		if trackerWritten {
+			why = fmt.Sprintf("its tracker record %q is already marked %q; update-status must write the same record", fmt.Sprint(old.Value), m.Tracker.Status)
+		}
+		if !started && !trackerWritten {
 			continue
 		}
 		return &ConfigError{Setting: name, Value: fmt.Sprint(cur.Value), Source: cur.Source,
-			Problem: fmt.Sprintf("run %s was started with %s = %v (from %s); changing it would make its batches mean other rows",
-				m.RunID, name, old.Value, old.Source),
-			Fix: "resume with the same settings, or start a new run with another --run-id"}
+			Problem: fmt.Sprintf("changed: run %s recorded %s = %v (from %s) in its manifest; %s",
+				m.RunID, name, old.Value, old.Source, why),
+			Fix: fmt.Sprintf("give every step of the run the same %s (in Airflow: pass the same dag_run.conf to every task), or leave it out to use the recorded value, or start a new run with another --run-id", name)}
 	}
 	if h := s.TableConfig.Hash(); started && m.TableHash != "" && h != m.TableHash {
 		return &ConfigError{Setting: "tables." + s.Table, Source: "tables config",
@@ -331,6 +348,26 @@ func (s *Settings) checkResume(m *Manifest) error {
 			Fix:     "restore the definition the run started with, or start a new run with another --run-id"}
 	}
 	return nil
+}
+
+// sourceRank orders the sources of a setting by precedence: the run config
+// (or a flag) over a Variable or the tables config over a default.
+func sourceRank(src string) int {
+	switch {
+	case strings.HasPrefix(src, "run config"), strings.HasPrefix(src, "flag "):
+		return 3
+	case strings.HasPrefix(src, SourceDefault):
+		return 1
+	}
+	return 2 // AIRFLOW_VAR_*, tables config, a manifest
+}
+
+// didYouMean is " (did you mean G?)", or "" without a guess.
+func didYouMean(guess string) string {
+	if guess == "" {
+		return ""
+	}
+	return "; did you mean " + guess + "?"
 }
 
 // adopt sets a frozen setting to the value a resumed run recorded.
@@ -398,9 +435,10 @@ func ReadConfFile(path string) (string, error) {
 
 // runConfig is the decoded run config with the keys already used.
 type runConfig struct {
-	src  string
-	vals map[string]json.RawMessage
-	used map[string]bool
+	src      string
+	vals     map[string]json.RawMessage
+	used     map[string]bool
+	warnings []string // about keys ignored
 }
 
 // parseRunConfig decodes the run config. src names it for settings taken
@@ -419,14 +457,19 @@ func parseRunConfig(raw, src, flag string) (*runConfig, error) {
 		return nil, &ConfigError{Setting: "run config", Value: strings.TrimSpace(raw), Source: flag, Problem: "has text after the JSON object",
 			Fix: "pass exactly one JSON object"}
 	}
+	keys := make([]string, 0, len(c.vals))
 	for k := range c.vals {
-		known := false
-		for _, kk := range runConfigKeys {
-			known = known || k == kk
-		}
-		if !known {
-			return nil, &ConfigError{Setting: "run config key", Value: k, Source: src, Problem: "unknown key",
-				Fix: withGuess(Suggest(k, runConfigKeys), "use only "+strings.Join(runConfigKeys, ", "))}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(runConfigKeys, k) {
+			// As the original DAG did, a key sfmigrate does not know is
+			// ignored (other tasks of the DAG may read it); said so, in case
+			// it is a typo.
+			c.used[k] = true
+			c.warnings = append(c.warnings, fmt.Sprintf("%s: unknown key %q ignored (sfmigrate reads only %s)%s",
+				src, excerpt.N(k, 60), strings.Join(runConfigKeys, ", "), didYouMean(Suggest(k, runConfigKeys))))
 		}
 	}
 	return c, nil

@@ -190,7 +190,6 @@ func TestSettingsErrors(t *testing.T) {
 		{"fraction", Inputs{Table: "PRICES", Conf: `{"batch_size": 1.5}`}, []string{`batch_size = "1.5"`, "not a whole number"}},
 		{"bad json", Inputs{Table: "PRICES", Conf: `{"batch_size": `, ConfSource: "--conf-file run.json"},
 			[]string{"run config", "--conf-file run.json", "not a JSON object"}},
-		{"unknown key", Inputs{Table: "PRICES", Conf: `{"batchsize": 5}`}, []string{`"batchsize"`, "unknown key", "batch_size"}},
 		{"string as object", Inputs{Table: "PRICES", Conf: `{"sf_object": 5}`}, []string{"sf_object", "must be a JSON string"}},
 		{"bad object", Inputs{Table: "PRICES", Conf: `{"sf_object": "Product 2"}`}, []string{`sf_object = "Product 2"`, "API name"}},
 		{"unmapped key", Inputs{Table: "PRICES", Conf: `{"external_id_field": "Nope__c"}`}, []string{`"Nope__c"`, "no column"}},
@@ -213,6 +212,31 @@ func TestSettingsErrors(t *testing.T) {
 	}
 }
 
+// TestUnknownRunConfigKeys: keys sfmigrate does not read are ignored with a
+// warning naming them (the original DAG ignored extra keys); known keys
+// are still checked.
+func TestUnknownRunConfigKeys(t *testing.T) {
+	tables := testTables(t)
+	s, err := ResolveSettings(Inputs{Table: "PRICES", Tables: tables, Conf: `{"batchsize": 5, "notify": "ops", "batch_size": 9}`, ConfSource: "--conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.BatchSize != 9 || len(s.Warnings) != 2 {
+		t.Fatalf("batch size %d, warnings %q", s.BatchSize, s.Warnings)
+	}
+	for i, want := range []string{`run config (--conf): unknown key "batchsize" ignored`, `unknown key "notify" ignored`} {
+		if !strings.Contains(s.Warnings[i], want) {
+			t.Errorf("warning %q does not contain %q", s.Warnings[i], want)
+		}
+	}
+	if !strings.Contains(s.Warnings[0], "did you mean batch_size?") {
+		t.Errorf("no guess in %q", s.Warnings[0])
+	}
+	if _, err := ResolveSettings(Inputs{Table: "PRICES", Tables: tables, Conf: `{"extra": 1, "batch_size": "lots"}`}); err == nil || !strings.Contains(err.Error(), "not a whole number") {
+		t.Errorf("bad known key beside an unknown one: err = %v", err)
+	}
+}
+
 func TestSettingsResumeMustMatch(t *testing.T) {
 	tables := testTables(t)
 	s, err := ResolveSettings(Inputs{Table: "PRICES", Tables: tables, Conf: `{"batch_size": 100}`})
@@ -229,9 +253,34 @@ func TestSettingsResumeMustMatch(t *testing.T) {
 	if err != nil || s2.BatchSize != 100 || s2.Sources["batch_size"].Source != "run config" {
 		t.Fatalf("resume without settings: %v, batch size %v", err, s2)
 	}
-	_, err = ResolveSettings(Inputs{Tables: tables, Resume: m, Getenv: envOf("AIRFLOW_VAR_BATCH_SIZE", "7")})
-	if err == nil || !strings.Contains(err.Error(), "run r1 was started with batch_size = 100") {
-		t.Fatalf("resume with another batch size: err = %v", err)
+	// A later step without the run config, where only the Variable speaks:
+	// the run config the run recorded still outranks it.
+	s4, err := ResolveSettings(Inputs{Tables: tables, Resume: m, Getenv: envOf("AIRFLOW_VAR_BATCH_SIZE", "7")})
+	if err != nil || s4.BatchSize != 100 || s4.Sources["batch_size"].Source != "run config" {
+		t.Fatalf("resume with a Variable below the recorded run config: %v, %+v", err, s4)
+	}
+	// An explicit run config that differs is refused, naming both values and sources.
+	_, err = ResolveSettings(Inputs{Tables: tables, Resume: m, Conf: `{"batch_size": 7}`, ConfSource: "--conf"})
+	for _, want := range []string{`batch_size = "7" (from run config (--conf))`, "run r1 recorded batch_size = 100 (from run config)", "same batch_size"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("resume with another batch size: err = %v, want %q", err, want)
+		}
+	}
+	// A Variable that changed under a run that took its value from it is refused too.
+	sv, err := ResolveSettings(Inputs{Table: "PRICES", Tables: tables, Getenv: envOf("AIRFLOW_VAR_BATCH_SIZE", "50")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv := &Manifest{RunID: "rv", Table: "PRICES", Settings: sv.Sources, TableHash: sv.TableConfig.Hash(), Batches: []*BatchState{{Index: 1, Rows: 50}}}
+	_, err = ResolveSettings(Inputs{Tables: tables, Resume: mv, Getenv: envOf("AIRFLOW_VAR_BATCH_SIZE", "60")})
+	if err == nil || !strings.Contains(err.Error(), "recorded batch_size = 50 (from AIRFLOW_VAR_BATCH_SIZE)") {
+		t.Fatalf("Variable changed mid-run: err = %v", err)
+	}
+	// Once the tracker record is marked, status_ref is frozen even before any batch.
+	marked := &Manifest{RunID: "rt", Table: "PRICES", Settings: s.Sources, TableHash: s.TableConfig.Hash(), Tracker: TrackerState{Ref: "PRICES_2026", Status: "In Progress"}}
+	_, err = ResolveSettings(Inputs{Tables: tables, Resume: marked, Conf: `{"status_ref": "OTHER"}`})
+	if err == nil || !strings.Contains(err.Error(), "status_ref") || !strings.Contains(err.Error(), "already marked") {
+		t.Fatalf("status_ref changed after the tracker was marked: err = %v", err)
 	}
 	// Before any batch exists, new values simply replace the recorded ones.
 	fresh := &Manifest{RunID: "r0", Table: "PRICES", Settings: s.Sources, TableHash: s.TableConfig.Hash()}

@@ -86,9 +86,13 @@ upload gets a new job (up to 6 per batch and round); batches still unfinished fo
 are loaded again, up to 4 rounds 2s/4s/8s apart; authenticate, collect-results and
 update-status run up to 3 times. Refusals and configuration errors are final.
 A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,
-operation and status_ref (settings left out are taken from the manifest; different ones are
-refused with exit 2 once a batch exists); parallel and max_rejected_rows may change between
-attempts.
+operation and status_ref: a later step or attempt that leaves one out, or where only a
+lower source speaks (a Variable or the tables config under a recorded run config value),
+continues with the manifest's value; one given explicitly with another value is refused
+with exit 2, naming both values and their sources, once a batch exists (status_ref once
+the tracker record was marked). parallel, max_jobs_in_flight, record_retries and max_rejected_rows may change between
+attempts. Run config keys
+sfmigrate does not read are ignored with a warning.
 `
 
 // beforeRecordJob is pipeline.Options.BeforeRecordJob for every run: nil,

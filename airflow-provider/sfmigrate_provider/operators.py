@@ -1,0 +1,233 @@
+"""SfmigrateOperator: one sfmigrate step as an Airflow task."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from sfmigrate_provider.hooks import (
+    DEFAULT_VARIABLES,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    SALESFORCE_CONN_ID,
+    SfmigrateConfigError,
+    SfmigrateError,
+    SfmigrateHook,
+)
+
+#: The steps of a run, in order (``sfmigrate task STEP``), and ``run`` for all of them in one task.
+STEPS = ("authenticate", "extract", "upload", "collect-results", "update-status")
+RUN = "run"
+
+
+def zero_rows(summary: dict[str, Any] | None) -> bool:
+    """Whether a summary says the run has nothing to migrate: its extract step is done
+    and wrote no rows."""
+    if not summary:
+        return False
+    return (summary.get("steps") or {}).get("extract") == "done" and summary.get("rows") == 0
+
+
+class SfmigrateOperator(BaseOperator):
+    """Runs one sfmigrate step (``sfmigrate task STEP``; ``step="run"`` runs them all).
+
+    Every step gets the DAG run's ``dag_run.conf`` as its run config (``--conf``), so a
+    setting given when triggering applies to every step, and ``--run-id {{ run_id }}``,
+    so the steps of one DAG run share one sfmigrate run (and its manifest) even on
+    different workers; they must share ``work_dir`` and ``logs_dir``.
+
+    Outcome, by the binary's exit code:
+
+    * 0: the step's summary (a dict) is the task's return value (XCom). When the run's
+      query returned no rows, the summary is still pushed and the task is skipped
+      (extract and every later step).
+    * 3 (some records failed or were unprocessed): the summary is pushed as the return
+      value (``failed_files`` lists the failed-records files), then the task fails
+      without retrying: retrying cannot make Salesforce accept those records.
+    * 2 (configuration or usage): the task fails without retrying, with sfmigrate's
+      message naming the bad value, where it came from and the fix.
+    * anything else: the task fails and Airflow may retry it; every step is safe to
+      rerun (no batch ever gets a second job).
+
+    :param step: one of authenticate, extract, upload, collect-results, update-status, run.
+    :param table: the table of the tables config (needed by the first step; passed to
+        every step, which checks it against the run's manifest). A ``"table"`` in
+        ``dag_run.conf`` replaces it.
+    :param conf: run config (dict or JSON text); default the DAG run's ``dag_run.conf``.
+    :param run_id: sfmigrate run id (default the DAG run's ``run_id``).
+    :param tables_config: tables config file (default ``$SFMIGRATE_TABLES_CONFIG``, else
+        sfmigrate's default ``tables.yaml``).
+    :param work_dir, logs_dir: shared directories (default ``$SFMIGRATE_WORK_DIR``,
+        ``$SFMIGRATE_LOGS_DIR``, else sfmigrate's defaults).
+    :param salesforce_conn_id: Airflow connection of the Salesforce app.
+    :param source_conn_id: Airflow connection of the table's source database (default:
+        the ``source`` of the table in the tables config; every source there when the
+        table is not known).
+    :param variables: Airflow Variables handed to sfmigrate when set.
+    :param binary: sfmigrate binary (default ``$SFMIGRATE_BIN``, else PATH).
+    :param poll_interval: first delay between job status polls, e.g. ``"50ms"`` against
+        the emulator (default ``$SFMIGRATE_POLL_INTERVAL``, else sfmigrate's 2s).
+    :param extra_args: further flags for ``sfmigrate task``.
+    """
+
+    template_fields: Sequence[str] = ("table", "run_id", "tables_config", "work_dir", "logs_dir", "conf")
+    ui_color = "#d9ecff"
+
+    def __init__(
+        self,
+        *,
+        step: str,
+        table: str | None = None,
+        conf: dict[str, Any] | str | None = None,
+        run_id: str = "{{ run_id }}",
+        tables_config: str | None = None,
+        work_dir: str | None = None,
+        logs_dir: str | None = None,
+        salesforce_conn_id: str = SALESFORCE_CONN_ID,
+        source_conn_id: str | None = None,
+        variables: Sequence[str] = DEFAULT_VARIABLES,
+        binary: str | None = None,
+        poll_interval: str | None = None,
+        extra_args: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        if step not in STEPS and step != RUN:
+            raise ValueError(f"SfmigrateOperator: unknown step {step!r}; use one of {', '.join(STEPS)} or {RUN!r}")
+        if step not in ("authenticate", RUN):
+            # After a step that found no rows (skipped), the later steps still run: they
+            # have nothing to do but mark the tracker, and skip themselves. sfmigrate
+            # refuses (exit 2) a step whose predecessor did not finish.
+            kwargs.setdefault("trigger_rule", "none_failed")
+        super().__init__(**kwargs)
+        self.step = step
+        self.table = table
+        self.conf = conf
+        self.run_id = run_id
+        self.tables_config = tables_config
+        self.work_dir = work_dir
+        self.logs_dir = logs_dir
+        self.salesforce_conn_id = salesforce_conn_id
+        self.source_conn_id = source_conn_id
+        self.variables = list(variables)
+        self.binary = binary
+        self.poll_interval = poll_interval
+        self.extra_args = list(extra_args)
+        self._hook: SfmigrateHook | None = None
+
+    # -- building the command ----------------------------------------------------------
+
+    def _run_config(self, context: Any) -> dict[str, Any]:
+        conf = self.conf
+        if conf is None:
+            dag_run = context.get("dag_run")
+            conf = (getattr(dag_run, "conf", None) or {}) if dag_run is not None else {}
+        if isinstance(conf, str):
+            text = conf.strip()
+            if not text:
+                return {}
+            try:
+                conf = json.loads(text)
+            except ValueError as e:
+                raise SfmigrateConfigError(f"run config {text[:60]!r} is not JSON: {e}; fix: pass a JSON object") from None
+        if not isinstance(conf, dict):
+            raise SfmigrateConfigError(f"run config must be a JSON object, got {type(conf).__name__}")
+        return dict(conf)
+
+    def _tables_config_path(self) -> str:
+        return self.tables_config or os.environ.get("SFMIGRATE_TABLES_CONFIG") or "tables.yaml"
+
+    def _source_conn_ids(self, table: str | None) -> list[str]:
+        if self.source_conn_id:
+            return [self.source_conn_id]
+        path = self._tables_config_path()
+        try:
+            import yaml
+
+            with open(path, encoding="utf-8") as f:
+                cfg = yaml.safe_load(f) or {}
+        except (OSError, ValueError) as e:
+            # sfmigrate reports an unreadable or malformed tables config itself, better.
+            self.log.warning("cannot read tables config %s to find the source connection: %s", path, e)
+            return []
+        tables = cfg.get("tables") if isinstance(cfg, dict) else None
+        if not isinstance(tables, dict):
+            return []
+        entries = [tables[table]] if table in tables else list(tables.values())
+        return [e["source"] for e in entries if isinstance(e, dict) and isinstance(e.get("source"), str)]
+
+    def command(self, conf: dict[str, Any], table: str | None) -> list[str]:
+        """The sfmigrate arguments (no secrets: those go in the environment)."""
+        args = [RUN] if self.step == RUN else ["task", self.step]
+        if self.run_id:
+            args += ["--run-id", str(self.run_id)]
+        if table and not conf.get("table"):
+            args += ["--table", table]
+        args += ["--tables-config", self._tables_config_path()]
+        work_dir = self.work_dir or os.environ.get("SFMIGRATE_WORK_DIR")
+        logs_dir = self.logs_dir or os.environ.get("SFMIGRATE_LOGS_DIR")
+        if work_dir:
+            args += ["--work-dir", work_dir]
+        if logs_dir:
+            args += ["--logs-dir", logs_dir]
+        if conf:
+            args += ["--conf", json.dumps(conf)]
+        poll = self.poll_interval or os.environ.get("SFMIGRATE_POLL_INTERVAL")
+        if poll:
+            args += ["--poll-interval", poll]
+        return [*args, "--json", *self.extra_args]
+
+    # -- running -----------------------------------------------------------------------
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        conf = self._run_config(context)
+        # A table in the run config replaces the operator's (sfmigrate gets it once).
+        table = conf.get("table") or self.table
+        hook = SfmigrateHook(
+            salesforce_conn_id=self.salesforce_conn_id,
+            source_conn_ids=self._source_conn_ids(table),
+            variables=self.variables,
+            binary=self.binary,
+        )
+        self._hook = hook
+        result = hook.run(self.command(conf, table), on_stderr_line=lambda line: self.log.info("%s", line))
+        summary = result.summary
+        code = result.returncode
+        if code == EXIT_OK:
+            if summary is None:
+                raise SfmigrateError(f"sfmigrate {self.step} succeeded but printed no JSON summary on its last stdout line")
+            if self.step != "authenticate" and zero_rows(summary):
+                self._push(context, summary)
+                raise AirflowSkipException(
+                    f"nothing to migrate: the query of table {summary.get('table')} returned no rows "
+                    f"(run {summary.get('run_id')}); the summary is in XCom"
+                )
+            return summary
+        if summary is not None:
+            # Pushed before failing, so the failed files are in XCom exactly when needed.
+            self._push(context, summary)
+        if code == EXIT_PARTIAL:
+            files = (summary or {}).get("failed_files") or []
+            unprocessed = (summary or {}).get("unprocessed_files") or []
+            raise AirflowFailException(
+                f"{result.message}. Failed-records files: {', '.join(files) or 'none'}"
+                + (f"; unprocessed: {', '.join(unprocessed)}" if unprocessed else "")
+                + ". Not retried: fix the records (or the mapping) and rerun the run."
+            )
+        if code == EXIT_CONFIG:
+            raise SfmigrateConfigError(result.message, code, summary)
+        raise SfmigrateError(result.message, code, summary)
+
+    def _push(self, context: Any, summary: dict[str, Any]) -> None:
+        ti = context.get("ti") or context.get("task_instance")
+        if ti is not None:
+            ti.xcom_push(key="return_value", value=summary)
+
+    def on_kill(self) -> None:
+        if self._hook is not None:
+            self._hook.terminate()

@@ -32,35 +32,9 @@ func ResolveConnections(getenv func(string) string, s *Settings) (*Connections, 
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	sf, err := lookupConn(getenv, SalesforceConnID,
-		fmt.Sprintf(`set %s to the connected app (login = client id, password = client secret, host = My Domain URL), e.g. '{"conn_type": "http", "host": "https://MyDomain.my.salesforce.com", "login": "CLIENT_ID", "password": "CLIENT_SECRET"}'`,
-			airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)))
+	c, err := resolveSalesforceConn(getenv)
 	if err != nil {
 		return nil, err
-	}
-	c := &Connections{Salesforce: sf}
-	envName := airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)
-	bad := func(field, problem, fix string) error {
-		return &ConfigError{Setting: "connection " + SalesforceConnID + " " + field, Source: envName, Problem: problem, Fix: fix}
-	}
-	if sf.Login == "" {
-		return nil, bad("login", "is empty: it must hold the connected app's client id (consumer key)", "put the client id in the connection's login")
-	}
-	if sf.Password == "" {
-		return nil, bad("password", "is empty: it must hold the connected app's client secret", "put the client secret in the connection's password")
-	}
-	if c.LoginURL, err = loginURL(sf); err != nil {
-		return nil, bad("host", err.Error(), "set host to your org's My Domain URL, e.g. https://MyDomain.my.salesforce.com")
-	}
-	if v, ok := sf.Extra["api_version"]; ok {
-		c.APIVersion = strings.TrimSpace(fmt.Sprint(v))
-		if !strings.HasPrefix(c.APIVersion, "v") {
-			c.APIVersion = "v" + c.APIVersion
-		}
-		if _, err := strconv.ParseFloat(c.APIVersion[1:], 64); err != nil {
-			return nil, &ConfigError{Setting: "connection " + SalesforceConnID + " extra api_version", Value: fmt.Sprint(v), Source: envName,
-				Problem: "not an API version", Fix: "use a version such as 66.0"}
-		}
 	}
 	src, err := lookupConn(getenv, s.TableConfig.Source,
 		fmt.Sprintf("set %s to the source database, e.g. sqlite:////path/to/erp.db or postgres://user:pass@host:5432/db (tables.%s.source names this connection)",
@@ -136,4 +110,39 @@ func isLoopback(host string) bool {
 	}
 	h = strings.Trim(h, "[]")
 	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}
+
+// resolveSalesforceConn reads and checks the salesforce_api connection.
+func resolveSalesforceConn(getenv func(string) string) (*Connections, error) {
+	sf, err := lookupConn(getenv, SalesforceConnID,
+		fmt.Sprintf(`set %s to the connected app (login = client id, password = client secret, host = My Domain URL), e.g. '{"conn_type": "http", "host": "https://MyDomain.my.salesforce.com", "login": "CLIENT_ID", "password": "CLIENT_SECRET"}'`,
+			airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)))
+	if err != nil {
+		return nil, err
+	}
+	c := &Connections{Salesforce: sf}
+	envName := airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)
+	bad := func(field, problem, fix string) error {
+		return &ConfigError{Setting: "connection " + SalesforceConnID + " " + field, Source: envName, Problem: problem, Fix: fix}
+	}
+	if sf.Login == "" {
+		return nil, bad("login", "is empty: it must hold the connected app's client id (consumer key)", "put the client id in the connection's login")
+	}
+	if sf.Password == "" {
+		return nil, bad("password", "is empty: it must hold the connected app's client secret", "put the client secret in the connection's password")
+	}
+	if c.LoginURL, err = loginURL(sf); err != nil {
+		return nil, bad("host", err.Error(), "set host to your org's My Domain URL, e.g. https://MyDomain.my.salesforce.com")
+	}
+	if v, ok := sf.Extra["api_version"]; ok {
+		c.APIVersion = strings.TrimSpace(fmt.Sprint(v))
+		if !strings.HasPrefix(c.APIVersion, "v") {
+			c.APIVersion = "v" + c.APIVersion
+		}
+		if _, err := strconv.ParseFloat(c.APIVersion[1:], 64); err != nil {
+			return nil, &ConfigError{Setting: "connection " + SalesforceConnID + " extra api_version", Value: fmt.Sprint(v), Source: envName,
+				Problem: "not an API version", Fix: "use a version such as 66.0"}
+		}
+	}
+	return c, nil
 }

@@ -23,6 +23,9 @@ type TablesConfig struct {
 	Path string `yaml:"-"`
 	// StatusTracker says which object and fields update-status writes.
 	StatusTracker TrackerConfig `yaml:"status_tracker"`
+	// PlanStatusRef is the tracker record's external id for a plan (several
+	// tables in one run, plan/doc.go); default PLAN.
+	PlanStatusRef string `yaml:"plan_status_ref"`
 	// Tables maps a table name (the --table value, the batch file prefix and
 	// the default tracker key) to its definition.
 	Tables map[string]*TableConfig `yaml:"tables"`
@@ -79,6 +82,12 @@ type TableConfig struct {
 	// SourceTimeZone is the IANA zone of timestamps stored without a zone
 	// (default UTC), e.g. Europe/Berlin.
 	SourceTimeZone string `yaml:"source_time_zone"`
+	// DependsOn names tables of the config that must be loaded before this
+	// one in a plan, beyond the order its lookup fields give (plan/doc.go).
+	DependsOn StringList `yaml:"depends_on"`
+	// OnParentFailure says whether this table still runs in a plan when a
+	// table it waits for ended with failed rows: "stop" (default) or "continue".
+	OnParentFailure string `yaml:"on_parent_failure"`
 }
 
 // StringList is a YAML value given either as one string (commas separate
@@ -205,16 +214,20 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 			return nil, err
 		}
 	}
+	if err := cfg.validatePlanKeys(src); err != nil {
+		return nil, err
+	}
 	return &cfg, nil
 }
 
 // Keys of the tables config at each level, in the order of design.md §2.
 var (
-	topKeys     = []string{"status_tracker", "tables"}
+	topKeys     = []string{"status_tracker", "plan_status_ref", "tables"}
 	trackerKeys = []string{"sf_object", "external_id_field", "status_field", "create", "run_id_field",
 		"records_total_field", "records_failed_field", "message_field"}
 	tableKeys = []string{"source", "query", "table", "order_by", "sf_object", "external_id_field", "operation",
-		"fields", "status_ref", "nulls", "source_time_zone"}
+		"fields", "status_ref", "nulls", "source_time_zone",
+		"depends_on", "on_parent_failure"}
 )
 
 // checkKeys rejects unknown keys with the line, the key's path and the

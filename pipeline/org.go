@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -94,3 +95,8 @@ func (o *Org) SetStatus(ctx context.Context, ref, status, runID, message string)
 	}
 	return nil
 }
+
+// LockDir takes the exclusive lock a run directory's manifest writer holds,
+// for directories that group runs (a plan's). The kernel drops it when the
+// process dies; Close releases it.
+func LockDir(dir string) (io.Closer, error) { return lockDir(dir) }

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/plan"
 )
 
 func init() {
-	register(&command{name: "run", summary: "migrate one table end to end (all steps; resumes with --run-id)", run: runRun})
+	register(&command{name: "run", summary: "migrate one table, or a plan of several (--tables, --all-tables), end to end; resumes with --run-id", run: runRun})
 }
 
 // settingsHelp explains where settings come from; shared by run and task.
@@ -122,14 +123,36 @@ Examples:
   sfmigrate run --table PRODUCT_PRICE --conf '{"batch_size": 5000, "start_batch": 3}'
   AIRFLOW_VAR_BATCH_SIZE=20000 sfmigrate run --table PRODUCT_PRICE --json
   sfmigrate run --run-id PRODUCT_PRICE-20261125T193831Z     # resume an interrupted run
+  sfmigrate run --all-tables                                # a plan: every table, parents first
+  sfmigrate run --tables ACCOUNTS,CONTACTS --json           # a plan of two tables
+
+Plans (--tables A,B or --all-tables; 'sfmigrate plan' shows one without running it):
+  one run id for the plan; <work-dir>/runs/<run-id>/plan.json holds the plan and each
+  step's state, runs/<run-id>/runs/<TABLE>[.pass2]/ each step's manifest, and
+  <logs-dir>/<run-id>/<TABLE>[.pass2]/ its results. --run-id of a plan run continues every
+  step where it stopped. The run config may set batch_size, parallel and record_retries
+  for every table; the steps running at once share parallel (each gets parallel divided
+  by their number, at least 1). The plan's own tracker record is plan_status_ref
+  (default PLAN). Exit code: the worst of the steps' (2 > 1 > 3 > 0).
 
 `+exitCodesHelp)
 	f.bind(fs)
+	tablesFlag := fs.String("tables", "", "run a plan of these tables of the tables config, comma-separated (see 'sfmigrate plan --help')")
+	allTables := fs.Bool("all-tables", false, "run a plan of every table of the tables config")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("run: unexpected argument %q (see 'sfmigrate run --help')", fs.Arg(0))
+	}
+	if names := splitTables(*tablesFlag); len(names) > 0 || *allTables || (f.runID != "" && plan.Exists(f.workDir, f.runID)) {
+		if f.table != "" {
+			return usageErrorf("run: --table runs one table; give --tables or --all-tables for a plan, not both")
+		}
+		if len(names) > 0 && *allTables {
+			return usageErrorf("run: give --tables A,B or --all-tables, not both")
+		}
+		return runPlanRun(ctx, env, &f, names)
 	}
 	opts, err := f.options(env)
 	if err != nil {

@@ -276,11 +276,40 @@ func (p *Plan) breakCycles(cfg *pipeline.TablesConfig, names []string) error {
 		}
 		e.Deferred = true
 	}
+	// Between tables: defer an optional lookup when the lookups not
+	// deferred so far lead from its parent back to its table (it closes a
+	// cycle). Deferring only removes paths, so a lookup kept never closes a
+	// cycle later. Tables that need a second pass anyway (self-references)
+	// give up their lookups first, then by name: the fewest passes, the
+	// same plan every time.
 	comp := p.components(names, func(e *Edge) bool { return e.Child != e.Parent })
-	for i := range p.Edges {
-		e := &p.Edges[i]
+	var cands []int
+	for i, e := range p.Edges {
 		if e.Child != e.Parent && comp[e.Child] == comp[e.Parent] && !e.Required && !e.DependsOn {
-			e.Deferred = true
+			cands = append(cands, i)
+		}
+	}
+	hasPass2 := func(t string) bool {
+		for _, e := range p.Edges {
+			if e.Child == t && e.Deferred {
+				return true
+			}
+		}
+		return false
+	}
+	sort.SliceStable(cands, func(a, b int) bool {
+		ea, eb := p.Edges[cands[a]], p.Edges[cands[b]]
+		if pa, pb := hasPass2(ea.Child), hasPass2(eb.Child); pa != pb {
+			return pa
+		}
+		if ea.Child != eb.Child {
+			return ea.Child < eb.Child
+		}
+		return ea.Column < eb.Column
+	})
+	for _, i := range cands {
+		if p.reaches(p.Edges[i].Parent, p.Edges[i].Child) {
+			p.Edges[i].Deferred = true
 		}
 	}
 	// What remains inside a component must not cycle.
@@ -319,6 +348,26 @@ func (p *Plan) breakCycles(cfg *pipeline.TablesConfig, names []string) error {
 		}
 	}
 	return nil
+}
+
+// reaches reports whether the lookups not deferred lead from table a to b.
+func (p *Plan) reaches(a, b string) bool {
+	seen := map[string]bool{a: true}
+	queue := []string{a}
+	for len(queue) > 0 {
+		t := queue[0]
+		queue = queue[1:]
+		if t == b {
+			return true
+		}
+		for _, e := range p.Edges {
+			if e.Child == t && !e.Deferred && e.Child != e.Parent && !seen[e.Parent] {
+				seen[e.Parent] = true
+				queue = append(queue, e.Parent)
+			}
+		}
+	}
+	return false
 }
 
 // externalIDColumn is the source column mapped to the table's external id

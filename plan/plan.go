@@ -16,6 +16,7 @@ type Lookup struct {
 	Relationship string   // its relationship name, e.g. Parent or Product__r
 	ReferenceTo  []string // the objects it may point to (several: polymorphic)
 	Required     bool     // a record cannot be created without it
+	guessed      bool     // offline: matched by a similar name only
 }
 
 // Object is the describe information of one target object the plan uses.
@@ -173,9 +174,11 @@ func Build(cfg *pipeline.TablesConfig, names []string, objects map[string]*Objec
 	p := &Plan{Described: objects != nil, Deferred: map[string][]string{}}
 	// Which tables load which object.
 	loads := map[string][]string{}
+	objName := map[string]string{} // lower-cased -> as the tables config spells it
 	for _, n := range names {
 		o := strings.ToLower(cfg.Tables[n].SFObject)
 		loads[o] = append(loads[o], n)
+		objName[o] = cfg.Tables[n].SFObject
 	}
 	for _, child := range names {
 		tc := cfg.Tables[child]
@@ -205,10 +208,13 @@ func Build(cfg *pipeline.TablesConfig, names []string, objects map[string]*Objec
 				}
 				lk = *l
 			} else {
-				lk = offlineLookup(rel, tc.SFObject, loads)
+				lk = offlineLookup(rel, tc.SFObject, loads, objName)
 				if len(lk.ReferenceTo) == 0 {
 					p.Notes = append(p.Notes, fmt.Sprintf("%s: %s -> %s: without the org's describe the object this lookup points to is unknown; no order is derived from it (give depends_on, or plan with a Salesforce connection)", child, f.Column, f.Name))
 					continue
+				}
+				if lk.guessed {
+					p.Notes = append(p.Notes, fmt.Sprintf("%s: %s -> %s: without the org's describe, the lookup is taken to point to %s by its name (the run plans from the describe)", child, f.Column, f.Name, strings.Join(lk.ReferenceTo, ", ")))
 				}
 			}
 			for _, obj := range lk.ReferenceTo {
@@ -240,7 +246,7 @@ func Build(cfg *pipeline.TablesConfig, names []string, objects map[string]*Objec
 // offlineLookup guesses what a relationship points to from its name alone:
 // a standard relationship name (Account, Parent) or a custom one (X__r ->
 // X__c), matched against the objects of the plan.
-func offlineLookup(rel, self string, loads map[string][]string) Lookup {
+func offlineLookup(rel, self string, loads map[string][]string, objName map[string]string) Lookup {
 	l := Lookup{Relationship: rel}
 	cands := []string{rel}
 	if base, ok := strings.CutSuffix(rel, "__r"); ok {
@@ -255,6 +261,27 @@ func offlineLookup(rel, self string, loads map[string][]string) Lookup {
 	for _, c := range cands {
 		if len(loads[strings.ToLower(c)]) > 0 {
 			l.ReferenceTo = append(l.ReferenceTo, c)
+		}
+	}
+	if len(l.ReferenceTo) > 0 {
+		return l
+	}
+	// A custom relationship named after the object it points to, perhaps
+	// with a role in front: Product__r -> Product2, Primary_Contact__r ->
+	// Contact. A guess: the notes say so.
+	base := strings.ToLower(strings.TrimSuffix(rel, "__r"))
+	objs := slices.Sorted(func(yield func(string) bool) {
+		for o := range loads {
+			if !yield(o) {
+				return
+			}
+		}
+	})
+	for _, o := range objs {
+		norm := strings.TrimRight(strings.TrimSuffix(o, "__c"), "0123456789")
+		if norm != "" && (base == norm || strings.HasSuffix(base, "_"+norm)) {
+			l.ReferenceTo = append(l.ReferenceTo, objName[o])
+			l.guessed = true
 		}
 	}
 	return l

@@ -210,15 +210,26 @@ func TestOfflinePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Parent (self) and Account are found by name; Primary_Contact__r and
-	// Product__r cannot be placed without the describe.
+	// Product__r by a similar name (noted).
 	if diff := cmp.Diff([]string{"ACCOUNTS"}, p.Step("CONTACTS").Waits); diff != "" {
 		t.Errorf("CONTACTS waits (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"PRODUCTS"}, p.Step("PRICES").Waits); diff != "" {
+		t.Errorf("PRICES waits (-want +got):\n%s", diff)
 	}
 	if p.Step("ACCOUNTS.pass2") == nil {
 		t.Error("the self-reference is not deferred offline")
 	}
-	if p.Described || len(p.Notes) != 2 {
+	if p.Described || len(p.Notes) != 2 || !strings.Contains(p.Notes[0], "to point to Contact by its name") {
 		t.Errorf("notes = %q", p.Notes)
+	}
+	// A relationship that matches nothing is noted and gives no order.
+	cfg := config(t, strings.Replace(erp, "Product__r.External_Id__c", "Item__r.External_Id__c", 1))
+	if p, err = Build(cfg, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Step("PRICES").Waits) != 0 || !strings.Contains(strings.Join(p.Notes, "\n"), "PRICES: PRODUCT_ID -> Item__r.External_Id__c: without the org's describe the object this lookup points to is unknown") {
+		t.Errorf("PRICES waits %q; notes %q", p.Step("PRICES").Waits, p.Notes)
 	}
 }
 

@@ -519,7 +519,13 @@ func (e *executor) decide(s *Step) (string, string) {
 		switch ws.State {
 		case StateSucceeded:
 		case StatePartial:
-			if s.OnParentFailure == pipeline.OnParentFailureContinue {
+			// The tables config as it is now: a rerun after setting
+			// continue loads the table.
+			onFail := s.OnParentFailure
+			if tc, ok := e.opts.Config.Tables[s.Table]; ok {
+				onFail = tc.ParentFailure()
+			}
+			if onFail == pipeline.OnParentFailureContinue {
 				continue
 			}
 			return StateSkipped, fmt.Sprintf("waits for %s, which ended with %d failed and %d unprocessed rows (on_parent_failure: stop; set continue to load it anyway)",

@@ -48,14 +48,14 @@ type harness struct {
 	extraFl []string
 }
 
-type sample struct{ products, prices, orphans int }
+type sample struct{ products, prices, orphans, accounts, contacts int }
 
 func newHarness(t *testing.T, s sample, opts ...sfemu.Option) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: filepath.Join(dir, "work"), logs: filepath.Join(dir, "logs"), db: filepath.Join(dir, "erp.db"),
 		tables: filepath.Join(dir, "tables.yaml")}
-	st, err := demo.Generate(t.Context(), h.db, demo.Options{Products: s.products, Prices: s.prices, OrphanPrices: s.orphans, Seed: 42})
+	st, err := demo.Generate(t.Context(), h.db, demo.Options{Products: s.products, Prices: s.prices, OrphanPrices: s.orphans, Accounts: s.accounts, Contacts: s.contacts, Seed: 42})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,11 @@ Examples:
 	tablesConfig := fs.String("tables-config", "tables.yaml", "tables config file")
 	jsonOut := fs.Bool("json", false, "print the plan as one JSON object")
 	offline := fs.Bool("offline", false, "do not read the org's describes; plan from the tables config alone")
+	// Accepted so that a plan takes the same flags as the run it shows;
+	// plan writes nothing and polls nothing.
+	fs.String("work-dir", ".", "accepted for symmetry with run; plan writes nothing")
+	fs.String("logs-dir", "", "accepted for symmetry with run; plan writes nothing")
+	fs.Duration("poll-interval", 0, "accepted for symmetry with run; unused")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}

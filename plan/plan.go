@@ -497,7 +497,11 @@ func (p *Plan) schedule(cfg *pipeline.TablesConfig, names []string) {
 			if e.Parent != e.Child {
 				n.waits[StepID(e.Parent, Pass1)] = true
 			}
-			n.step.Reasons = append(n.step.Reasons, e.Reason+" (deferred to pass 2: it closes a cycle)")
+			r := e.Reason
+			if e.Parent != e.Child {
+				r = strings.Replace(r, e.Child+" waits for", n.step.ID+" waits for", 1)
+			}
+			n.step.Reasons = append(n.step.Reasons, r+" (left out of pass 1: it closes a cycle)")
 			continue
 		}
 		n := nodes[StepID(e.Child, Pass1)]

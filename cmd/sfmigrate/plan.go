@@ -136,7 +136,11 @@ func writePlan(w io.Writer, cfg *pipeline.TablesConfig, p *plan.Plan) {
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "\nnote: %s\n", n)
 	}
-	fmt.Fprintf(w, "\nRun it with: sfmigrate run --tables %s --tables-config %s\n", strings.Join(p.Tables, ","), cfg.Path)
+	sel := "--tables " + strings.Join(p.Tables, ",")
+	if len(p.Tables) == len(cfg.Tables) {
+		sel = "--all-tables"
+	}
+	fmt.Fprintf(w, "\nRun it with: sfmigrate run %s --tables-config %s\n", sel, cfg.Path)
 }
 
 // runPlanRun runs (or continues) a plan for 'sfmigrate run --tables/--all-tables'

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // DefaultPlanStatusRef is the tracker key of a plan when the tables config
@@ -60,4 +62,14 @@ func (c *TablesConfig) validatePlanKeys(src string) error {
 		}
 	}
 	return nil
+}
+
+// MarshalYAML writes the fields as the mapping of column to field that
+// UnmarshalYAML reads, in order.
+func (l FieldList) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	for _, f := range l {
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: f.Column}, &yaml.Node{Kind: yaml.ScalarNode, Value: f.Name})
+	}
+	return n, nil
 }

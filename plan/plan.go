@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -593,4 +595,26 @@ func withGuess(guess, fix string) string {
 		return fix
 	}
 	return "did you mean " + guess + "? Or " + fix
+}
+
+// StepConfig is a tables config holding only the step's table entry as
+// the step runs it (TableConfig), under the table's own name: a plain
+// single-table run of it (`sfmigrate task ... --table T --tables-config
+// F`) is the step. The plan's own keys are left out.
+func (p *Plan) StepConfig(cfg *pipeline.TablesConfig, st *Step) ([]byte, error) {
+	tc, err := p.TableConfig(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	tc.DependsOn, tc.OnParentFailure = nil, ""
+	out := struct {
+		StatusTracker pipeline.TrackerConfig           `yaml:"status_tracker"`
+		Tables        map[string]*pipeline.TableConfig `yaml:"tables"`
+	}{cfg.StatusTracker, map[string]*pipeline.TableConfig{st.Table: tc}}
+	data, err := yaml.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("step %s: write its tables config: %w", st.ID, err)
+	}
+	head := fmt.Sprintf("# Step %s of the plan of %s, written by sfmigrate plan: the table as this step loads it.\n", st.ID, cfg.Path)
+	return append([]byte(head), data...), nil
 }

@@ -239,3 +239,29 @@ func TestUnknownSelectedTable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestStepConfigIsTheStepAsATable(t *testing.T) {
+	cfg := config(t, erp)
+	p, err := Build(cfg, nil, erpObjects(false, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range p.Steps {
+		data, err := p.StepConfig(cfg, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pipeline.ParseTablesConfig(strings.NewReader(string(data)), st.ID+".yaml")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", st.ID, err, data)
+		}
+		want, _ := p.TableConfig(cfg, &st)
+		gt := got.Tables[st.Table]
+		if gt == nil || gt.Hash() != want.Hash() || gt.Operation != want.Operation || gt.ExternalIDField != want.ExternalIDField {
+			t.Errorf("%s: config %+v, want %+v", st.ID, gt, want)
+		}
+		if _, err := pipeline.ResolveSettings(pipeline.Inputs{Table: st.Table, Tables: got}); err != nil {
+			t.Errorf("%s: %v", st.ID, err)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -38,8 +40,8 @@ entry says on_parent_failure: continue; other branches go on.
 func runPlanCmd(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "plan", "sfmigrate plan [--tables A,B] [--json] [--offline] [--tables-config F]", `
 Prints the plan of a tables config: the order, the waves of tables that may run at
-the same time, the passes, and why each table waits. Nothing is written and no data is
-sent: with AIRFLOW_CONN_SALESFORCE_API set, the target objects' describes are read
+the same time, the passes, and why each table waits. Nothing is written (except with
+--step-configs) and no data is sent: with AIRFLOW_CONN_SALESFORCE_API set, the target objects' describes are read
 (read-only calls) to learn what each lookup points to and which fields are required;
 without it, or with --offline, the plan is made from the tables config alone (a lookup
 is placed by its relationship name, required fields are unknown, and the notes say
@@ -49,7 +51,9 @@ the describes.
 `+planHelp+`
 Examples:
   sfmigrate plan --tables-config tables.yaml
-  sfmigrate plan --tables ACCOUNTS,CONTACTS --json > plan.json   # for an Airflow DAG
+  sfmigrate plan --json --step-configs steps/ > plan.json        # at deploy time, for an Airflow DAG
+                                  # (examples/airflow_plan_dag.py): each step then runs as
+                                  # sfmigrate task STEP --table T --tables-config steps/<step>.yaml
   sfmigrate run --all-tables                                     # run the plan
 
 `+exitCodesHelp)
@@ -57,6 +61,7 @@ Examples:
 	tablesConfig := fs.String("tables-config", "tables.yaml", "tables config file")
 	jsonOut := fs.Bool("json", false, "print the plan as one JSON object")
 	offline := fs.Bool("offline", false, "do not read the org's describes; plan from the tables config alone")
+	stepConfigs := fs.String("step-configs", "", "also write DIR/<STEP>.yaml: a tables config per step holding its table as the step loads it, for orchestrators that run each step with 'sfmigrate task'")
 	// Accepted so that a plan takes the same flags as the run it shows;
 	// plan writes nothing and polls nothing.
 	fs.String("work-dir", ".", "accepted for symmetry with run; plan writes nothing")
@@ -90,6 +95,11 @@ Examples:
 	if err != nil {
 		return err
 	}
+	if *stepConfigs != "" {
+		if err := writeStepConfigs(*stepConfigs, cfg, p); err != nil {
+			return err
+		}
+	}
 	if *jsonOut {
 		data, err := json.Marshal(p)
 		if err != nil {
@@ -99,6 +109,24 @@ Examples:
 		return nil
 	}
 	writePlan(env.Stdout, cfg, p)
+	return nil
+}
+
+// writeStepConfigs writes one tables config per step into dir.
+func writeStepConfigs(dir string, cfg *pipeline.TablesConfig, p *plan.Plan) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &pipeline.ConfigError{Setting: "--step-configs", Value: dir, Source: "flag --step-configs",
+			Problem: "cannot be created: " + err.Error(), Fix: "pass a directory this user can write"}
+	}
+	for _, st := range p.Steps {
+		data, err := p.StepConfig(cfg, &st)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, st.ID+".yaml"), data, 0o644); err != nil {
+			return fmt.Errorf("write the tables config of step %s: %w", st.ID, err)
+		}
+	}
 	return nil
 }
 

@@ -333,3 +333,40 @@ func TestPlanUsageErrors(t *testing.T) {
 		t.Error("jobs were created")
 	}
 }
+
+// TestPlanStepConfigsRunAsTasks: what an orchestrator does with
+// 'sfmigrate plan --json --step-configs DIR' (examples/airflow_plan_dag.py):
+// each step, in wave order, as plain single-table task steps with its own
+// tables config and run id, lands every row and lookup.
+func TestPlanStepConfigsRunAsTasks(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, planSample, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	steps := filepath.Join(t.TempDir(), "steps")
+	code, stdout, stderr := h.main("plan", "--json", "--step-configs", steps)
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, stderr)
+	}
+	var p plan.Plan
+	if err := json.Unmarshal([]byte(stdout), &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, wave := range p.Waves {
+		for _, id := range wave {
+			st := p.Step(id)
+			runID := "dagrun." + id
+			for _, step := range pipeline.Steps {
+				args := []string{step, "--run-id", runID, "--tables-config", filepath.Join(steps, id+".yaml")}
+				if step == pipeline.StepAuthenticate || step == pipeline.StepExtract {
+					args = append(args, "--table", st.Table)
+				}
+				if step == pipeline.StepExtract {
+					args = append(args, "--conf", `{"batch_size": 100}`)
+				}
+				if code, _, stderr := h.main("task", args...); code != 0 {
+					t.Fatalf("%s task %s: exit %d\n%s", id, step, code, stderr)
+				}
+			}
+		}
+	}
+	h.checkPlanLanded(planSample)
+}

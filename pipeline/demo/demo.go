@@ -77,32 +77,6 @@ status_tracker:
 # The tracker record of 'sfmigrate run --all-tables' (a plan of every table below).
 plan_status_ref: DEMO_PLAN
 tables:
-  ACCOUNTS:
-    source: demo_erp
-    table: ACCOUNTS
-    order_by: ACCOUNT_ID
-    sf_object: Account
-    external_id_field: External_Id__c
-    fields:
-      ACCOUNT_ID: External_Id__c
-      NAME: Name
-      # A parent account is a row of this same table, and the primary contact
-      # a row of CONTACTS, whose rows point back here: the plan loads the
-      # accounts without these two, then the contacts, then sets both.
-      PARENT_ID: Parent.External_Id__c
-      PRIMARY_CONTACT_ID: Primary_Contact__r.External_Id__c
-  CONTACTS:
-    source: demo_erp
-    table: CONTACTS
-    order_by: CONTACT_ID
-    sf_object: Contact
-    external_id_field: External_Id__c
-    fields:
-      CONTACT_ID: External_Id__c
-      FIRST_NAME: FirstName
-      LAST_NAME: LastName
-      EMAIL: Email
-      ACCOUNT_ID: Account.External_Id__c
   PRODUCTS:
     source: demo_erp
     table: PRODUCTS
@@ -143,6 +117,32 @@ tables:
       VALID_TO: Valid_To__c
       ACTIVE: Is_Active__c
       UPDATED_AT: Updated_At__c
+  ACCOUNTS:
+    source: demo_erp
+    table: ACCOUNTS
+    order_by: ACCOUNT_ID
+    sf_object: Account
+    external_id_field: External_Id__c
+    fields:
+      ACCOUNT_ID: External_Id__c
+      NAME: Name
+      # A parent account is a row of this same table, and the primary contact
+      # a row of CONTACTS, whose rows point back here: the plan loads the
+      # accounts without these two, then the contacts, then sets both.
+      PARENT_ID: Parent.External_Id__c
+      PRIMARY_CONTACT_ID: Primary_Contact__r.External_Id__c
+  CONTACTS:
+    source: demo_erp
+    table: CONTACTS
+    order_by: CONTACT_ID
+    sf_object: Contact
+    external_id_field: External_Id__c
+    fields:
+      CONTACT_ID: External_Id__c
+      FIRST_NAME: FirstName
+      LAST_NAME: LastName
+      EMAIL: Email
+      ACCOUNT_ID: Account.External_Id__c
 `
 }
 

@@ -20,13 +20,14 @@ import (
 
 // Step states in plan.json.
 const (
-	StatePending   = "pending"   // not started yet
-	StateRunning   = "running"   // started (a kill leaves it so; the rerun resumes it)
-	StateSucceeded = "succeeded" // every record succeeded
-	StatePartial   = "partial"   // finished, some records failed or were unprocessed
-	StateFailed    = "failed"    // stopped by an error; the rerun resumes it
-	StateSkipped   = "skipped"   // a step it waits for has failed rows (on_parent_failure: stop)
-	StateWaiting   = "waiting"   // a step it waits for did not finish; the rerun may start it
+	StatePending     = "pending"     // not started yet
+	StateRunning     = "running"     // started (a kill leaves it so; the rerun resumes it)
+	StateSucceeded   = "succeeded"   // every record succeeded
+	StatePartial     = "partial"     // finished, some records failed or were unprocessed
+	StateFailed      = "failed"      // stopped by an error; the rerun resumes it
+	StateInterrupted = "interrupted" // stopped by Ctrl-C or SIGTERM; the rerun resumes it
+	StateSkipped     = "skipped"     // a step it waits for has failed rows (on_parent_failure: stop)
+	StateWaiting     = "waiting"     // a step it waits for did not finish; the rerun may start it
 )
 
 // Exit codes of a plan, as the CLI defines them for single runs.
@@ -466,7 +467,7 @@ func (e *executor) inputs(s *Step, parallel int) (pipeline.Inputs, error) {
 func (e *executor) waves(ctx context.Context, parallel int) error {
 	for _, wave := range e.state.Plan.Waves {
 		if ctx.Err() != nil {
-			return fmt.Errorf("plan run %s interrupted: %w", e.opts.RunID, ctx.Err())
+			return e.interrupted()
 		}
 		var ready []*Step
 		for _, id := range wave {
@@ -504,9 +505,14 @@ func (e *executor) waves(ctx context.Context, parallel int) error {
 		e.progress(ctx)
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("plan run %s interrupted: %w", e.opts.RunID, ctx.Err())
+		return e.interrupted()
 	}
 	return nil
+}
+
+// interrupted is the plan's error when it was stopped from outside.
+func (e *executor) interrupted() error {
+	return fmt.Errorf("plan run %s was stopped before it finished", e.opts.RunID)
 }
 
 // decide says whether a step may start: "" when it may, else the state it
@@ -566,11 +572,18 @@ func (e *executor) runStep(ctx context.Context, s *Step, parallel int) error {
 		st.State = StateSucceeded
 	case exitPartial:
 		st.State = StatePartial
+	case exitFailure:
+		st.State, st.Error = StateFailed, err.Error()
+		if ctx.Err() != nil {
+			st.State = StateInterrupted
+		}
 	default:
 		st.State, st.Error = StateFailed, err.Error()
 	}
 	e.mu.Unlock()
 	switch st.State {
+	case StateInterrupted:
+		e.logf("%s interrupted: %v", s.ID, err)
 	case StateFailed:
 		e.logf("%s failed: %v", s.ID, err)
 	default:
@@ -655,7 +668,7 @@ func (e *executor) summary(start time.Time) *Summary {
 		switch st.State {
 		case StateSkipped:
 			code = exitPartial
-		case StateWaiting, StatePending, StateRunning:
+		case StateWaiting, StatePending, StateRunning, StateInterrupted:
 			code = exitFailure
 		}
 		if worse(code, worst) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,11 +85,18 @@ Examples:
 		if err != nil {
 			return err
 		}
+		offlineHint := func(err error) error {
+			var ce configError
+			if errors.As(err, &ce) && ce.ConfigError() || ctx.Err() != nil {
+				return err
+			}
+			return fmt.Errorf("%w (to plan from the tables config alone, without the org, pass --offline)", err)
+		}
 		if err := org.Authenticate(ctx); err != nil {
-			return err
+			return offlineHint(err)
 		}
 		if objects, err = plan.Describe(ctx, org, cfg, names); err != nil {
-			return err
+			return offlineHint(err)
 		}
 	}
 	p, err := plan.Build(cfg, names, objects)
@@ -241,7 +249,7 @@ func (r *stepReporter) Report(e pipeline.Event) {
 			r.logf("%s: step %s done", r.step, e.Step)
 		}
 	case pipeline.EventJobDone:
-		if e.Failed > 0 || e.Message != "" {
+		if e.Failed > 0 || e.State == "Failed" || e.State == "Aborted" {
 			r.logf("%s: batch %d job %s %s: %d processed, %d failed %s", r.step, e.Batch, e.JobID, e.State, e.Processed, e.Failed, e.Message)
 		}
 	case pipeline.EventWarning:
@@ -264,7 +272,7 @@ func writePlanSummary(w io.Writer, s *plan.Summary) {
 			fmt.Fprintf(w, "  %s %s: %s\n", st.ID, st.State, st.Reason)
 		}
 		if st.Error != "" {
-			fmt.Fprintf(w, "  %s failed: %s\n", st.ID, st.Error)
+			fmt.Fprintf(w, "  %s %s: %s\n", st.ID, st.State, st.Error)
 		}
 	}
 	fmt.Fprintf(w, "  plan     %s\n  tracker  %s\n  each step's manifest is <work-dir>/runs/%s/runs/<step>/manifest.json, its results <logs-dir>/%s/<step>/\n",

@@ -157,3 +157,43 @@ func TestPlanKillAndResume(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanSIGTERM: SIGTERM during a plan stops it cleanly (exit 1) naming
+// the command that continues it, and that command finishes the plan.
+func TestPlanSIGTERM(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, planSample, sfemu.WithProcessing(sfemu.ProcessManual, 0))
+	cmd := h.command("run", "--all-tables", "--run-id", "tp", "--conf", `{"batch_size": 60, "parallel": 4}`, "--stop-grace", "2s")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("jobs in flight", func() bool { return len(h.heldJobs()) >= 2 }, cmd, &out)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("sfmigrate did not stop within 30s of SIGTERM:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit %d after SIGTERM, want 1\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "Continue it with: sfmigrate run --run-id tp") || !strings.Contains(out.String(), "ACCOUNTS interrupted") ||
+		strings.Contains(out.String(), "context canceled") {
+		t.Errorf("no resume hint:\n%s", out.String())
+	}
+	code, stdout, stderr := h.mainProcessing("run", "--run-id", "tp", "--json")
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", code, stderr)
+	}
+	if s := lastLinePlan(t, stdout); s.Outcome != "succeeded" {
+		t.Errorf("summary = %+v", s)
+	}
+	h.checkPlanLanded(planSample)
+}

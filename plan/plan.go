@@ -76,7 +76,7 @@ type Step struct {
 	Reasons []string `json:"reasons"`
 	// OnParentFailure is the table's on_parent_failure (stop or continue).
 	OnParentFailure string `json:"on_parent_failure"`
-	Wave            int    `json:"wave"`
+	Wave            int    `json:"wave"` // 1 for the first wave
 }
 
 // Plan is the order in which a tables config's tables are loaded.
@@ -531,7 +531,7 @@ func (p *Plan) schedule(cfg *pipeline.TablesConfig, names []string) {
 	p.Waves = make([][]string, maxWave+1)
 	for _, id := range order {
 		n := nodes[id]
-		n.step.Wave = wave[id]
+		n.step.Wave = wave[id] + 1
 		n.step.Waits = slices.Sorted(func(yield func(string) bool) {
 			for w := range n.waits {
 				if !yield(w) {

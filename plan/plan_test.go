@@ -173,8 +173,8 @@ func TestDependsOnAndPolymorphic(t *testing.T) {
 	if diff := cmp.Diff([]string{"ACCOUNTS", "PRICES", "PRODUCTS"}, p.Step("TASKS").Waits); diff != "" {
 		t.Errorf("TASKS waits (-want +got):\n%s", diff)
 	}
-	if got := p.Step("TASKS").Wave; got != 3 {
-		t.Errorf("TASKS wave %d, want 3 (after PRICES)", got)
+	if got := p.Step("TASKS").Wave; got != 4 {
+		t.Errorf("TASKS wave %d, want 4 (after PRICES)", got)
 	}
 	var poly bool
 	for _, r := range p.Step("TASKS").Reasons {

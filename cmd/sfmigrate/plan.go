@@ -264,7 +264,7 @@ func writePlanSummary(w io.Writer, s *plan.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  step\tobject\twave\tstate\trows\tsucceeded\tfailed\tunprocessed\t")
 	for _, st := range s.Steps {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t\n", st.ID, st.Object, st.Wave+1, st.State, st.Rows, st.Successful, st.Failed, st.Unprocessed)
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t\n", st.ID, st.Object, st.Wave, st.State, st.Rows, st.Successful, st.Failed, st.Unprocessed)
 	}
 	tw.Flush() //nolint:errcheck // output to the user's terminal or pipe
 	for _, st := range s.Steps {

@@ -323,14 +323,22 @@ func TestPlanUsageErrors(t *testing.T) {
 		{[]string{"run", "--tables", "PRODUCT"}, "did you mean PRODUCTS?"},
 		{[]string{"run", "--all-tables", "--conf", `{"sf_object": "Account"}`}, "sf_object (from run config (--conf)): cannot be given for a plan"},
 		{[]string{"plan", "--tables", "NOPE"}, "--tables"},
+		{[]string{"run", "--tables", "PRODUCTS", "--run-id", "pp", "--conf", `{"batch_size": 5}`}, ""},
+		{[]string{"task", "upload", "--run-id", "pp"}, "run pp is a plan run"},
 	} {
 		code, _, stderr := h.main(c.args[0], c.args[1:]...)
+		if c.want == "" { // a step of the test: must succeed
+			if code != 0 {
+				t.Fatalf("%v: exit %d\n%s", c.args, code, stderr)
+			}
+			continue
+		}
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, want 2 and %q\n%s", c.args, code, c.want, stderr)
 		}
 	}
-	if len(h.emu.Jobs()) != 0 {
-		t.Error("jobs were created")
+	if len(h.emu.Jobs()) != 2 {
+		t.Errorf("%d jobs were created, want the plan's 2", len(h.emu.Jobs()))
 	}
 }
 

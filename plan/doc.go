@@ -21,9 +21,11 @@
 // Execute runs a plan: one sub-run of the pipeline per step, under
 // <work-dir>/runs/<plan-run-id>/runs/<TABLE>[.pass2]/ with its own manifest,
 // results under <logs-dir>/<plan-run-id>/<step>/, and the plan and each
-// step's state in <work-dir>/runs/<plan-run-id>/plan.json. The steps of a
-// wave run at the same time and share the plan's parallel setting (each
-// gets parallel divided by the steps running, at least 1). A step does not
+// step's state in <work-dir>/runs/<plan-run-id>/plan.json. A step starts
+// as soon as the steps it waits for have finished (a wave is the steps that
+// can run together at the earliest), within the plan's parallel setting: a
+// starting step gets the jobs not in use divided by the steps ready to
+// start, at least 1, and keeps that share. A step does not
 // start while a step it waits for failed, or ended with failed rows unless
 // its table says on_parent_failure: continue; other branches go on.
 // Rerunning the plan's run id continues every step where it stopped: each

@@ -352,7 +352,7 @@ func Execute(ctx context.Context, opts Options) (*Summary, error) {
 	if err := e.setTracker(ctx, pipeline.StatusInProgress); err != nil {
 		return nil, err
 	}
-	runErr := e.waves(ctx, parallel)
+	runErr := e.schedule(ctx, parallel)
 	sum := e.summary(start)
 	if runErr == nil && ctx.Err() == nil {
 		status := pipeline.StatusInProgress
@@ -461,88 +461,138 @@ func (e *executor) inputs(s *Step, parallel int) (pipeline.Inputs, error) {
 	return pipeline.Inputs{Table: s.Table, Conf: e.stepConf(parallel), ConfSource: src, Getenv: e.opts.Getenv, Tables: &derived}, nil
 }
 
-// waves runs the plan wave by wave. A step's failure stops only the steps
-// that wait for it; the returned error is for the plan itself (plan.json
-// could not be written, the run was interrupted).
-func (e *executor) waves(ctx context.Context, parallel int) error {
-	for _, wave := range e.state.Plan.Waves {
-		if ctx.Err() != nil {
-			return e.interrupted()
-		}
-		var ready []*Step
-		for _, id := range wave {
-			s := e.state.Plan.Step(id)
-			st := e.state.Steps[id]
-			if st.State == StateSucceeded || st.State == StatePartial {
-				continue // finished in an earlier attempt
-			}
-			state, reason := e.decide(s)
-			if state != "" {
-				e.mu.Lock()
-				st.State, st.Reason = state, reason
-				e.mu.Unlock()
-				e.logf("%s %s: %s", id, state, reason)
+// Verdicts of a step while the plan runs (not stored).
+const (
+	vDone    = "done"    // succeeded or partial
+	vRunning = "running" // started by this process, not finished
+	vReady   = "ready"   // every step it waits for is done: may start
+	vNotYet  = "not yet" // a step it waits for has not finished yet
+	vSkipped = "skipped" // will not run: a step it waits for has failed rows (or was skipped)
+	vBlocked = "blocked" // will not run in this attempt: a step it waits for failed
+)
+
+// schedule runs the plan: a step starts as soon as every step it waits for
+// has finished (so a wave is the steps that can run together at the
+// earliest, not a barrier), in plan order, within the plan's parallel
+// setting: a starting step gets the jobs not in use divided by the steps
+// ready to start (at least 1), and no step starts while every job is in use
+// by others. A step's failure stops only the steps that wait for it. The
+// returned error is for the plan itself (plan.json could not be written,
+// the run was interrupted).
+func (e *executor) schedule(ctx context.Context, parallel int) error {
+	type result struct {
+		id  string
+		err error
+	}
+	done := make(chan result)
+	running := map[string]int{} // step -> the jobs it was given
+	attempted := map[string]bool{}
+	inUse := 0
+	var planErr error
+	for {
+		if ctx.Err() == nil && planErr == nil {
+			ready := e.settle(running, attempted)
+			if err := e.save(); err != nil {
+				planErr = err
 				continue
 			}
-			ready = append(ready, s)
+			for len(ready) > 0 && (inUse < parallel || len(running) == 0) {
+				share := max(1, (parallel-inUse)/len(ready))
+				s := ready[0]
+				ready = ready[1:]
+				running[s.ID], attempted[s.ID] = share, true
+				inUse += share
+				go func() { done <- result{s.ID, e.runStep(ctx, s, share)} }()
+			}
 		}
-		if err := e.save(); err != nil {
-			return err
+		if len(running) == 0 {
+			break
 		}
-		if len(ready) == 0 {
-			continue
-		}
-		share := max(1, parallel/len(ready))
-		var wg sync.WaitGroup
-		errs := make([]error, len(ready))
-		for i, s := range ready {
-			wg.Go(func() { errs[i] = e.runStep(ctx, s, share) })
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return err
+		r := <-done
+		inUse -= running[r.id]
+		delete(running, r.id)
+		if r.err != nil && planErr == nil {
+			planErr = r.err
 		}
 		e.progress(ctx)
+	}
+	if planErr != nil {
+		return planErr
 	}
 	if ctx.Err() != nil {
 		return e.interrupted()
 	}
-	return nil
+	return e.save()
 }
 
-// interrupted is the plan's error when it was stopped from outside.
-func (e *executor) interrupted() error {
-	return fmt.Errorf("plan run %s was stopped before it finished", e.opts.RunID)
-}
-
-// decide says whether a step may start: "" when it may, else the state it
-// takes (skipped, waiting) and why.
-func (e *executor) decide(s *Step) (string, string) {
+// settle gives every step not finished its verdict, in plan order (waits
+// come first), records skipped and waiting steps with the reason, and
+// returns the steps that may start now.
+func (e *executor) settle(running map[string]int, attempted map[string]bool) []*Step {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, w := range s.Waits {
-		ws := e.state.Steps[w]
-		switch ws.State {
-		case StateSucceeded:
-		case StatePartial:
-			// The tables config as it is now: a rerun after setting
-			// continue loads the table.
-			onFail := s.OnParentFailure
-			if tc, ok := e.opts.Config.Tables[s.Table]; ok {
-				onFail = tc.ParentFailure()
+	verdict := map[string]string{}
+	var ready []*Step
+	for i := range e.state.Plan.Steps {
+		s := &e.state.Plan.Steps[i]
+		st := e.state.Steps[s.ID]
+		switch {
+		case running[s.ID] > 0:
+			verdict[s.ID] = vRunning
+			continue
+		case st.State == StateSucceeded || st.State == StatePartial:
+			verdict[s.ID] = vDone
+			continue
+		case attempted[s.ID]:
+			verdict[s.ID] = vBlocked // ran in this attempt and failed
+			continue
+		}
+		v, reason := vReady, ""
+		for _, w := range s.Waits {
+			ws := e.state.Steps[w]
+			switch verdict[w] {
+			case vRunning, vReady, vNotYet:
+				v = vNotYet
+			case vSkipped:
+				if v == vReady {
+					v, reason = vSkipped, "waits for "+w+", which was skipped"
+				}
+			case vBlocked:
+				if v == vReady {
+					v, reason = vBlocked, "waits for "+w+", which did not finish ("+ws.State+"); rerun the plan run id to continue"
+				}
+			case vDone:
+				if ws.State == StatePartial && v == vReady && e.parentFailure(s) != pipeline.OnParentFailureContinue {
+					v, reason = vSkipped, fmt.Sprintf("waits for %s, which ended with %d failed and %d unprocessed rows (on_parent_failure: stop; set continue to load it anyway)",
+						w, ws.Failed, ws.Unprocessed)
+				}
 			}
-			if onFail == pipeline.OnParentFailureContinue {
-				continue
+		}
+		verdict[s.ID] = v
+		switch v {
+		case vReady:
+			ready = append(ready, s)
+		case vSkipped, vBlocked:
+			state := StateSkipped
+			if v == vBlocked {
+				state = StateWaiting
 			}
-			return StateSkipped, fmt.Sprintf("waits for %s, which ended with %d failed and %d unprocessed rows (on_parent_failure: stop; set continue to load it anyway)",
-				w, ws.Failed, ws.Unprocessed)
-		case StateSkipped:
-			return StateSkipped, "waits for " + w + ", which was skipped"
-		default:
-			return StateWaiting, "waits for " + w + ", which has not finished (" + ws.State + "); rerun the plan run id to continue"
+			if st.State != state || st.Reason != reason {
+				st.State, st.Reason = state, reason
+				e.logf("%s %s: %s", s.ID, state, reason)
+			}
 		}
 	}
-	return "", ""
+	return ready
+}
+
+// parentFailure is the table's on_parent_failure as the tables config says
+// now (a rerun after setting continue loads the table), else as planned.
+func (e *executor) parentFailure(s *Step) string {
+	if tc, ok := e.opts.Config.Tables[s.Table]; ok {
+		return tc.ParentFailure()
+	}
+	return s.OnParentFailure
 }
 
 // runStep runs one step's sub-run to its end and records the outcome. The
@@ -761,4 +811,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// interrupted is the plan's error when it was stopped from outside.
+func (e *executor) interrupted() error {
+	return fmt.Errorf("plan run %s was stopped before it finished", e.opts.RunID)
 }

@@ -25,8 +25,9 @@ const planHelp = `A plan loads several tables of one tables config in one run: e
 looks up another (a field mapped as Relationship.External_Id__c) waits for the tables
 loading the object the lookup points to (the org's describe says which, polymorphic
 lookups included); depends_on: [TABLE] in a table's entry adds an order the mappings
-cannot show. Tables that wait for nothing unfinished run at the same time (a wave),
-sharing the plan's parallel setting.
+cannot show. A table starts as soon as the tables it waits for have finished; those
+that can run together at the earliest form a wave. Tables running at once share the
+plan's parallel setting.
 
 A table whose rows point at rows of the same table (a parent account), and tables that
 point at each other (A -> B -> A), load in two passes: pass 1 without the lookups that

@@ -40,15 +40,15 @@ entry says on_parent_failure: continue; other branches go on.
 `
 
 func runPlanCmd(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "plan", "sfmigrate plan [--tables A,B] [--json] [--offline] [--tables-config F]", `
+	fs := newFlagSet(env, "plan", "sfmigrate plan [--tables A,B] [--json] [--offline] [--step-configs DIR] [--tables-config F]", `
 Prints the plan of a tables config: the order, the waves of tables that may run at
 the same time, the passes, and why each table waits. Nothing is written (except with
---step-configs) and no data is sent: with AIRFLOW_CONN_SALESFORCE_API set, the target objects' describes are read
-(read-only calls) to learn what each lookup points to and which fields are required;
-without it, or with --offline, the plan is made from the tables config alone (a lookup
-is placed by its relationship name, required fields are unknown, and the notes say
-which lookups could not be placed). 'sfmigrate run --tables ...' always plans from
-the describes.
+--step-configs) and no data is sent. With AIRFLOW_CONN_SALESFORCE_API set, the target
+objects' describes are read (read-only calls) to learn what each lookup points to and
+which fields are required; without it, or with --offline, the plan is made from the
+tables config alone (a lookup is placed by its relationship name, required fields are
+unknown, and the notes say which lookups could not be placed or were guessed).
+'sfmigrate run --tables ...' always plans from the describes.
 
 `+planHelp+`
 Examples:

@@ -26,6 +26,9 @@ type TablesConfig struct {
 	Path string `yaml:"-"`
 	// StatusTracker says which object and fields update-status writes.
 	StatusTracker TrackerConfig `yaml:"status_tracker"`
+	// PlanStatusRef is the tracker record's external id for a plan (several
+	// tables in one run, plan/doc.go); default PLAN.
+	PlanStatusRef string `yaml:"plan_status_ref"`
 	// Tables maps a table name (the --table value, the batch file prefix and
 	// the default tracker key) to its definition.
 	Tables map[string]*TableConfig `yaml:"tables"`
@@ -85,7 +88,13 @@ type TableConfig struct {
 	// Truncate cuts text longer than its Salesforce field to the field's
 	// length instead of rejecting the row: true for every column, or a
 	// list of the columns it applies to. Counted as "truncated".
-	Truncate Truncate `yaml:"truncate"`
+	Truncate Truncate `yaml:"truncate,omitempty"`
+	// DependsOn names tables of the config that must be loaded before this
+	// one in a plan, beyond the order its lookup fields give (plan/doc.go).
+	DependsOn StringList `yaml:"depends_on"`
+	// OnParentFailure says whether this table still runs in a plan when a
+	// table it waits for ended with failed rows: "stop" (default) or "continue".
+	OnParentFailure string `yaml:"on_parent_failure"`
 }
 
 // Truncate is the truncate setting of a table: true (All) or a list of
@@ -108,6 +117,17 @@ func (t Truncate) Applies(column string) bool {
 		}
 	}
 	return false
+}
+
+// IsZero reports an unset truncate (left out when a config is written).
+func (t Truncate) IsZero() bool { return !t.set() }
+
+// MarshalYAML writes it as it is read: true or the column list.
+func (t Truncate) MarshalYAML() (any, error) {
+	if t.All {
+		return true, nil
+	}
+	return t.Columns, nil
 }
 
 // MarshalJSON is for TableConfig.Hash: true or the column list.
@@ -268,16 +288,20 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 			return nil, err
 		}
 	}
+	if err := cfg.validatePlanKeys(src); err != nil {
+		return nil, err
+	}
 	return &cfg, nil
 }
 
 // Keys of the tables config at each level, in the order of design.md §2.
 var (
-	topKeys     = []string{"status_tracker", "tables"}
+	topKeys     = []string{"status_tracker", "plan_status_ref", "tables"}
 	trackerKeys = []string{"sf_object", "external_id_field", "status_field", "create", "run_id_field",
 		"records_total_field", "records_failed_field", "message_field"}
 	tableKeys = []string{"source", "query", "table", "order_by", "sf_object", "external_id_field", "operation",
-		"fields", "status_ref", "nulls", "source_time_zone", "truncate"}
+		"fields", "status_ref", "nulls", "source_time_zone", "truncate",
+		"depends_on", "on_parent_failure"}
 )
 
 // checkKeys rejects unknown keys with the line, the key's path and the

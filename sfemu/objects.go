@@ -140,12 +140,24 @@ func ParseObjects(r io.Reader) ([]ObjectDef, error) {
 const MaxObjectsBytes = 16 << 20
 
 // DefaultObjects returns the built-in org: the demo objects (Account,
-// Product2, Product_Price__c) and the status tracker Migration_Status__c.
+// Contact, Product2, Product_Price__c) and the status tracker Migration_Status__c.
 func DefaultObjects() []ObjectDef {
 	return []ObjectDef{
 		{Name: "Account", Fields: []FieldDef{
 			{Name: "Name", Type: "string", Length: 255, Required: true},
 			{Name: "External_Id__c", Type: "string", Length: 80, ExternalID: true, Unique: true},
+			// A self-lookup (parent account) and a lookup to Contact that,
+			// with Contact.AccountId, makes a cycle: the demo's plan loads
+			// both in two passes.
+			{Name: "ParentId", Type: "reference", ReferenceTo: "Account", RelationshipName: "Parent"},
+			{Name: "Primary_Contact__c", Type: "reference", ReferenceTo: "Contact", RelationshipName: "Primary_Contact__r"},
+		}},
+		{Name: "Contact", Fields: []FieldDef{
+			{Name: "FirstName", Type: "string", Length: 40},
+			{Name: "LastName", Type: "string", Length: 80, Required: true},
+			{Name: "Email", Type: "email", Length: 80},
+			{Name: "External_Id__c", Type: "string", Length: 80, ExternalID: true, Unique: true},
+			{Name: "AccountId", Type: "reference", ReferenceTo: "Account", RelationshipName: "Account"},
 		}},
 		{Name: "Product2", Fields: []FieldDef{
 			{Name: "Name", Type: "string", Length: 255, Required: true},

@@ -12,10 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
 	"github.com/sfmigrate/sfmigrate/pipeline/demo"
+	"github.com/sfmigrate/sfmigrate/plan"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
@@ -24,14 +26,18 @@ func init() {
 }
 
 func runDemo(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "demo", "sfmigrate demo [--dir D] [--products N] [--prices N] [--orphans N] [--json]", `
+	fs := newFlagSet(env, "demo", "sfmigrate demo [--dir D] [--products N] [--prices N] [--accounts N] [--contacts N] [--orphans N] [--json]", `
 Shows the whole pipeline with nothing to set up:
-  1. generates a products + price lists ERP sample (SQLite) with the values real data has:
-     quotes, commas and line breaks in text, many scripts and emoji, 4,000-character texts,
-     NULLs, decimals with 18 digits, local timestamps in DST gaps and overlaps, leap days;
+  1. generates an ERP sample (SQLite): accounts with parent accounts and a primary contact,
+     contacts, products and price lists, with the values real data has: quotes, commas and
+     line breaks in text, many scripts and emoji, 4,000-character texts, NULLs, decimals
+     with 18 digits, local timestamps in DST gaps and overlaps, leap days;
   2. starts the Salesforce emulator in this process on 127.0.0.1 (a free port);
-  3. runs 'sfmigrate run' for PRODUCTS (Product2) and then PRICES (Product_Price__c, linked
-     to their product through the relationship column Product__r.External_Id__c);
+  3. runs the plan of all four tables ('sfmigrate run --all-tables'): ACCOUNTS (Account)
+     without its parent and primary contact, then CONTACTS (Contact, linked to their account
+     through Account.External_Id__c) and PRODUCTS (Product2) at the same time, then PRICES
+     (Product_Price__c, linked through Product__r.External_Id__c) and the accounts' second
+     pass, which sets Parent.External_Id__c and Primary_Contact__r.External_Id__c;
   4. prints where the results, summaries and manifests are, and what landed in the org.
 
 Everything goes under --dir: erp.db, tables.yaml, runs/ (manifests, batch files) and
@@ -46,14 +52,16 @@ Examples:
 	dir := fs.String("dir", "sfmigrate-demo", "directory for the sample database, runs and results")
 	products := fs.Int("products", 40000, "products to generate")
 	prices := fs.Int("prices", 260000, "prices to generate")
+	accounts := fs.Int("accounts", 5000, "accounts to generate")
+	contacts := fs.Int("contacts", 10000, "contacts to generate")
 	orphans := fs.Int("orphans", 0, "extra prices that reference products missing from the ERP (they fail in Salesforce)")
 	batchSize := fs.Int("batch-size", 25000, "rows per batch file")
-	jsonOut := fs.Bool("json", false, "print a JSON object with both runs' summaries as the last line of stdout")
+	jsonOut := fs.Bool("json", false, "print a JSON object with the plan's summary as the last line of stdout")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
-	if *products < 1 || *prices < 0 || *orphans < 0 || *batchSize < 1 {
-		return usageErrorf("demo: --products must be at least 1, --prices, --orphans at least 0, --batch-size at least 1")
+	if *products < 1 || *prices < 0 || *orphans < 0 || *batchSize < 1 || *accounts < 0 || *contacts < 0 {
+		return usageErrorf("demo: --products must be at least 1, --prices, --accounts, --contacts, --orphans at least 0, --batch-size at least 1")
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
@@ -67,11 +75,12 @@ Examples:
 	// 1. The sample.
 	dbPath := filepath.Join(abs, "erp.db")
 	t0 := time.Now()
-	st, err := demo.Generate(ctx, dbPath, demo.Options{Products: *products, Prices: *prices, OrphanPrices: *orphans})
+	st, err := demo.Generate(ctx, dbPath, demo.Options{Products: *products, Prices: *prices, OrphanPrices: *orphans, Accounts: *accounts, Contacts: *contacts})
 	if err != nil {
 		return fmt.Errorf("generate the demo database: %w", err)
 	}
-	say("generated %s: %d products, %d prices (%s) in %s", dbPath, st.Products, st.Prices, humanBytes(st.Bytes), time.Since(t0).Round(time.Millisecond))
+	say("generated %s: %d accounts (%d with a parent), %d contacts, %d products, %d prices (%s) in %s", dbPath, st.Accounts, st.WithParent, st.Contacts,
+		st.Products, st.Prices, humanBytes(st.Bytes), time.Since(t0).Round(time.Millisecond))
 	tablesPath := filepath.Join(abs, "tables.yaml")
 	if err := os.WriteFile(tablesPath, []byte(demo.TablesYAML()), 0o644); err != nil {
 		return fmt.Errorf("write demo tables config: %w", err)
@@ -114,25 +123,28 @@ Examples:
 		return err
 	}
 	stamp := time.Now().UTC().Format("20060102T150405Z")
-	var sums []*pipeline.Summary
-	var runErr error
-	for _, table := range []string{demo.ProductsTable, demo.PricesTable} {
-		out := newOutput(runEnv, false)
-		out.table = env.Stderr // the demo prints its own ending on stdout
-		sum, err := execute(ctx, out, pipeline.Options{
-			WorkDir: abs, LogsDir: filepath.Join(abs, "salesforce", "logs"), RunID: "demo-" + table + "-" + stamp,
-			Inputs:       pipeline.Inputs{Table: table, Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv, Tables: tables},
-			PollInterval: 50 * time.Millisecond,
-		}, nil, (*pipeline.Runner).Run) // no resume hint: the emulator ends with the demo
-		var pe *pipeline.PartialError
-		if err != nil && !errors.As(err, &pe) {
-			return err
-		}
-		sums = append(sums, sum)
-		if err != nil && runErr == nil {
-			runErr = err
-		}
+	var wmu sync.Mutex
+	logf := func(format string, a ...any) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		fmt.Fprintf(env.Stderr, "%s sfmigrate: "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
+	sum, runErr := plan.Execute(ctx, plan.Options{
+		WorkDir: abs, LogsDir: filepath.Join(abs, "salesforce", "logs"), RunID: "demo-" + stamp, Config: tables,
+		Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv,
+		Reporter:     func(step string) pipeline.Reporter { return &stepReporter{step: step, logf: logf} },
+		Log:          logf,
+		Logger:       newOutput(runEnv, false).logger(),
+		PollInterval: 50 * time.Millisecond,
+	})
+	if sum == nil {
+		return runErr
+	}
+	var pe interface{ PartialFailure() bool }
+	if runErr != nil && !(errors.As(runErr, &pe) && pe.PartialFailure()) {
+		return runErr
+	}
+	writePlanSummary(env.Stderr, sum)
 
 	// 4. Where everything is.
 	w := env.Stdout
@@ -141,19 +153,23 @@ Examples:
 	}
 	fmt.Fprintf(w, "\nDemo finished. Everything is under %s:\n", abs)
 	fmt.Fprintf(w, "  source database   %s\n  tables config     %s\n", dbPath, tablesPath)
-	for _, s := range sums {
-		fmt.Fprintf(w, "  %-8s %s: %d records succeeded, %d failed; tracker %q\n", s.Table, s.Outcome, s.Successful, s.Failed, s.TrackerStatus)
-		fmt.Fprintf(w, "           results  %s\n           summary  %s\n           manifest %s\n", s.ResultsDir, s.SummaryFile, s.Manifest)
+	fmt.Fprintf(w, "  plan              %s (tracker record %s)\n", sum.PlanFile, sum.Tracker)
+	for _, s := range sum.Steps {
+		fmt.Fprintf(w, "  %-15s %s: %d records succeeded, %d failed\n", s.ID, s.State, s.Successful, s.Failed)
+		fmt.Fprintf(w, "                  results  %s\n                  manifest %s\n", s.ResultsDir, s.Manifest)
 	}
-	for _, obj := range []string{"Product2", "Product_Price__c"} {
+	for _, obj := range []string{"Account", "Contact", "Product2", "Product_Price__c"} {
 		if n, err := emuQuery(ctx, baseURL, "SELECT COUNT() FROM "+obj, nil); err == nil {
 			fmt.Fprintf(w, "  the emulator's org now holds %d %s records (SELECT COUNT() FROM %s)\n", n, obj, obj)
 		}
 	}
 	fmt.Fprintf(w, "  the emulator ran %d ingest jobs and counted %d API calls\n", len(emu.Jobs()), emu.APIUsage())
-	fmt.Fprintf(w, "Next: point AIRFLOW_CONN_SALESFORCE_API at your org and run 'sfmigrate run --table T --tables-config F' (see 'sfmigrate run --help').\n")
+	if n, err := emuQuery(ctx, baseURL, "SELECT COUNT() FROM Account WHERE ParentId != null", nil); err == nil {
+		fmt.Fprintf(w, "  %d accounts have their parent account set by the plan's second pass (SELECT COUNT() FROM Account WHERE ParentId != null)\n", n)
+	}
+	fmt.Fprintf(w, "Next: 'sfmigrate plan --tables-config %s' shows the plan; point AIRFLOW_CONN_SALESFORCE_API at your org and run 'sfmigrate run --all-tables --tables-config F' (see 'sfmigrate run --help').\n", tablesPath)
 	if *jsonOut {
-		data, err := json.Marshal(map[string]any{"dir": abs, "runs": sums})
+		data, err := json.Marshal(map[string]any{"dir": abs, "plan": sum})
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
 	"github.com/sfmigrate/sfmigrate/pipeline/demo"
+	"github.com/sfmigrate/sfmigrate/plan"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
@@ -98,14 +100,14 @@ type harness struct {
 	extraFl []string
 }
 
-type sample struct{ products, prices, orphans int }
+type sample struct{ products, prices, orphans, accounts, contacts int }
 
 func newHarness(t *testing.T, s sample, opts ...sfemu.Option) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: filepath.Join(dir, "work"), logs: filepath.Join(dir, "logs"), db: filepath.Join(dir, "erp.db"),
 		tables: filepath.Join(dir, "tables.yaml")}
-	st, err := demo.Generate(t.Context(), h.db, demo.Options{Products: s.products, Prices: s.prices, OrphanPrices: s.orphans, Seed: 42})
+	st, err := demo.Generate(t.Context(), h.db, demo.Options{Products: s.products, Prices: s.prices, OrphanPrices: s.orphans, Accounts: s.accounts, Contacts: s.contacts, Seed: 42})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,23 +519,29 @@ func TestDemoCommand(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	code := Main(t.Context(), []string{"demo", "--dir", dir, "--products", "300", "--prices", "900", "--batch-size", "250", "--json"},
+	code := Main(t.Context(), []string{"demo", "--dir", dir, "--products", "300", "--prices", "900", "--accounts", "60", "--contacts", "90", "--batch-size", "250", "--json"},
 		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
 	var res struct {
-		Dir  string             `json:"dir"`
-		Runs []pipeline.Summary `json:"runs"`
+		Dir  string       `json:"dir"`
+		Plan plan.Summary `json:"plan"`
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("last line: %v\n%s", err, out.String())
 	}
-	if len(res.Runs) != 2 || res.Runs[0].Successful != 300 || res.Runs[1].Successful != 900 {
-		t.Errorf("runs = %+v", res.Runs)
+	got := map[string]int64{}
+	for _, s := range res.Plan.Steps {
+		got[s.ID] = s.Successful
 	}
-	for _, w := range []string{"holds 300 Product2 records", "holds 900 Product_Price__c records", "summary.json"} {
+	want := map[string]int64{"ACCOUNTS": 60, "CONTACTS": 90, "PRODUCTS": 300, "PRICES": 900, "ACCOUNTS.pass2": 60}
+	if res.Plan.Outcome != "succeeded" || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("plan = %+v", res.Plan)
+	}
+	for _, w := range []string{"holds 300 Product2 records", "holds 900 Product_Price__c records", "holds 60 Account records", "holds 90 Contact records",
+		"20 accounts have their parent account set"} {
 		if !strings.Contains(errb.String(), w) {
 			t.Errorf("demo output lacks %q:\n%s", w, errb.String())
 		}

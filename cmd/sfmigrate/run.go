@@ -8,10 +8,11 @@ import (
 
 	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/plan"
 )
 
 func init() {
-	register(&command{name: "run", summary: "migrate one table end to end (all steps; resumes with --run-id)", run: runRun})
+	register(&command{name: "run", summary: "migrate one table, or a plan of several (--tables, --all-tables), end to end; resumes with --run-id", run: runRun})
 }
 
 // settingsHelp explains where settings come from; shared by run and task.
@@ -193,15 +194,41 @@ Examples:
   AIRFLOW_VAR_BATCH_SIZE=20000 sfmigrate run --table PRODUCT_PRICE --json
   sfmigrate run --run-id PRODUCT_PRICE-20261125T193831Z     # resume an interrupted run
   sfmigrate run --run-id PRODUCT_PRICE-20261125T193831Z --retry-failed   # after fixing the source
+  sfmigrate run --all-tables                                # a plan: every table, parents first
+  sfmigrate run --tables ACCOUNTS,CONTACTS --json           # a plan of two tables
+
+Plans (--tables A,B or --all-tables; 'sfmigrate plan' shows one without running it):
+  one run id for the plan; <work-dir>/runs/<run-id>/plan.json holds the plan and each
+  step's state, runs/<run-id>/runs/<TABLE>[.pass2]/ each step's manifest, and
+  <logs-dir>/<run-id>/<TABLE>[.pass2]/ its results. --run-id of a plan run continues every
+  step where it stopped. The run config may set batch_size, parallel and record_retries
+  for every table. A step starts once the steps it waits for have finished; the steps
+  running at once share parallel (a starting step gets the jobs not in use divided by the
+  steps ready to start, at least 1). The plan's own tracker record is plan_status_ref
+  (default PLAN). Exit code: the worst of the steps' (2 > 1 > 3 > 0).
 
 `+exitCodesHelp)
 	f.bind(fs)
 	fs.BoolVar(&retryFailed, "retry-failed", false, "load again, re-read from the source by key, the failed, unprocessed and rejected rows of the finished run --run-id")
+	tablesFlag := fs.String("tables", "", "run a plan of these tables of the tables config, comma-separated (see 'sfmigrate plan --help')")
+	allTables := fs.Bool("all-tables", false, "run a plan of every table of the tables config")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("run: unexpected argument %q (see 'sfmigrate run --help')", fs.Arg(0))
+	}
+	if names := splitTables(*tablesFlag); len(names) > 0 || *allTables || (f.runID != "" && plan.Exists(f.workDir, f.runID)) {
+		if f.table != "" {
+			return usageErrorf("run: --table runs one table; give --tables or --all-tables for a plan, not both")
+		}
+		if len(names) > 0 && *allTables {
+			return usageErrorf("run: give --tables A,B or --all-tables, not both")
+		}
+		if retryFailed {
+			return usageErrorf("run: --retry-failed works on a one-table run; for a plan, rerun a step's own run id (runs/<run-id>/runs/<TABLE>)")
+		}
+		return runPlanRun(ctx, env, &f, names)
 	}
 	do := (*pipeline.Runner).Run
 	if retryFailed {

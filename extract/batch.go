@@ -27,9 +27,13 @@ import (
 type batchWriter struct {
 	dir, name string
 	header    []byte // "Field1,Field2\n"
-	maxRows   int64
+	maxRows   int64  // source rows per batch: written plus rejected
 	maxBytes  int64
 	next      int // index of the next file
+	// rejDir is where each batch's rejected rows go ("" when a bad value
+	// stops the extraction instead); rejHeader starts such a file.
+	rejDir    string
+	rejHeader []byte
 
 	cur   *fileMeta // open file, nil between files
 	buf   []byte    // buffer being filled for the writer
@@ -37,13 +41,19 @@ type batchWriter struct {
 	close sync.Once
 }
 
-// fileMeta is what the extracting side knows about the open file.
+// fileMeta is what the extracting side knows about the open batch. A batch
+// starts with its first source row; its file is created with its first
+// written row, its rejected file with its first rejected row.
 type fileMeta struct {
-	index    int
-	path     string
-	rows     int64
-	bytes    int64
-	firstRow int64
+	index     int
+	path      string
+	opened    bool // the batch file exists (a row was written)
+	rejOpened bool // the rejected file exists
+	rows      int64
+	rejected  int64
+	truncated int64
+	bytes     int64
+	firstRow  int64
 }
 
 const (
@@ -63,6 +73,7 @@ func batchPath(dir, name string, index int) string {
 func newBatchWriter(ctx context.Context, dir, name string, header []byte, maxRows, maxBytes int64, first int, onBatch func(context.Context, Batch) error) *batchWriter {
 	fw := &fileWriter{
 		dir:     dir,
+		name:    name,
 		ops:     make(chan fileOp, writeBuffers+2),
 		free:    make(chan []byte, writeBuffers),
 		failed:  make(chan struct{}),
@@ -78,6 +89,21 @@ func newBatchWriter(ctx context.Context, dir, name string, header []byte, maxRow
 		fw: fw, buf: make([]byte, 0, writeBufSize)}
 }
 
+// rejectInto makes bad rows go to rejected files in dir, each starting with
+// header, instead of stopping the extraction.
+func (w *batchWriter) rejectInto(dir string, header []byte) {
+	w.rejDir, w.rejHeader = dir, header
+	w.fw.rejDir = dir
+}
+
+// begin starts a batch at source row rowNum unless one is open.
+func (w *batchWriter) begin(rowNum int64) {
+	if w.cur == nil {
+		w.cur = &fileMeta{index: w.next, path: batchPath(w.dir, w.name, w.next), firstRow: rowNum, bytes: int64(len(w.header))}
+		w.next++
+	}
+}
+
 // fits reports whether a row of n bytes still fits in the open file; when it
 // does not, the caller finishes the file (with the previous row's key) first.
 func (w *batchWriter) fits(n int) bool {
@@ -88,10 +114,10 @@ func (w *batchWriter) fits(n int) bool {
 // needed; the caller has made room with fits/finish. rowNum is the row's
 // 0-based position in the ordered query, and key returns its order_by values
 // (only called when the row is the last of its file).
-func (w *batchWriter) write(ctx context.Context, row []byte, rowNum int64, key func() []string) error {
-	if w.cur == nil {
-		w.cur = &fileMeta{index: w.next, path: batchPath(w.dir, w.name, w.next), firstRow: rowNum, bytes: int64(len(w.header))}
-		w.next++
+func (w *batchWriter) write(ctx context.Context, row []byte, rowNum int64, truncated int, key func() []string) error {
+	w.begin(rowNum)
+	if !w.cur.opened {
+		w.cur.opened = true
 		if w.cur.bytes+int64(len(row)) > w.maxBytes {
 			return fmt.Errorf("row of %d bytes does not fit in a batch file of at most %d bytes", len(row), w.maxBytes)
 		}
@@ -106,8 +132,30 @@ func (w *batchWriter) write(ctx context.Context, row []byte, rowNum int64, key f
 		return err
 	}
 	w.cur.rows++
+	w.cur.truncated += int64(truncated)
 	w.cur.bytes += int64(len(row))
-	if w.cur.rows >= w.maxRows {
+	if w.cur.rows+w.cur.rejected >= w.maxRows {
+		return w.finish(ctx, key())
+	}
+	return nil
+}
+
+// reject adds one rejected row (a CSV record of the rejected file) to the
+// open batch, opening one when needed. Like write, it finishes the batch
+// once it holds maxRows source rows.
+func (w *batchWriter) reject(ctx context.Context, line []byte, rowNum int64, key func() []string) error {
+	w.begin(rowNum)
+	if !w.cur.rejOpened {
+		w.cur.rejOpened = true
+		if err := w.fw.send(fileOp{kind: opRejOpen, path: rejectedPath(w.rejDir, w.name, w.cur.index), buf: w.rejHeader, own: true}); err != nil {
+			return err
+		}
+	}
+	if err := w.fw.send(fileOp{kind: opReject, buf: line, own: true}); err != nil {
+		return err
+	}
+	w.cur.rejected++
+	if w.cur.rows+w.cur.rejected >= w.maxRows {
 		return w.finish(ctx, key())
 	}
 	return nil
@@ -149,9 +197,14 @@ func (w *batchWriter) finish(_ context.Context, lastKey []string) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	return w.fw.send(fileOp{kind: opFinish, batch: Batch{
-		Index: c.index, Path: c.path, Rows: c.rows, Bytes: c.bytes, FirstRow: c.firstRow, LastKey: lastKey,
-	}})
+	b := Batch{Index: c.index, Rows: c.rows, Rejected: c.rejected, Truncated: c.truncated, FirstRow: c.firstRow, LastKey: lastKey}
+	if c.opened {
+		b.Path, b.Bytes = c.path, c.bytes
+	}
+	if c.rejOpened {
+		b.RejectedPath = rejectedPath(w.rejDir, w.name, c.index)
+	}
+	return w.fw.send(fileOp{kind: opFinish, batch: b})
 }
 
 // wait stops the writer after the queued work and returns the finished
@@ -168,6 +221,8 @@ func (w *batchWriter) wait() ([]Batch, error) {
 // fileWriter is the writer goroutine's side.
 type fileWriter struct {
 	dir     string
+	name    string // Table.Name
+	rejDir  string // Options.RejectDir
 	ops     chan fileOp
 	free    chan []byte   // empty buffers returned by the writer
 	failed  chan struct{} // closed when err is set
@@ -181,17 +236,21 @@ type fileWriter struct {
 	batches []Batch
 
 	// Writer goroutine only.
-	f   *os.File
-	tmp string
-	h   hash.Hash
+	f    *os.File
+	tmp  string
+	h    hash.Hash
+	rf   *os.File // rejected file of the open batch, nil when it has none
+	rtmp string
 }
 
 type opKind int
 
 const (
-	opOpen   opKind = iota // create path.tmp
-	opData                 // write buf to the open file
-	opFinish               // complete the open file as batch
+	opOpen    opKind = iota // create path.tmp
+	opData                  // write buf to the open file
+	opFinish                // complete the open file as batch
+	opRejOpen               // create path.tmp for the open batch's rejected rows and write buf (the header)
+	opReject                // write buf to the rejected file
 )
 
 type fileOp struct {
@@ -242,11 +301,25 @@ func (fw *fileWriter) run() {
 func (fw *fileWriter) do(op fileOp) error {
 	switch op.kind {
 	case opOpen:
-		f, err := os.OpenFile(op.path+".tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		// 0600: the file holds source rows.
+		f, err := createNew(op.path + ".tmp")
 		if err != nil {
 			return fmt.Errorf("create batch file: %w", err)
 		}
 		fw.f, fw.tmp, fw.h = f, op.path+".tmp", sha256.New()
+	case opRejOpen:
+		f, err := createNew(op.path + ".tmp")
+		if err != nil {
+			return fmt.Errorf("create rejected-rows file: %w", err)
+		}
+		fw.rf, fw.rtmp = f, op.path+".tmp"
+		if _, err := f.Write(op.buf); err != nil {
+			return err
+		}
+	case opReject:
+		if _, err := fw.rf.Write(op.buf); err != nil {
+			return err // *os.PathError names the file
+		}
 	case opData:
 		fw.h.Write(op.buf)
 		if _, err := fw.f.Write(op.buf); err != nil {
@@ -254,24 +327,33 @@ func (fw *fileWriter) do(op fileOp) error {
 		}
 	case opFinish:
 		b := op.batch
-		err := fw.f.Sync()
-		if cerr := fw.f.Close(); err == nil {
-			err = cerr
+		// The rejected rows first, then the batch file: the batch is
+		// recorded (OnBatch) only after both are in place, and an attempt
+		// that dies before that writes both again, replacing what it left.
+		if fw.rf != nil {
+			err := completeFile(fw.rf, fw.rtmp, b.RejectedPath, fw.rejDir)
+			fw.rf = nil
+			if err != nil {
+				return fmt.Errorf("finish rejected-rows file: %w", err)
+			}
+		} else if fw.rejDir != "" {
+			// An earlier attempt may have rejected rows of this batch that
+			// are fine now: its file must not outlive it.
+			stale := rejectedPath(fw.rejDir, fw.name, b.Index)
+			if fi, err := os.Lstat(stale); err == nil && fi.Mode().IsRegular() {
+				if err := os.Remove(stale); err != nil {
+					return fmt.Errorf("remove the rejected rows an earlier attempt wrote for batch %d: %w", b.Index, err)
+				}
+			}
 		}
-		fw.f = nil
-		if err == nil {
-			err = os.Rename(fw.tmp, b.Path)
+		if fw.f != nil {
+			err := completeFile(fw.f, fw.tmp, b.Path, fw.dir)
+			fw.f = nil
+			if err != nil {
+				return fmt.Errorf("finish batch file: %w", err)
+			}
+			b.SHA256 = hex.EncodeToString(fw.h.Sum(nil))
 		}
-		if err == nil {
-			err = syncDir(fw.dir)
-		}
-		if err != nil {
-			_ = os.Remove(fw.tmp) // best effort: the error below is what matters
-			// The os error names the operation and the file(s): "sync
-			// X.tmp: ...", "rename X.tmp X: ...", "sync <dir>: ...".
-			return fmt.Errorf("finish batch file: %w", err)
-		}
-		b.SHA256 = hex.EncodeToString(fw.h.Sum(nil))
 		fw.batches = append(fw.batches, b)
 		if fw.onBatch != nil {
 			if err := fw.onBatch(fw.ctx, b); err != nil {
@@ -285,13 +367,42 @@ func (fw *fileWriter) do(op fileOp) error {
 	return nil
 }
 
-// discard removes the unfinished file, if any.
+// discard removes the unfinished files, if any.
 func (fw *fileWriter) discard() {
 	if fw.f != nil {
 		_ = fw.f.Close()      // the file is being thrown away
 		_ = os.Remove(fw.tmp) // best effort; a leftover .tmp never looks finished
 		fw.f = nil
 	}
+	if fw.rf != nil {
+		_ = fw.rf.Close()      // thrown away, as above
+		_ = os.Remove(fw.rtmp) // best effort, as above
+		fw.rf = nil
+	}
+}
+
+// completeFile syncs and closes f (written as tmp) and renames it to path
+// in dir, refusing a link or other non-file planted at path. On error tmp
+// is removed. The os errors name the operation and the file(s): "sync
+// X.tmp: ...", "rename X.tmp X: ...", "sync <dir>: ...".
+func completeFile(f *os.File, tmp, path, dir string) error {
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = refuseLink(path)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		_ = os.Remove(tmp) // best effort: the error is what matters
+	}
+	return err
 }
 
 func syncDir(dir string) error {

@@ -5,7 +5,8 @@
 // A Source is opened from an Airflow connection; Extract runs the table's
 // query ordered by its stable key and writes <Name>_<NNNNN>.csv files of at
 // most Options.BatchSize rows and Options.MaxBytes bytes. Each file is
-// written as .tmp, synced and renamed when complete, then reported through
+// written (mode 0600: it holds source rows) as .tmp, synced and renamed when
+// complete, then reported through
 // Options.OnBatch (which the pipeline uses to upload it while extraction goes
 // on). Rows flow one at a time, so memory does not grow with the table.
 //
@@ -26,7 +27,8 @@
 //
 //   - header: the Salesforce field names, in Table.Fields order; UTF-8, no
 //     byte-order mark, LF line endings;
-//   - text: whole (a value over the field limit fails the extraction),
+//   - text: whole (a value over the field limit is refused, unless
+//     Field.Truncate cuts it to the limit),
 //     quoted when it holds a comma, quote, CR or LF, quotes doubled; CR LF
 //     and lone CR inside a value become LF, because the files are declared
 //     with lineEnding LF and a CR would trip Salesforce's line-ending check;
@@ -45,9 +47,30 @@
 //   - binary columns are refused.
 //
 // A value that cannot be written (invalid UTF-8, a date that is not one, a
-// value over the field limit, NaN, ...; see Type mapping) stops the extraction with a
+// value over the field limit, NaN, ...; see Type mapping) is refused with a
 // *ValueError naming the table, the row's position and key, the column, the
-// value and the fix.
+// value and the fix. With Options.RejectDir the refusal fails that row
+// alone: it goes to the batch's rejected file (<Name>_<NNNNN>_rejected.csv:
+// key, column, field, value excerpt, length, reason, fix) and the
+// extraction goes on, up to Options.MaxRejected rows; without it the first
+// refusal stops the extraction.
+//
+// # Rejected rows and positions
+//
+// A batch is Options.BatchSize source rows: the ones written plus the ones
+// rejected (a batch whose rows were all rejected has no file). FirstRow and
+// LastKey are those of its source rows, so the next batch starts at
+// FirstRow+Rows+Rejected or after LastKey whatever was rejected. A batch's
+// rejected file is completed before the batch is reported, and written
+// again whole when the batch is extracted again, so a resume never
+// repeats a rejected row. Batch and rejected files are never written
+// through a symbolic link: a link (or directory) found at their path, or a
+// batch or rejected directory that is a link, is an error naming it
+// (ErrLink); a leftover .tmp of an interrupted attempt is replaced.
+//
+// Options.OnlyKeys re-extracts only the rows with the given order_by keys
+// (e.g. the rejected ones, once fixed at the source) by scanning the
+// ordered query and keeping the matching rows.
 //
 // A query (or table) the database refuses to compile — a syntax error, an
 // unknown table or column, a missing privilege — stops the extraction
@@ -59,8 +82,9 @@
 // # Type mapping
 //
 // What each source type becomes in the CSV when Field.Type is empty.
-// "Refused" means the extraction stops with a *ValueError naming the
-// table, the row's position and key, the column, the value and the fix.
+// "Refused" means a *ValueError naming the table, the row's position and
+// key, the column, the value and the fix (the row rejected, or the
+// extraction stopped; see Values).
 // TestSQLiteTypeMapping, TestPostgresTypeMapping (both on the real
 // engines) and TestOracleTypeMapping (wire bytes through go-ora's own
 // decoders) check every line.

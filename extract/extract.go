@@ -30,8 +30,15 @@ type Field struct {
 	Type string
 	// Length is the field's maximum length in characters (describe
 	// "length"). Optional: 0 means Salesforce's limit of 131,072 characters
-	// per field. A longer value fails the extraction naming the row.
+	// per field. A longer value fails its row (or the extraction, see
+	// Options.RejectDir) unless Truncate is set.
 	Length int
+	// Truncate cuts text longer than Length (or Salesforce's limit) to that
+	// many characters instead of refusing it, as Data Loader's "allow field
+	// truncation" does; Batch.Truncated counts the values cut. Characters
+	// are counted as the length check counts them: Unicode code points,
+	// with CR LF as one (it is written as LF).
+	Truncate bool
 }
 
 // NullMode says what a SQL NULL becomes in the batch files.
@@ -120,17 +127,56 @@ type Options struct {
 	// OnRows, if set, is called from time to time with the number of rows
 	// written so far in this call.
 	OnRows func(n int64)
+
+	// RejectDir, when set, makes a row with a value that cannot be written
+	// (the cases a *ValueError reports) fail alone: it is left out of the
+	// batch file and written, with its key, the column, an excerpt of the
+	// value and the reason, to RejectDir/<Name>_<NNNNN>_rejected.csv (see
+	// RejectedColumns), created 0600 beside its batch, completed with it
+	// and counted in Batch.Rejected; the extraction goes on. An attempt
+	// that dies before a batch is finished leaves neither file, so
+	// extracting the batch again never repeats a rejected row. When
+	// empty, the first such value stops the extraction with the
+	// *ValueError. A NULL or repeated order_by value always stops it.
+	RejectDir string
+	// MaxRejected stops the extraction once more than this many rows were
+	// rejected in this call (with RejectDir): the batch holding the row over
+	// the limit is finished and reported, then Extract returns a
+	// *RejectLimitError. Negative: no limit.
+	MaxRejected int64
+	// OnlyKeys, when not nil, re-extracts only the rows whose order_by key
+	// is in the set (keys as Batch.LastKey gives them): the others are read
+	// and skipped, and the scan stops once every key was found;
+	// Result.Missing lists the keys not found. The files are written as
+	// usual, BatchSize kept rows each. The cost is a scan of the ordered
+	// query up to the last key found, whatever the number of keys: simple
+	// and correct for every engine and composite key, and fine for the few
+	// rows a retry takes, but as slow as a full extraction for a key near
+	// the end of a large table.
+	OnlyKeys *KeySet
 }
 
-// Batch describes one finished batch file.
+// Batch describes one finished batch: the source rows from FirstRow on,
+// Rows of them written to its file and Rejected to its rejected file. A
+// batch whose rows were all rejected has no file (Path "").
 type Batch struct {
 	Index    int    // file number (the NNNNN of the name)
-	Path     string // Dir/<Name>_<NNNNN>.csv
-	Rows     int64  // data rows (header not counted)
+	Path     string // Dir/<Name>_<NNNNN>.csv; "" when no row was written
+	Rows     int64  // data rows written (header not counted)
 	Bytes    int64  // file size in bytes
 	SHA256   string // hex SHA-256 of the file's bytes
-	FirstRow int64  // 0-based offset of the file's first row in the ordered query
-	// LastKey are the order_by values of the file's last row
+	FirstRow int64  // 0-based offset of the batch's first source row in the ordered query
+	// Rejected is the number of the batch's source rows that were rejected
+	// (Options.RejectDir); the batch spans Rows+Rejected source rows, so
+	// the next batch starts at FirstRow+Rows+Rejected.
+	Rejected int64
+	// RejectedPath is RejectDir/<Name>_<NNNNN>_rejected.csv, "" when no row
+	// was rejected.
+	RejectedPath string
+	// Truncated is the number of values cut to their field's length
+	// (Field.Truncate) in the written rows.
+	Truncated int64
+	// LastKey are the order_by values of the batch's last source row
 	// (Position.AfterKey of the next file), or nil when that key cannot be
 	// read back exactly (see appendKey: e.g. SQLite text that looks like a
 	// number in an untyped column, bytes); the next file is then resumed
@@ -143,9 +189,13 @@ type Result struct {
 	// Batches are the finished files, in order. After an error they are the
 	// files finished before it (complete and usable).
 	Batches []Batch
-	// Rows is the number of rows written; 0 means the query returned no rows
-	// (from the start position) and no file was written.
+	// Rows is the number of rows written; 0 with Rejected 0 means the query
+	// returned no rows (from the start position) and no file was written.
 	Rows int64
+	// Rejected and Truncated add up the batches'.
+	Rejected, Truncated int64
+	// Missing are the keys of Options.OnlyKeys that no row has.
+	Missing [][]string
 }
 
 // maxFieldChars is Salesforce's limit per field value, and maxRecordChars
@@ -168,6 +218,9 @@ type ValueError struct {
 	Value  string // the value, quoted and shortened for display
 	Reason string // what is wrong with it
 	Fix    string // how to fix it
+
+	excerpt    string // the value as a rejected file shows it ("": Value)
+	valueBytes int    // the whole value's length in bytes
 }
 
 // Error renders the table, row, key, column, value, reason and fix in one line.
@@ -361,8 +414,7 @@ func resolve(described []column, name, what string, t *Table) (int, error) {
 		for i := range described {
 			names[i] = described[i].name
 		}
-		return 0, fmt.Errorf("extract %s: %s %q is not a column of the source (columns: %s): fix the tables config or the query",
-			t.Name, what, name, strings.Join(names, ", "))
+		return 0, &ColumnError{Table: t.Name, What: what, Name: name, Columns: names}
 	}
 	return found, nil
 }
@@ -400,6 +452,7 @@ func newPlan(t *Table, described []column) (*plan, error) {
 		if f.Length > 0 && f.Length < maxFieldChars {
 			c.maxChars = f.Length
 		}
+		c.truncate = f.Truncate
 		p.fields = append(p.fields, c)
 	}
 	return p, nil
@@ -436,43 +489,41 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 	if st.Row < 0 || st.BatchIndex < 0 {
 		return Result{}, fmt.Errorf("extract %s: start position %+v is negative", t.Name, st)
 	}
+	if opts.OnlyKeys != nil {
+		for _, k := range opts.OnlyKeys.keys {
+			if len(k) != len(t.OrderBy) {
+				return Result{}, fmt.Errorf("extract %s: key %q to re-extract has %d values but order_by has %d columns (%s)",
+					t.Name, k, len(k), len(t.OrderBy), strings.Join(t.OrderBy, ", "))
+			}
+		}
+	}
 	if len(st.AfterKey) != 0 && len(st.AfterKey) != len(t.OrderBy) {
 		return Result{}, fmt.Errorf("extract %s: resume key has %d values but order_by has %d columns (%s): was order_by changed since the run started?",
 			t.Name, len(st.AfterKey), len(t.OrderBy), strings.Join(t.OrderBy, ", "))
 	}
 
 	d := s.eng.dialect()
-	from := d.from(&t)
-	described, err := s.eng.describe(ctx, from)
-	if err != nil {
-		if msg, ok := s.eng.refused(err); ok && ctx.Err() == nil {
-			qe := &QueryError{Table: t.Name, Setting: "query", Query: t.Query, Engine: d.String(), Message: msg, Err: err}
-			if t.From != "" {
-				qe.Setting, qe.Query = "table", t.From
-			}
-			return Result{}, qe
-		}
-		return Result{}, fmt.Errorf("extract %s: read the columns of %s: %w", t.Name, t.what(), err)
-	}
-	p, err := newPlan(&t, described)
+	from, p, err := s.plan(ctx, &t)
 	if err != nil {
 		return Result{}, err
-	}
-	if kc, ok := s.eng.(keyChecker); ok {
-		keys := make([]column, len(p.keys))
-		for i, ki := range p.keys {
-			keys[i] = p.sel[ki]
-		}
-		if err := kc.checkKeys(ctx, from, keys); err != nil {
-			return Result{}, fmt.Errorf("extract %s: %w", t.Name, err)
-		}
 	}
 	q, args, err := d.selectSQL(from, p, st)
 	if err != nil {
 		return Result{}, fmt.Errorf("extract %s: %w", t.Name, err)
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return Result{}, fmt.Errorf("extract %s: create batch directory: %w", t.Name, err)
+	}
+	if err := refuseDirLink(opts.Dir); err != nil {
+		return Result{}, fmt.Errorf("extract %s: batch directory: %w", t.Name, err)
+	}
+	if opts.RejectDir != "" {
+		if err := os.MkdirAll(opts.RejectDir, 0o700); err != nil {
+			return Result{}, fmt.Errorf("extract %s: create the directory for rejected rows: %w", t.Name, err)
+		}
+		if err := refuseDirLink(opts.RejectDir); err != nil {
+			return Result{}, fmt.Errorf("extract %s: directory for rejected rows: %w", t.Name, err)
+		}
 	}
 	rows, err := s.eng.query(ctx, q, args, p.sel)
 	if err != nil {
@@ -487,6 +538,15 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 		bw:     newBatchWriter(ctx, opts.Dir, t.Name, header(t.Fields), int64(opts.BatchSize), maxBytes, st.BatchIndex, opts.OnBatch),
 		onRows: opts.OnRows,
 		rowNum: st.Row,
+		reject: opts.RejectDir != "",
+		maxRej: opts.MaxRejected,
+		only:   opts.OnlyKeys,
+	}
+	if x.reject {
+		x.bw.rejectInto(opts.RejectDir, rejectedHeader(t.OrderBy))
+	}
+	if x.only != nil {
+		x.found = make([]bool, x.only.Len())
 	}
 	if t.NullAs == NullClear {
 		x.null = []byte("#N/A")
@@ -500,10 +560,54 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 		err = fmt.Errorf("extract %s: %w", t.Name, werr)
 	}
 	res := Result{Batches: batches, Rows: x.rows}
+	for _, b := range batches {
+		res.Rejected += b.Rejected
+		res.Truncated += b.Truncated
+	}
+	if x.only != nil && err == nil {
+		for i, ok := range x.found {
+			if !ok {
+				res.Missing = append(res.Missing, x.only.keys[i])
+			}
+		}
+	}
 	if err == nil && opts.OnRows != nil {
 		opts.OnRows(x.rows)
 	}
 	return res, err
+}
+
+// plan compiles the table's query (or table) without reading a row,
+// resolves the mapped and order_by columns among its result columns and
+// checks the keys. Caller holds s.mu and has validated t.
+func (s *Source) plan(ctx context.Context, t *Table) (from string, p *plan, err error) {
+	d := s.eng.dialect()
+	from = d.from(t)
+	described, err := s.eng.describe(ctx, from)
+	if err != nil {
+		if msg, ok := s.eng.refused(err); ok && ctx.Err() == nil {
+			qe := &QueryError{Table: t.Name, Setting: "query", Query: t.Query, Engine: d.String(), Message: msg, Err: err}
+			if t.From != "" {
+				qe.Setting, qe.Query = "table", t.From
+			}
+			return "", nil, qe
+		}
+		return "", nil, fmt.Errorf("extract %s: read the columns of %s: %w", t.Name, t.what(), err)
+	}
+	p, err = newPlan(t, described)
+	if err != nil {
+		return "", nil, err
+	}
+	if kc, ok := s.eng.(keyChecker); ok {
+		keys := make([]column, len(p.keys))
+		for i, ki := range p.keys {
+			keys[i] = p.sel[ki]
+		}
+		if err := kc.checkKeys(ctx, from, keys); err != nil {
+			return "", nil, fmt.Errorf("extract %s: %w", t.Name, err)
+		}
+	}
+	return from, p, nil
 }
 
 func header(fields []Field) []byte {
@@ -532,6 +636,16 @@ type extraction struct {
 	prevKey rowKey // previous row's
 	rowNum  int64  // offset of the current row in the ordered query
 	rows    int64  // rows written
+	seen    int64  // rows read
+
+	reject   bool  // bad rows go to rejected files
+	maxRej   int64 // Options.MaxRejected
+	rejected int64 // rows rejected
+
+	only    *KeySet
+	found   []bool // per only key
+	left    int    // only keys not found yet
+	scratch []byte
 }
 
 // rowKey holds one row's order_by values as text (appendKey).
@@ -602,8 +716,14 @@ const progressEvery = 10_000
 
 func (x *extraction) run(ctx context.Context, rows rowStream) error {
 	p := x.p
+	if x.only != nil {
+		x.left = x.only.Len()
+		if x.left == 0 {
+			return nil
+		}
+	}
 	for {
-		if x.rows%4096 == 0 {
+		if x.seen%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -628,60 +748,55 @@ func (x *extraction) run(ctx context.Context, rows rowStream) error {
 			x.key.exact = x.key.exact && exact
 			x.key.ends = append(x.key.ends, len(x.key.buf))
 		}
-		if x.rows > 0 && x.key.equal(&x.prevKey) {
+		if x.seen > 0 && x.key.equal(&x.prevKey) {
 			return fmt.Errorf("extract %s: rows %d and %d have the same order_by value (%s): %w; add columns to order_by until it is unique",
 				x.t.Name, x.rowNum-1, x.rowNum, x.describeKey(&x.key), ErrOrderBy)
 		}
-
-		x.row = x.row[:0]
-		for fi := range p.fields {
-			if fi > 0 {
-				x.row = append(x.row, ',')
-			}
-			c := &p.fields[fi]
-			v := &x.vals[p.fieldSrc[fi]]
-			if v.kind == vNull || (v.kind == vText && len(v.b) == 0) {
-				x.row = append(x.row, x.null...)
-				continue
-			}
-			x.row, err = x.fmt.appendValue(x.row, v, c)
-			if err != nil {
-				return x.valueError(err, c, v)
-			}
-		}
-		if len(x.row) == 0 {
-			// One field, empty: an empty line would be a blank line, which
-			// CSV readers skip. A quoted empty value is the same empty
-			// value on a line of its own.
-			x.row = append(x.row, '"', '"')
-		}
-		x.row = append(x.row, '\n')
-		if len(x.row) > maxRecordChars {
-			if n := utf8.RuneCount(x.row); n > maxRecordChars {
-				return &ValueError{Table: x.t.Name, Row: x.rowNum, Key: x.describeKey(&x.key), Column: "(whole row)",
-					Value:  fmt.Sprintf("(%d characters)", n),
-					Reason: fmt.Sprintf("record exceeds the Bulk API limit of %d characters", maxRecordChars),
-					Fix:    "leave long columns out of fields or shorten them in the query"}
-			}
+		if x.only != nil && !x.wanted() {
+			x.next()
+			continue
 		}
 
-		if int64(len(x.bw.header)+len(x.row)) > x.bw.maxBytes {
-			return fmt.Errorf("extract %s: row %d (%s) takes %d bytes, more than a batch file may hold (%d bytes with the header): raise the byte cap or leave long columns out",
-				x.t.Name, x.rowNum, x.describeKey(&x.key), len(x.row), x.bw.maxBytes)
+		ve, err := x.format()
+		if err != nil {
+			return err
 		}
-		if !x.bw.fits(len(x.row)) {
-			if err := x.bw.finish(ctx, x.prevKey.lastKey()); err != nil {
+		if ve != nil {
+			if !x.reject {
+				return ve
+			}
+			if err := x.rejectRow(ctx, ve); err != nil {
+				return err
+			}
+			if x.maxRej >= 0 && x.rejected > x.maxRej {
+				// The batch ends with this row, so a resume starts after it.
+				if err := x.bw.finish(ctx, x.key.lastKey()); err != nil {
+					return fmt.Errorf("extract %s: %w", x.t.Name, err)
+				}
+				x.next()
+				return &RejectLimitError{Table: x.t.Name, Rejected: x.rejected, Limit: x.maxRej, Last: ve}
+			}
+		} else {
+			if int64(len(x.bw.header)+len(x.row)) > x.bw.maxBytes {
+				return fmt.Errorf("extract %s: row %d (%s) takes %d bytes, more than a batch file may hold (%d bytes with the header): raise the byte cap or leave long columns out",
+					x.t.Name, x.rowNum, x.describeKey(&x.key), len(x.row), x.bw.maxBytes)
+			}
+			if !x.bw.fits(len(x.row)) {
+				if err := x.bw.finish(ctx, x.prevKey.lastKey()); err != nil {
+					return fmt.Errorf("extract %s: %w", x.t.Name, err)
+				}
+			}
+			if err := x.bw.write(ctx, x.row, x.rowNum, x.fmt.truncated, x.key.lastKey); err != nil {
 				return fmt.Errorf("extract %s: %w", x.t.Name, err)
 			}
+			x.rows++
+			if x.onRows != nil && x.rows%progressEvery == 0 {
+				x.onRows(x.rows)
+			}
 		}
-		if err := x.bw.write(ctx, x.row, x.rowNum, x.key.lastKey); err != nil {
-			return fmt.Errorf("extract %s: %w", x.t.Name, err)
-		}
-		x.rows++
-		x.rowNum++
-		x.key, x.prevKey = x.prevKey, x.key
-		if x.onRows != nil && x.rows%progressEvery == 0 {
-			x.onRows(x.rows)
+		x.next()
+		if x.only != nil && x.left == 0 {
+			break // every key found: the rest of the table holds none
 		}
 	}
 	if err := x.bw.finish(ctx, x.prevKey.lastKey()); err != nil {
@@ -690,15 +805,100 @@ func (x *extraction) run(ctx context.Context, rows rowStream) error {
 	return nil
 }
 
-func (x *extraction) valueError(err error, c *column, v *value) error {
+// next moves on to the next source row: this row's key becomes the previous one.
+func (x *extraction) next() {
+	x.seen++
+	x.rowNum++
+	x.key, x.prevKey = x.prevKey, x.key
+}
+
+// wanted reports whether the current row's key is in Options.OnlyKeys, and
+// marks it found.
+func (x *extraction) wanted() bool {
+	x.scratch = x.scratch[:0]
+	start := 0
+	for i, e := range x.key.ends {
+		if i > 0 {
+			x.scratch = append(x.scratch, 0)
+		}
+		x.scratch = append(x.scratch, x.key.buf[start:e]...)
+		start = e
+	}
+	i, ok := x.only.idx[string(x.scratch)]
+	if !ok {
+		return false
+	}
+	if !x.found[i] {
+		x.found[i] = true
+		x.left--
+	}
+	return true
+}
+
+// format writes the current row into x.row. A value that cannot be written
+// is returned as a *ValueError (the row is then not written); err is for
+// anything else.
+func (x *extraction) format() (ve *ValueError, err error) {
+	p := x.p
+	x.row = x.row[:0]
+	x.fmt.truncated = 0
+	for fi := range p.fields {
+		if fi > 0 {
+			x.row = append(x.row, ',')
+		}
+		c := &p.fields[fi]
+		v := &x.vals[p.fieldSrc[fi]]
+		if v.kind == vNull || (v.kind == vText && len(v.b) == 0) {
+			x.row = append(x.row, x.null...)
+			continue
+		}
+		x.row, err = x.fmt.appendValue(x.row, v, c)
+		if err != nil {
+			return x.valueError(err, c, v)
+		}
+	}
+	if len(x.row) == 0 {
+		// One field, empty: an empty line would be a blank line, which
+		// CSV readers skip. A quoted empty value is the same empty
+		// value on a line of its own.
+		x.row = append(x.row, '"', '"')
+	}
+	x.row = append(x.row, '\n')
+	if len(x.row) > maxRecordChars {
+		if n := utf8.RuneCount(x.row); n > maxRecordChars {
+			return &ValueError{Table: x.t.Name, Row: x.rowNum, Key: x.describeKey(&x.key), Column: "(whole row)",
+				Value:      fmt.Sprintf("(%d characters)", n),
+				Reason:     fmt.Sprintf("record exceeds the Bulk API limit of %d characters", maxRecordChars),
+				Fix:        "leave long columns out of fields or shorten them in the query",
+				valueBytes: len(x.row)}, nil
+		}
+	}
+	return nil, nil
+}
+
+// rejectRow writes the current row, refused for ve, to the rejected file.
+func (x *extraction) rejectRow(ctx context.Context, ve *ValueError) error {
+	shown := ve.excerpt
+	if shown == "" {
+		shown = ve.Value
+	}
+	line := rejectedLine(x.key.strings(), ve.Column, ve.Field, shown, ve.valueBytes, ve.Reason, ve.Fix)
+	if err := x.bw.reject(ctx, line, x.rowNum, x.key.lastKey); err != nil {
+		return fmt.Errorf("extract %s: %w", x.t.Name, err)
+	}
+	x.rejected++
+	return nil
+}
+
+func (x *extraction) valueError(err error, c *column, v *value) (*ValueError, error) {
 	var vf *valueFault
 	if !errors.As(err, &vf) {
-		return fmt.Errorf("extract %s: row %d (%s), column %s: %w", x.t.Name, x.rowNum, x.describeKey(&x.key), c.name, err)
+		return nil, fmt.Errorf("extract %s: row %d (%s), column %s: %w", x.t.Name, x.rowNum, x.describeKey(&x.key), c.name, err)
 	}
-	var shown string
+	var shown, ex string
 	switch v.kind {
 	case vText, vBinary:
-		shown = showValue(v.b)
+		shown, ex = showValue(v.b), excerpt(v.b)
 	case vInt:
 		shown = strconv.FormatInt(v.i, 10)
 	case vFloat:
@@ -708,19 +908,25 @@ func (x *extraction) valueError(err error, c *column, v *value) error {
 	case vBool:
 		shown = strconv.FormatBool(v.i != 0)
 	}
+	n := len(shown)
+	if ex != "" || v.kind == vText || v.kind == vBinary {
+		n = len(v.b)
+	}
 	typ := c.dbType
 	if typ == "" {
 		typ = c.src.String()
 	}
 	return &ValueError{
-		Table:  x.t.Name,
-		Row:    x.rowNum,
-		Key:    x.describeKey(&x.key),
-		Column: c.name,
-		Type:   typ,
-		Field:  c.field,
-		Value:  shown,
-		Reason: vf.reason,
-		Fix:    vf.fix,
-	}
+		Table:      x.t.Name,
+		Row:        x.rowNum,
+		Key:        x.describeKey(&x.key),
+		Column:     c.name,
+		Type:       typ,
+		Field:      c.field,
+		Value:      shown,
+		Reason:     vf.reason,
+		Fix:        vf.fix,
+		excerpt:    ex,
+		valueBytes: n,
+	}, nil
 }

@@ -129,6 +129,7 @@ type column struct {
 	field    string  // Salesforce field API name
 	out      outKind // forced value form (Field.Type), outNatural = from src
 	maxChars int     // field length limit in characters
+	truncate bool    // cut longer text to maxChars (Field.Truncate)
 }
 
 // valueFault is a formatting failure without row context; Extract wraps it
@@ -148,6 +149,9 @@ func fault(fix, format string, args ...any) *valueFault {
 type formatter struct {
 	loc *time.Location // zone of zone-less timestamps
 	utc bool           // loc is UTC: zone-less timestamps need no conversion
+	// truncated counts the values appendValue cut to their field's length
+	// (column.truncate); the caller resets it.
+	truncated int
 }
 
 func newFormatter(loc *time.Location) *formatter {
@@ -184,7 +188,14 @@ func (f *formatter) appendValue(dst []byte, v *value, c *column) ([]byte, error)
 			return dst, fault("cast it to numeric in the query: col::numeric",
 				"PostgreSQL money is locale-formatted text, not a number the Bulk API accepts")
 		}
-		return appendText(dst, v.b, c.maxChars)
+		b := v.b
+		if c.truncate {
+			var cut bool
+			if b, cut = cutText(b, c.maxChars); cut {
+				f.truncated++
+			}
+		}
+		return appendText(dst, b, c.maxChars)
 	case vBinary:
 		return dst, fault(fixBinary, "binary value (%s) cannot be sent through Bulk API CSV", c.dbType)
 	}
@@ -278,6 +289,27 @@ func appendText(dst, b []byte, maxChars int) ([]byte, error) {
 		}
 	}
 	return append(dst, '"'), nil
+}
+
+// cutText returns b cut to at most maxChars characters, counted as
+// appendText counts them (code points, CR LF as one), and whether it cut.
+func cutText(b []byte, maxChars int) ([]byte, bool) {
+	if maxChars <= 0 || len(b) <= maxChars {
+		return b, false // a character takes at least one byte
+	}
+	n := 0
+	for i := 0; i < len(b); n++ {
+		if n == maxChars {
+			return b[:i], true
+		}
+		if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+			i += 2
+			continue
+		}
+		_, size := utf8.DecodeRune(b[i:])
+		i += size
+	}
+	return b, false
 }
 
 // scanText returns the OR of csvClass over b. Most text is plain ASCII

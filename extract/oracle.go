@@ -71,11 +71,13 @@ var oracleIdentRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$#]*$`)
 //   - host with extra sid (and no service_name): host:port (default 1521) with that SID;
 //   - host with extra service_name (and no sid): host:port/service_name;
 //   - otherwise extra dsn, or host[:port][/service_name], as a TNS descriptor
-//     "(DESCRIPTION=...)" or an Easy Connect string [//]host[:port][/service].
+//     "(DESCRIPTION=...)" or an Easy Connect string [//]host[:port][/service];
+//     without service_name, the schema is the service name there, so the URI
+//     oracle://user:pass@erp-db:1521/ERP reaches service ERP (the provider
+//     still does this, with a deprecation warning).
 //
 // Like the provider, schema switches the session's current schema when
-// service_name is set (older providers read schema as the service name; set
-// service_name instead). Extra mode sysdba/sysoper logs in with that
+// service_name is set. Extra mode sysdba/sysoper logs in with that
 // privilege.
 func oracleURL(conn airflow.Connection) (oracleSettings, error) {
 	var st oracleSettings
@@ -130,8 +132,13 @@ func oracleURL(conn airflow.Connection) (oracleSettings, error) {
 			if conn.Port != 0 {
 				dsn += ":" + strconv.Itoa(conn.Port)
 			}
-			if service != "" {
+			switch {
+			case service != "":
 				dsn += "/" + service
+			case conn.Schema != "" && conn.Host != "" && !strings.ContainsAny(conn.Host, "/("):
+				// Airflow's provider: "Using conn.schema to pass the Oracle
+				// Service Name is deprecated", but done.
+				dsn += "/" + conn.Schema
 			}
 		}
 		dsn = strings.TrimSpace(dsn)
@@ -162,6 +169,7 @@ func oracleURL(conn airflow.Connection) (oracleSettings, error) {
 // needs Oracle's client configuration: it is refused with the fix.
 func parseEasyConnect(s string) (host string, port int, service string, err error) {
 	s = strings.TrimPrefix(s, "//")
+	whole := s
 	if i := strings.Index(s, "/"); i >= 0 {
 		s, service = s[:i], s[i+1:]
 		if j := strings.IndexAny(service, ":/"); j >= 0 {
@@ -180,10 +188,12 @@ func parseEasyConnect(s string) (host string, port int, service string, err erro
 		return "", 0, "", errors.New("dsn has no host")
 	}
 	if service == "" {
-		if !strings.ContainsAny(host, ".:") && host != "localhost" {
+		// Only a bare word (no port, no domain, no service) can be an
+		// alias; erp-db:1521 is a host that lacks its service name.
+		if !strings.ContainsAny(whole, ".:/") && host != "localhost" {
 			return "", 0, "", fmt.Errorf("dsn %q looks like a tnsnames.ora alias, which the pure-Go driver cannot resolve: give host:port/service_name or the full (DESCRIPTION=...) descriptor", s)
 		}
-		return "", 0, "", fmt.Errorf("no service name or SID for %s: set extra service_name (or sid); older Airflow providers read schema as the service name, current ones do not", host)
+		return "", 0, "", fmt.Errorf("no service name or SID for %s: put the service name in the URI's path (oracle://user:pass@%s:%d/SERVICE) or the connection's schema, or set extra service_name or sid", whole, host, port)
 	}
 	return host, port, service, nil
 }
@@ -191,7 +201,7 @@ func parseEasyConnect(s string) (host string, port int, service string, err erro
 func openOracle(ctx context.Context, conn airflow.Connection) (engine, error) {
 	st, err := oracleURL(conn)
 	if err != nil {
-		return nil, err
+		return nil, &SettingsError{Err: err}
 	}
 	db, err := sql.Open("oracle", st.url)
 	if err != nil {

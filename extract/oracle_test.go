@@ -195,8 +195,16 @@ func TestOracleURL(t *testing.T) {
 		{name: "TNS descriptor", conn: airflow.Connection{Login: "u", Extra: map[string]any{
 			"dsn": "(DESCRIPTION=(ADDRESS=(PROTOCOL=TCP)(HOST=10.0.0.5)(PORT=1599))(CONNECT_DATA=(SERVICE_NAME=PROD)))"}},
 			servers: "10.0.0.5:1599", service: "PROD", prefch: defaultPrefetchRows},
-		{name: "schema is not a service name", conn: airflow.Connection{Host: "h.example.com", Login: "u", Schema: "HR"}, wantErr: "set extra service_name"},
+		// Airflow's provider (deprecated, still done): without service_name
+		// and sid, the schema is the service name; it is then no current schema.
+		{name: "schema as the service name", conn: airflow.Connection{Host: "h.example.com", Login: "u", Schema: "HR"},
+			servers: "h.example.com:1521", service: "HR", prefch: defaultPrefetchRows},
 		{name: "tns alias", conn: airflow.Connection{Login: "u", Extra: map[string]any{"dsn": "PRODDB"}}, wantErr: "tnsnames.ora alias"},
+		{name: "tns alias as host", conn: airflow.Connection{Host: "PRODDB", Login: "u"}, wantErr: "tnsnames.ora alias"},
+		{name: "host and port without service", conn: airflow.Connection{Host: "erp-db", Port: 1521, Login: "u"},
+			wantErr: "no service name or SID for erp-db:1521: put the service name in the URI's path (oracle://user:pass@erp-db:1521/SERVICE)"},
+		{name: "sid with a schema", conn: airflow.Connection{Host: "erp-db", Login: "u", Schema: "HR",
+			Extra: map[string]any{"sid": "ERP"}}, servers: "erp-db:1521", sid: "ERP", prefch: defaultPrefetchRows},
 		{name: "no login", conn: airflow.Connection{Host: "h", Extra: map[string]any{"service_name": "X"}}, wantErr: "no login"},
 		{name: "no address", conn: airflow.Connection{Login: "u"}, wantErr: "no database address"},
 		{name: "bad prefetch", conn: airflow.Connection{Host: "h", Login: "u", Extra: map[string]any{"service_name": "X", "prefetch_rows": "lots"}}, wantErr: "prefetch_rows"},
@@ -227,6 +235,46 @@ func TestOracleURL(t *testing.T) {
 			}
 			if v, _ := extraString(c.conn, "lob_fetch"); v == "stream" && cfg.Lob != configurations.STREAM {
 				t.Errorf("lob_fetch=stream not applied")
+			}
+		})
+	}
+}
+
+// TestOracleReadmeConnections: the README's and the usual Airflow forms of an
+// Oracle connection, as AIRFLOW_CONN_* values, reach the right descriptor.
+func TestOracleReadmeConnections(t *testing.T) {
+	cases := []struct {
+		name, value, servers, service, sid, schema string
+	}{
+		{"README URI: service name from the path", "oracle://user:pass@erp-db:1521/ERP", "erp-db:1521", "ERP", "", ""},
+		{"URI with service_name and schema", "oracle://user:pass@erp-db:1521/HR?service_name=ERP", "erp-db:1521", "ERP", "", "HR"},
+		{"URI with sid", "oracle://user:pass@erp-db/?sid=ORCL", "erp-db:1521", "", "ORCL", ""},
+		{"JSON with schema", `{"conn_type": "oracle", "host": "erp-db", "port": 1521, "login": "user", "password": "pass", "schema": "ERP"}`,
+			"erp-db:1521", "ERP", "", ""},
+		{"JSON with a full descriptor in extra dsn", `{"conn_type": "oracle", "login": "user", "password": "pass", "extra": {"dsn":
+			"(DESCRIPTION=(ADDRESS=(PROTOCOL=TCP)(HOST=erp-db)(PORT=1530))(CONNECT_DATA=(SERVICE_NAME=ERP.acme)))"}}`,
+			"erp-db:1530", "ERP.acme", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := airflow.ParseConnection("oracle_default", c.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := oracleURL(conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := configurations.ParseConfig(st.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var servers []string
+			for _, s := range cfg.Servers {
+				servers = append(servers, fmt.Sprintf("%s:%d", s.Addr, s.Port))
+			}
+			if strings.Join(servers, ",") != c.servers || cfg.ServiceName != c.service || cfg.SID != c.sid || st.currentSchema != c.schema || cfg.UserID != "user" {
+				t.Errorf("%s parses to servers %v service %q sid %q user %q, current schema %q", c.value, servers, cfg.ServiceName, cfg.SID, cfg.UserID, st.currentSchema)
 			}
 		})
 	}

@@ -78,7 +78,7 @@ func pgConnString(conn airflow.Connection) (string, error) {
 func openPostgres(ctx context.Context, conn airflow.Connection) (engine, error) {
 	cs, err := pgConnString(conn)
 	if err != nil {
-		return nil, err
+		return nil, &SettingsError{Err: err}
 	}
 	cfg, err := pgconn.ParseConfig(cs)
 	if err != nil {

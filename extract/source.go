@@ -64,7 +64,9 @@ type rowStream interface {
 //   - "oracle": read as Airflow's Oracle provider reads it — extra sid or
 //     service_name with host and port (default 1521), else extra dsn (an
 //     Easy Connect string or a TNS descriptor) or host[:port][/service_name];
-//     schema (with service_name) sets the session's current schema. Extras
+//     schema (with service_name) sets the session's current schema, and
+//     without service_name or sid it is the service name
+//     (oracle://user:pass@erp-db:1521/ERP reaches service ERP). Extras
 //     for the pure-Go driver: prefetch_rows (rows per round trip, default
 //     1000; raise it for narrow rows over a slow link) and lob_fetch
 //     ("inline", default, or "stream" when inline LOB fetching fails with

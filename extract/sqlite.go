@@ -68,7 +68,7 @@ func sqlitePath(conn airflow.Connection) (string, error) {
 	return p, nil
 }
 
-func openSQLite(_ context.Context, conn airflow.Connection) (engine, error) {
+func openSQLite(ctx context.Context, conn airflow.Connection) (engine, error) {
 	path, err := sqlitePath(conn)
 	if err != nil {
 		return nil, err
@@ -122,6 +122,15 @@ func openSQLite(_ context.Context, conn airflow.Connection) (engine, error) {
 	// busy retries the slices up to sqliteBusyWait, checking the context
 	// in between (SQLite's handler sleeps through an interrupt).
 	sqlite3.Xsqlite3_busy_timeout(e.tls, e.db, int32(sqliteBusySlice/time.Millisecond))
+	// SQLite reads the file only when it first needs the schema: a file
+	// that is not a database would otherwise pass for one until the query
+	// is compiled, and be blamed on the query.
+	stmt, err := e.prepare(ctx, "SELECT 1 FROM sqlite_master LIMIT 0")
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("SQLite database file %s (%s) cannot be read as a SQLite database: %w", path, from, err)
+	}
+	sqlite3.Xsqlite3_finalize(e.tls, stmt)
 	return e, nil
 }
 

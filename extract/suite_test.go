@@ -144,6 +144,11 @@ func runSuite(t *testing.T, h *engineHarness) {
 	t.Run("SourceTimeZone", func(t *testing.T) { suiteTimeZone(t, h) })
 	t.Run("QueryForm", func(t *testing.T) { suiteQueryForm(t, h) })
 	t.Run("QueryErrors", func(t *testing.T) { suiteQueryErrors(t, h) })
+	t.Run("RejectedRows", func(t *testing.T) { suiteRejectedRows(t, h) })
+	t.Run("RejectLimit", func(t *testing.T) { suiteRejectLimit(t, h) })
+	t.Run("Truncate", func(t *testing.T) { suiteTruncate(t, h) })
+	t.Run("OnlyKeys", func(t *testing.T) { suiteOnlyKeys(t, h) })
+	t.Run("CheckCountSample", func(t *testing.T) { suiteCheckCountSample(t, h) })
 }
 
 // suiteValues checks the Bulk API form of every column type.

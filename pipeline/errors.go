@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // ConfigError reports a missing or malformed setting. It names the setting,
@@ -20,23 +22,28 @@ type ConfigError struct {
 	Err     error  // underlying error, if any
 }
 
+// Error names the setting, the value, the source, the problem and the fix.
+// Every part that can hold what a user wrote is bounded (excerpt): a
+// 10 MB value yields a one-line message, not 10 MB of stderr.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Setting)
+	b.WriteString(excerpt.N(e.Setting, 2*excerpt.Limit))
 	if e.Value != "" {
-		fmt.Fprintf(&b, " = %q", e.Value)
+		b.WriteString(" = ")
+		b.WriteString(excerpt.Quote(e.Value))
 	}
 	if e.Source != "" {
-		fmt.Fprintf(&b, " (from %s)", e.Source)
+		fmt.Fprintf(&b, " (from %s)", excerpt.N(e.Source, 4*excerpt.Limit))
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Problem)
+	b.WriteString(excerpt.N(e.Problem, 4*excerpt.Limit))
 	if e.Err != nil && !strings.Contains(e.Problem, e.Err.Error()) {
-		fmt.Fprintf(&b, ": %v", e.Err)
+		b.WriteString(": ")
+		b.WriteString(excerpt.N(e.Err.Error(), 4*excerpt.Limit))
 	}
 	if e.Fix != "" {
 		b.WriteString("; fix: ")
-		b.WriteString(e.Fix)
+		b.WriteString(excerpt.N(e.Fix, 4*excerpt.Limit))
 	}
 	return b.String()
 }
@@ -55,6 +62,7 @@ type PartialError struct {
 	Unprocessed int64 // records never processed (failed or aborted jobs)
 	Missing     int64 // extracted records that no job accounts for
 	Failures    int   // batches whose job did not complete
+	Rejected    int64 // source rows whose values could not be sent (rejected files)
 	Status      string
 }
 
@@ -72,16 +80,54 @@ func (e *PartialError) Error() string {
 	if e.Failures > 0 {
 		parts = append(parts, fmt.Sprintf("%d batch jobs did not complete", e.Failures))
 	}
+	if e.Rejected > 0 {
+		parts = append(parts, fmt.Sprintf("%d rows rejected before upload", e.Rejected))
+	}
 	if len(parts) == 0 {
 		parts = append(parts, "not every record succeeded")
 	}
-	return fmt.Sprintf("run finished with problems: %s; tracker status %q (see the failed and unprocessed result files)",
-		strings.Join(parts, ", "), e.Status)
+	see := "the failed and unprocessed result files"
+	if e.Rejected > 0 {
+		see = "the failed, unprocessed and rejected files"
+	}
+	return fmt.Sprintf("run finished with problems: %s; tracker status %q (see %s)",
+		strings.Join(parts, ", "), e.Status, see)
 }
 
 // PartialFailure marks the error as "finished, but not every record
 // succeeded" (exit code 3).
 func (e *PartialError) PartialFailure() bool { return true }
+
+// Exit codes of a run, as docs/design.md §4 fixes them for orchestrators.
+const (
+	ExitOK      = 0 // every record succeeded
+	ExitFailure = 1 // any other failure, a stop (Ctrl-C, SIGTERM) included
+	ExitConfig  = 2 // bad usage or configuration
+	ExitPartial = 3 // the run finished but some records failed or were unprocessed
+)
+
+// Outcome classifies the error a run or step ended with: the outcome word
+// of the summary and the process exit code. It is the one place where an
+// error becomes an exit code; the command line adds only its own usage
+// errors. In order: a partial result (3), a stop from outside (1, even when
+// the last failure before the stop was a configuration one: nothing is
+// wrong with the settings of a run that was stopped), a configuration
+// problem (2), anything else (1).
+func Outcome(err error) (outcome string, code int) {
+	var pe interface{ PartialFailure() bool }
+	var ce interface{ ConfigError() bool }
+	switch {
+	case err == nil:
+		return "succeeded", ExitOK
+	case errors.As(err, &pe) && pe.PartialFailure():
+		return "partial", ExitPartial
+	case errors.Is(err, ErrInterrupted):
+		return "interrupted", ExitFailure
+	case errors.As(err, &ce) && ce.ConfigError():
+		return "failed", ExitConfig
+	}
+	return "failed", ExitFailure
+}
 
 // ErrInterrupted is returned (wrapped) when a run stopped because its context
 // was cancelled (Ctrl-C, SIGTERM). The manifest is consistent; rerunning the

@@ -14,6 +14,9 @@ const (
 	EventResults                         // Batch, JobID, State (the result kind: successful, failed, unprocessed), Rows, Path
 	EventWarning                         // Message
 	EventInfo                            // Message
+	// EventRejected: Batch, Rows (rows of the batch rejected), Path (its
+	// rejected file). Appended last so the other kinds keep their values.
+	EventRejected
 )
 
 // Event is one progress report. Only the fields named for its Kind are set.

@@ -117,7 +117,7 @@ func (r *Runner) planFollowUps(ctx context.Context) ([]int, error) {
 	m := r.store.Snapshot()
 	var made []int
 	for _, b := range m.Batches {
-		if !b.Terminal() || b.Settled || b.JobState == string(salesforce.JobComplete) && b.Failed == 0 {
+		if !b.Terminal() || b.Empty() || b.Settled || b.JobState == string(salesforce.JobComplete) && b.Failed == 0 {
 			continue
 		}
 		idx, err := r.settle(ctx, b)
@@ -286,7 +286,7 @@ func (r *Runner) writeFollowUpFile(b, fu *BatchState, retry *retrySet) (rows, si
 		return 0, 0, "", err
 	}
 	tmp := path + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createTemp(tmp)
 	if err != nil {
 		return 0, 0, "", err
 	}
@@ -344,6 +344,9 @@ func (r *Runner) writeFollowUpFile(b, fu *BatchState, retry *retrySet) (rows, si
 		return 0, 0, "", err
 	}
 	if err = out.Close(); err != nil {
+		return 0, 0, "", err
+	}
+	if err = refuseLink(path); err != nil {
 		return 0, 0, "", err
 	}
 	if err = os.Rename(tmp, path); err != nil {
@@ -457,6 +460,12 @@ func (r *Runner) finalResults() error {
 			if err != nil {
 				return fmt.Errorf("batch %d: merge %s results over %d attempts: %w", b.Index, kind, len(chain), err)
 			}
+			if n == 0 {
+				// No empty files: the manifest keeps the count.
+				if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
 			final[kind] = &ResultFile{Path: path, Rows: n}
 		}
 		if err := r.store.Update(func(m *Manifest) error {
@@ -471,10 +480,14 @@ func (r *Runner) finalResults() error {
 	return nil
 }
 
+// attemptColumn is the last column of merged result files: the attempt
+// that decided the record's outcome.
+const attemptColumn = "sfmigrate__attempt"
+
 // mergeResults writes one kind of final results for an attempt chain.
 func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 	tmp := path + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := createTemp(tmp)
 	if err != nil {
 		return 0, err
 	}
@@ -493,7 +506,7 @@ func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 		attempt := fmt.Sprint(b.AttemptNo())
 		err := eachCSVRow(f.Path, func(h, row []string) error {
 			if header == nil {
-				header = append(append([]string{}, h...), "sfmigrate__attempt")
+				header = append(append([]string{}, h...), attemptColumn)
 				if err := w.Write(header); err != nil {
 					return err
 				}
@@ -514,6 +527,9 @@ func mergeResults(path, kind string, chain []*BatchState) (int64, error) {
 	}
 	w.Flush()
 	err = errors.Join(w.Error(), out.Sync(), out.Close())
+	if err == nil {
+		err = refuseLink(path)
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}

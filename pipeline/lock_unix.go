@@ -16,7 +16,8 @@ import (
 // leaves a stale lock behind.
 func lockDir(dir string) (io.Closer, error) {
 	path := filepath.Join(dir, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// O_NOFOLLOW: a link planted at the lock's path is refused, not followed.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run directory: %w", err)
 	}

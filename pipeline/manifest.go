@@ -65,6 +65,11 @@ type Manifest struct {
 	Extract   ExtractState          `json:"extract"`
 	Batches   []*BatchState         `json:"batches"` // ordered by Index
 	Tracker   TrackerState          `json:"tracker"`
+	// PossiblyOpenJobs lists the times Salesforce may have created a job
+	// for this run whose id the run never received. Data goes only to
+	// recorded jobs, so such a job is empty; it is never adopted, closed
+	// or aborted, and stays Open until Salesforce expires it.
+	PossiblyOpenJobs []PossiblyOpenJob `json:"possibly_open_jobs,omitempty"`
 	// Target is the target object's fields as the authenticate step read
 	// them from describe; the extract step (possibly in another process)
 	// formats and checks values by them. Nil until authenticate ran.
@@ -114,13 +119,24 @@ type BatchState struct {
 	Bytes    int64    `json:"bytes"`
 	SHA256   string   `json:"sha256"`
 	FirstRow int64    `json:"first_row"`          // 0-based offset in the ordered query
-	LastKey  []string `json:"last_key,omitempty"` // order_by values of the last row
+	LastKey  []string `json:"last_key,omitempty"` // order_by values of the last source row
 
-	// HandedAt is when the batch was last given to the loader without a
-	// job: a job created after it but not recorded (the process died
-	// between the create call's answer and the manifest write) is adopted.
+	// Rejected counts the batch's source rows whose values could not be
+	// sent; they are in RejectedFile (<logs-dir>/<run-id>/
+	// <TABLE>_<NNNNN>_rejected.csv, a path as result files give theirs),
+	// not in File. The batch spans Rows+Rejected source rows. A batch whose
+	// rows were all rejected has no File and never gets a job.
+	Rejected     int64  `json:"rejected,omitempty"`
+	RejectedFile string `json:"rejected_file,omitempty"`
+	// Truncated counts the values cut to their field's length (truncate).
+	Truncated int64 `json:"truncated,omitempty"`
+
+	// HandedAt is when the creation of the batch's job was last started.
+	// With JobID set, that job must have been created after it (checked
+	// when the job is followed). Without, a job created then may exist
+	// that the run never learnt the id of (lost answer, process ended): it
+	// holds no data and is only listed (Manifest.PossiblyOpenJobs).
 	HandedAt *time.Time `json:"handed_at,omitempty"`
-	Adopted  bool       `json:"adopted,omitempty"` // the job was found in the org, not recorded when created
 
 	JobID        string   `json:"job_id,omitempty"`
 	JobState     string   `json:"job_state,omitempty"` // Bulk API state last seen; "" before a job exists
@@ -160,14 +176,22 @@ type ResultFile struct {
 	Rows int64  `json:"rows"`
 }
 
-// Terminal reports whether the batch's job reached a final state.
+// Terminal reports whether the batch's job reached a final state, or the
+// batch needs no job (Empty).
 func (b *BatchState) Terminal() bool {
+	if b.Empty() {
+		return true
+	}
 	switch b.JobState {
 	case "JobComplete", "Failed", "Aborted":
 		return true
 	}
 	return false
 }
+
+// Empty reports a batch with no row to upload: every source row of it was
+// rejected. It has no file and no job.
+func (b *BatchState) Empty() bool { return b.Rows == 0 && b.JobID == "" }
 
 // Unprocessed is the number of rows of the batch that no job processed.
 func (b *BatchState) Unprocessed() int64 {
@@ -181,6 +205,21 @@ func (b *BatchState) Unprocessed() int64 {
 		return u
 	}
 	return 0
+}
+
+// PossiblyOpenJob is one job creation whose answer the run never got.
+type PossiblyOpenJob struct {
+	Batch int       `json:"batch"`
+	From  time.Time `json:"from"` // the create request was sent after this
+	To    time.Time `json:"to"`   // and before this
+	Why   string    `json:"why"`
+}
+
+// notePossiblyOpen records that a job may have been created for b between
+// b.HandedAt and now, and clears HandedAt.
+func (m *Manifest) notePossiblyOpen(b *BatchState, now time.Time, why string) {
+	m.PossiblyOpenJobs = append(m.PossiblyOpenJobs, PossiblyOpenJob{Batch: b.Index, From: *b.HandedAt, To: now, Why: why})
+	b.HandedAt = nil
 }
 
 // TrackerState is the status-tracker record as this run last wrote it.
@@ -207,6 +246,11 @@ type Totals struct {
 	// twice counts twice); FollowUpJobs the follow-up batches.
 	Retried      int64 `json:"retried"`
 	FollowUpJobs int   `json:"follow_up_jobs"`
+	// Rejected are the source rows whose values could not be sent (in the
+	// rejected files; not in Rows); they count as failed for the outcome.
+	Rejected int64 `json:"rejected"`
+	// Truncated are the values cut to their field's length.
+	Truncated int64 `json:"truncated"`
 }
 
 // Totals adds up rows, jobs and record counts over all batches. Every row
@@ -221,11 +265,13 @@ func (m *Manifest) Totals() Totals {
 			t.Batches++
 			t.Rows += b.Rows
 			t.Bytes += b.Bytes
+			t.Rejected += b.Rejected
+			t.Truncated += b.Truncated
 		}
 		if b.JobID != "" {
 			t.Jobs++
 		}
-		if b.Terminal() {
+		if b.Terminal() && !b.Empty() {
 			t.JobsDone++
 			if b.JobState != "JobComplete" && b.FollowUp == 0 {
 				t.JobsFailed++
@@ -353,8 +399,19 @@ func ReadManifest(workDir, runID string) (*Manifest, error) {
 func OpenRun(workDir, runID string, init func(*Manifest)) (*RunStore, error) {
 	dir := RunDir(workDir, runID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: "flag --work-dir",
+		src := "flag --work-dir"
+		if workDir == "." {
+			src = "default (--work-dir DIR changes it)"
+		}
+		return nil, &ConfigError{Setting: "--work-dir", Value: workDir, Source: src,
 			Problem: "cannot hold the run: " + err.Error(), Fix: "pass a --work-dir this user can create and write (runs/<run-id>/ go under it)"}
+	}
+	// runs/ and runs/<run-id>/ are made by sfmigrate: a link there was
+	// planted and is not followed.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := refuseDirLink(d); err != nil {
+			return nil, err
+		}
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
@@ -498,7 +555,13 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	tmp := path + ".tmp"
 	// The os errors name the operation and the file ("write x.tmp: no
 	// space left on device"): returned as they are.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// 0600: manifests hold source keys, summaries paths. A leftover tmp
+	// (or a link planted there) is removed, never written through; O_EXCL
+	// refuses whatever appears in between.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -518,6 +581,9 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
+	if err = refuseLink(path); err != nil {
+		return err
+	}
 	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
@@ -534,7 +600,8 @@ func writeFileAtomic(path string, data []byte) (err error) {
 // on every manifest write, hence no reflection.
 func sameBatch(a, b *BatchState) bool {
 	if a.Index != b.Index || a.File != b.File || a.Rows != b.Rows || a.Bytes != b.Bytes || a.SHA256 != b.SHA256 ||
-		a.FirstRow != b.FirstRow || !slices.Equal(a.LastKey, b.LastKey) || a.Adopted != b.Adopted ||
+		a.FirstRow != b.FirstRow || !slices.Equal(a.LastKey, b.LastKey) ||
+		a.Rejected != b.Rejected || a.RejectedFile != b.RejectedFile || a.Truncated != b.Truncated ||
 		a.JobID != b.JobID || a.JobState != b.JobState || a.Processed != b.Processed || a.Failed != b.Failed ||
 		a.ErrorMessage != b.ErrorMessage || !slices.Equal(a.PreviousJobs, b.PreviousJobs) || a.FileRemoved != b.FileRemoved {
 		return false

@@ -37,6 +37,13 @@ type Options struct {
 	HTTPClient *http.Client
 	// PollInterval overrides the client's first job-poll delay (0: default 2s).
 	PollInterval time.Duration
+	// PollMaxInterval overrides the longest delay between job polls the
+	// backoff grows to (0: default 30s).
+	PollMaxInterval time.Duration
+	// MaxBatchBytes caps a batch file's size in bytes (0: 90,000,000, a
+	// margin under the 100 MB one Bulk API job accepts; at most
+	// 100,000,000), so no batch_size makes a job Salesforce refuses.
+	MaxBatchBytes int64
 	// KeepBatches keeps batch files after their job completed and its
 	// results were saved (by default they are removed, so disk use stays
 	// bounded by the files waiting and in flight).
@@ -47,6 +54,10 @@ type Options struct {
 	StopGrace time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// BeforeRecordJob, when set, is called after Salesforce created a job
+	// and before its id is written to the manifest. It is a test hook:
+	// tests stop the process or fill the disk at that moment. Leave it nil.
+	BeforeRecordJob func(batch int, jobID string)
 }
 
 // Runner runs the steps of one run. Create it with Prepare; it holds the
@@ -62,6 +73,9 @@ type Runner struct {
 	client   *salesforce.Client
 	started  time.Time
 	resumed  bool
+	// processedBefore is what Salesforce had processed for the run before
+	// this Runner: the rate in the summary counts this invocation's only.
+	processedBefore int64
 	// collector fetches results while run uploads; nil otherwise. Set
 	// and cleared by extractAndUpload around the upload.
 	collector *collector
@@ -71,8 +85,9 @@ type Runner struct {
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu
 
-	refusedMu sync.Mutex
-	refused   map[int]bool // guarded by refusedMu: batches whose data Salesforce refused for good
+	failMu    sync.Mutex
+	failClass map[int]salesforce.Class // guarded by failMu: how each batch's last load attempt failed
+	recordErr error                    // guarded by failMu: the first failure to record a job; the run stops
 }
 
 // Prepare resolves settings and connections and opens (or creates) the
@@ -142,9 +157,16 @@ func Prepare(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: opts, settings: s, conns: conns, store: store, runID: runID,
-		logsDir: filepath.Join(opts.LogsDir, runID), report: opts.Reporter, started: opts.Now(), resumed: prev != nil}
+		logsDir: filepath.Join(opts.LogsDir, runID), report: opts.Reporter, started: opts.Now(), resumed: prev != nil,
+		processedBefore: store.Snapshot().Totals().Processed}
 	if r.report == nil {
 		r.report = nopReporter{}
+	}
+	if r.resumed {
+		// Under the run's lock: nothing else writes these files now.
+		if n := len(r.cleanTemp()); n > 0 {
+			r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("removed %d temporary files an interrupted attempt left", n)})
+		}
 	}
 	// Settings that may change between attempts (parallel) are recorded as
 	// the latest attempt used them.
@@ -194,6 +216,12 @@ func (r *Runner) openSource(ctx context.Context) (*extract.Source, error) {
 			return nil, &ConfigError{Setting: "connection " + conn.ID, Source: env, Err: detail,
 				Problem: "cannot open the source database: " + detail.Error(),
 				Fix:     `point it at an existing SQLite file by absolute path, e.g. sqlite:////data/erp.db or {"conn_type": "sqlite", "host": "/data/erp.db"}`}
+		}
+		var se *extract.SettingsError
+		if errors.As(err, &se) {
+			return nil, &ConfigError{Setting: "connection " + conn.ID, Source: env, Err: detail,
+				Problem: "does not describe a database: " + detail.Error(),
+				Fix:     "correct the connection as the message says (docs/tables-config.md shows each source's forms)"}
 		}
 		// A network database may be down for a moment: not necessarily a
 		// configuration problem, so not exit code 2.
@@ -249,12 +277,10 @@ func (r *Runner) newClient() (*salesforce.Client, error) {
 		PollInterval: r.opts.PollInterval,
 		Tracker:      salesforce.TrackerConfig{Object: t.SFObject, ExternalIDField: t.ExternalIDField, StatusField: t.StatusField},
 	}
-	if r.opts.PollInterval > 0 {
-		cfg.PollMaxInterval = 20 * r.opts.PollInterval
-		if cfg.PollMaxInterval > 2*time.Second {
-			cfg.PollMaxInterval = 2 * time.Second
-		}
-	}
+	// The backoff grows to its maximum whatever the first interval: a short
+	// first interval must not multiply the polls (each an API call
+	// counted against the org's daily allocation) of a long job.
+	cfg.PollMaxInterval = r.opts.PollMaxInterval
 	var copts []salesforce.Option
 	if r.opts.HTTPClient != nil {
 		copts = append(copts, salesforce.WithHTTPClient(r.opts.HTTPClient))
@@ -347,7 +373,7 @@ func (r *Runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.step(ctx, StepAuthenticate, r.authenticate); err != nil {
+	if err := r.step(ctx, StepAuthenticate, r.retrying(StepAuthenticate, r.authenticate)); err != nil {
 		return err
 	}
 	if !m.StepDone(StepUpload) {
@@ -355,10 +381,10 @@ func (r *Runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.step(ctx, StepCollectResults, r.collectResults); err != nil {
+	if err := r.step(ctx, StepCollectResults, r.retrying(StepCollectResults, r.collectResults)); err != nil {
 		return err
 	}
-	return r.step(ctx, StepUpdateStatus, r.updateStatus)
+	return r.step(ctx, StepUpdateStatus, r.retrying(StepUpdateStatus, r.updateStatus))
 }
 
 // Task runs one step against the run's manifest (`sfmigrate task STEP`).
@@ -373,15 +399,15 @@ func (r *Runner) task(ctx context.Context, name string) error {
 	saves := false // the step writes under the logs dir
 	switch name {
 	case StepAuthenticate:
-		return r.step(ctx, name, r.authenticate)
+		return r.step(ctx, name, r.retrying(name, r.authenticate))
 	case StepExtract:
 		return r.step(ctx, name, func(ctx context.Context) error { return r.extract(ctx, nil) })
 	case StepUpload:
 		needs, why, fn = StepExtract, "every batch file must be written before they are uploaded", r.uploadAll
 	case StepCollectResults:
-		needs, why, fn, saves = StepUpload, "results exist only once every job has finished", r.collectResults, true
+		needs, why, fn, saves = StepUpload, "results exist only once every job has finished", r.retrying(name, r.collectResults), true
 	case StepUpdateStatus:
-		needs, why, fn, saves = StepCollectResults, "the status depends on the collected results", r.updateStatus, true
+		needs, why, fn, saves = StepCollectResults, "the status depends on the collected results", r.retrying(name, r.updateStatus), true
 	default:
 		return &ConfigError{Setting: "STEP", Value: name, Source: "command line", Problem: "unknown step", Fix: "use one of " + strings.Join(Steps, ", ")}
 	}
@@ -417,10 +443,10 @@ func (e *OrderError) ConfigError() bool { return true }
 func (r *Runner) outcome() error {
 	m := r.store.Snapshot()
 	t := m.Totals()
-	if m.Tracker.Status == StatusUploaded {
+	if m.Tracker.Status == StatusUploaded || noRows(m) {
 		return nil
 	}
-	return &PartialError{Failed: t.Failed, Unprocessed: t.Unprocessed, Missing: missing(m), Failures: t.JobsFailed, Status: m.Tracker.Status}
+	return &PartialError{Failed: t.Failed, Unprocessed: t.Unprocessed, Missing: missing(m), Failures: t.JobsFailed, Rejected: t.Rejected, Status: m.Tracker.Status}
 }
 
 func missing(m *Manifest) int64 {
@@ -464,8 +490,9 @@ func (r *Runner) loginError(ctx context.Context, err error) error {
 	}
 	var ae *salesforce.AuthError
 	if errors.As(err, &ae) {
-		refused := ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests && ae.Code != "rate_limit_exceeded"
-		return &fixError{err: err, config: refused}
+		// A refusal (not a 5xx or a rate limit) is the client's
+		// ClassConfig: the client id, secret or app settings must change.
+		return &fixError{err: err, config: salesforce.Classify(err) == salesforce.ClassConfig}
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
@@ -490,12 +517,19 @@ var salesforceEnv = airflow.EnvName(airflow.ConnEnvPrefix, SalesforceConnID)
 // is sent: a logs dir that cannot be written would otherwise only fail
 // after every record was loaded.
 func (r *Runner) checkLogsDir() error {
+	src := "flag --logs-dir"
+	if r.opts.LogsDir == filepath.Join("salesforce", "logs") {
+		src = "default (--logs-dir DIR changes it)"
+	}
 	bad := func(err error) error {
-		return &ConfigError{Setting: "--logs-dir", Value: r.opts.LogsDir, Source: "flag --logs-dir",
+		return &ConfigError{Setting: "--logs-dir", Value: r.opts.LogsDir, Source: src,
 			Problem: "cannot hold the run's results: " + err.Error(), Fix: "pass a --logs-dir this user can create and write"}
 	}
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return bad(err)
+	}
+	if err := refuseDirLink(r.logsDir); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(r.logsDir, ".write-check-*")
 	if err != nil {
@@ -521,7 +555,9 @@ func (r *Runner) authenticate(ctx context.Context) error {
 		return err
 	}
 	r.report.Report(Event{Kind: EventInfo, Message: "authenticated: instance " + sess.InstanceURL})
-	if err := r.checkTarget(ctx); err != nil {
+	// Every check that can fail on the configuration runs before the
+	// tracker is written (preflight.go).
+	if err := r.preflight(ctx); err != nil {
 		return err
 	}
 	m := r.store.Snapshot()
@@ -575,10 +611,11 @@ func sumRows(m *Manifest) int64 {
 
 func (r *Runner) batchPath(b *BatchState) string { return filepath.Join(r.store.Dir(), b.File) }
 
-// checkTarget compares the field mapping with the target object's describe
-// before any data is sent: a misspelt field would otherwise fail every job.
-// Problems are ConfigErrors (exit 2): nothing was loaded.
-func (r *Runner) checkTarget(ctx context.Context) error {
+// describeTarget compares the field mapping with the target object's
+// describe before any data is sent: a misspelt field would otherwise fail
+// every job. Problems are ConfigErrors (exit 2): nothing was loaded. It
+// writes nothing; the types it returns go into the manifest.
+func (r *Runner) describeTarget(ctx context.Context) (*TargetState, error) {
 	s := r.settings
 	tc := s.TableConfig
 	cache := map[string]*salesforce.SObjectDescribe{}
@@ -603,7 +640,7 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 	}
 	d, err := describe(s.SFObject, "sf_object", s.Sources["sf_object"].Source)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bad := func(f Field, problem, fix string) error {
 		return &ConfigError{Setting: "tables." + s.Table + ".fields." + f.Column, Value: f.Name, Source: r.tablesSource(),
@@ -615,11 +652,11 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 		if !isRel {
 			fd := d.Field(f.Name)
 			if fd == nil {
-				return bad(f, "the field does not exist on "+s.SFObject,
+				return nil, bad(f, "the field does not exist on "+s.SFObject,
 					withGuess(Suggest(f.Name, fieldNames(d)), "use a field API name of "+s.SFObject+" (custom fields end in __c)"))
 			}
 			if fd.Calculated || fd.AutoNumber || (!fd.Createable && !fd.Updateable) {
-				return bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")
+				return nil, bad(f, "the field is read-only on "+s.SFObject+" (formula, auto-number or system field)", "remove it from the mapping")
 			}
 			target.Fields = append(target.Fields, TargetField{Column: f.Column, Name: f.Name, Type: fd.Type, Length: textLength(fd)})
 			continue
@@ -631,16 +668,16 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 			}
 		}
 		if lookup == nil || len(lookup.ReferenceTo) == 0 {
-			return bad(f, "no lookup of "+s.SFObject+" has the relationship name "+rel,
+			return nil, bad(f, "no lookup of "+s.SFObject+" has the relationship name "+rel,
 				"use the lookup's relationship name (Parent__c -> Parent__r) followed by the parent's external id field")
 		}
 		pd, err := describe(lookup.ReferenceTo[0], "tables."+s.Table+".fields."+f.Column, "describe of "+s.SFObject+"."+lookup.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pf := pd.Field(name)
 		if pf == nil || (!pf.ExternalID && !pf.IDLookup) {
-			return bad(f, fmt.Sprintf("%s.%s is not an external id (or idLookup) field, so it cannot identify the parent", lookup.ReferenceTo[0], name),
+			return nil, bad(f, fmt.Sprintf("%s.%s is not an external id (or idLookup) field, so it cannot identify the parent", lookup.ReferenceTo[0], name),
 				"name an external id field of "+lookup.ReferenceTo[0])
 		}
 		target.Fields = append(target.Fields, TargetField{Column: f.Column, Name: f.Name, Type: pf.Type, Length: textLength(pf), Parent: lookup.ReferenceTo[0]})
@@ -648,18 +685,14 @@ func (r *Runner) checkTarget(ctx context.Context) error {
 	if s.Operation == "upsert" {
 		fd := d.Field(s.ExternalIDField)
 		if fd == nil || (!fd.ExternalID && !fd.IDLookup) {
-			return &ConfigError{Setting: "external_id_field", Value: s.ExternalIDField, Source: s.Sources["external_id_field"].Source,
+			return nil, &ConfigError{Setting: "external_id_field", Value: s.ExternalIDField, Source: s.Sources["external_id_field"].Source,
 				Problem: "is not an external id field of " + s.SFObject, Fix: "name a field marked External ID (or an idLookup field such as Id)"}
 		}
 	}
 	if err := r.checkTracker(describe); err != nil {
-		return err
+		return nil, err
 	}
-	// The extract step, perhaps in another process, formats values by these.
-	return r.store.Update(func(m *Manifest) error {
-		m.Target = target
-		return nil
-	})
+	return target, nil
 }
 
 // checkTracker makes sure the status tracker's object and fields exist

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sfmigrate/sfmigrate/airflow"
 )
@@ -43,7 +42,7 @@ const (
 )
 
 // runConfigKeys are the keys the run config (dag_run.conf) may carry.
-var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "record_retries", "sf_object", "external_id_field", "status_ref", "operation"}
+var runConfigKeys = []string{"table", "start_batch", "batch_size", "parallel", "record_retries", "sf_object", "external_id_field", "status_ref", "operation", "max_rejected_rows"}
 
 // Inputs is everything settings are resolved from.
 type Inputs struct {
@@ -80,6 +79,9 @@ type Settings struct {
 	ExternalIDField string // upsert key field
 	Operation       string // Bulk API operation
 	StatusRef       string // tracker record's external id
+	// MaxRejectedRows stops the run once more source rows than this were
+	// rejected (values that cannot be sent); -1: no limit (the default).
+	MaxRejectedRows int64
 	// TableConfig is the table's entry of the tables config.
 	TableConfig *TableConfig
 	// Tracker is the status tracker's definition.
@@ -198,6 +200,15 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 		fmt.Sprintf("set record_retries to how many follow-up jobs may re-submit rows that failed for a transient reason, between 0 and %d, e.g. 3", MaxRecordRetries)); err != nil {
 		return nil, err
 	}
+	maxRej, err := intSetting("max_rejected_rows", -1, 0, math.MaxInt32,
+		"set max_rejected_rows to the number of rejected rows a run may have before it stops, e.g. 100 (0: stop at the first)")
+	if err != nil {
+		return nil, err
+	}
+	s.MaxRejectedRows = int64(maxRej)
+	if s.Sources["max_rejected_rows"].Source == SourceDefault {
+		s.Sources["max_rejected_rows"] = Setting{Value: "no limit", Source: SourceDefault}
+	}
 
 	// Names: run config > tables config (> default where one exists).
 	strSetting := func(name, fromTables, def, defSource string, required bool, fix string) (string, error) {
@@ -226,7 +237,7 @@ func ResolveSettings(in Inputs) (*Settings, error) {
 	}
 	if !fieldNameRE.MatchString(s.SFObject) || strings.Contains(s.SFObject, ".") {
 		return nil, &ConfigError{Setting: "sf_object", Value: s.SFObject, Source: s.Sources["sf_object"].Source,
-			Problem: "not an sObject API name", Fix: "use the object's API name, e.g. Product2 or Product_Price__c"}
+			Problem: "not an sObject API name (a letter, then letters, digits and _, at most 80 characters)", Fix: "use the object's API name, e.g. Product2 or Product_Price__c"}
 	}
 	if s.Operation, err = strSetting("operation", tc.Operation, "upsert", SourceDefault, true, ""); err != nil {
 		return nil, err
@@ -305,7 +316,7 @@ func (s *Settings) checkResume(m *Manifest) error {
 	}
 	if h := s.TableConfig.Hash(); started && m.TableHash != "" && h != m.TableHash {
 		return &ConfigError{Setting: "tables." + s.Table, Source: "tables config",
-			Problem: fmt.Sprintf("the table's definition changed since run %s started (query, order, fields, nulls or time zone)", m.RunID),
+			Problem: fmt.Sprintf("the table's definition changed since run %s started (query, order, fields, nulls, time zone or truncate)", m.RunID),
 			Fix:     "restore the definition the run started with, or start a new run with another --run-id"}
 	}
 	return nil
@@ -341,7 +352,13 @@ func (s *Settings) adopt(name string, v Setting) error {
 
 // Hash identifies the parts of a table definition that decide batch contents.
 func (t *TableConfig) Hash() string {
-	b, err := json.Marshal([]any{t.Source, t.Query, t.Table, t.OrderBy, t.Fields, t.Nulls, t.SourceTimeZone})
+	parts := []any{t.Source, t.Query, t.Table, t.OrderBy, t.Fields, t.Nulls, t.SourceTimeZone}
+	if t.Truncate.set() {
+		// Only when set, so that the hash of a table without it stays
+		// what earlier versions recorded.
+		parts = append(parts, t.Truncate)
+	}
+	b, err := json.Marshal(parts)
 	if err != nil {
 		panic(err) // plain strings always marshal
 	}
@@ -350,7 +367,17 @@ func (t *TableConfig) Hash() string {
 
 // ReadConfFile reads a run config file for --conf-file.
 func ReadConfFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	var b []byte
+	if err == nil {
+		b, err = readAllLimited(f, MaxRunConfigBytes)
+		f.Close()
+	}
+	var big errTooLarge
+	if errors.As(err, &big) {
+		return "", &ConfigError{Setting: "run config", Value: path, Source: "--conf-file", Problem: big.Error(),
+			Fix: "a run config holds a few settings such as {\"batch_size\": 5000}: pass the right file"}
+	}
 	if err != nil {
 		return "", &ConfigError{Setting: "run config", Value: path, Source: "--conf-file", Problem: "cannot be read", Err: err,
 			Fix: "pass the path of a JSON file such as {\"batch_size\": 5000}"}
@@ -374,11 +401,11 @@ func parseRunConfig(raw, src, flag string) (*runConfig, error) {
 	}
 	dec := json.NewDecoder(strings.NewReader(raw))
 	if err := dec.Decode(&c.vals); err != nil {
-		return nil, &ConfigError{Setting: "run config", Value: shorten(raw, 60), Source: flag, Problem: "is not a JSON object: " + err.Error(),
+		return nil, &ConfigError{Setting: "run config", Value: strings.TrimSpace(raw), Source: flag, Problem: "is not a JSON object: " + err.Error(),
 			Fix: `pass a JSON object such as '{"batch_size": 5000, "start_batch": 3}' (quote it for the shell)`}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{Setting: "run config", Value: shorten(raw, 60), Source: flag, Problem: "has text after the JSON object",
+		return nil, &ConfigError{Setting: "run config", Value: strings.TrimSpace(raw), Source: flag, Problem: "has text after the JSON object",
 			Fix: "pass exactly one JSON object"}
 	}
 	for k := range c.vals {
@@ -445,18 +472,6 @@ func (c *runConfig) unused() error {
 		return &ConfigError{Setting: "run config key", Value: left[0], Source: c.src, Problem: "was not used", Fix: "remove it"}
 	}
 	return nil
-}
-
-// shorten cuts s to n bytes for a message, marking the cut.
-func shorten(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }
 
 // Location returns the table's source time zone (UTC when not set).

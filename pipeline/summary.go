@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +16,8 @@ type Summary struct {
 	Table     string `json:"table"`
 	Object    string `json:"sf_object"`
 	Operation string `json:"operation"`
-	// Outcome is "succeeded" (every record succeeded), "partial" (finished,
+	// Outcome is "succeeded" (every record succeeded), "no rows" (the
+	// source returned none: nothing loaded, the tracker left as it was), "partial" (finished,
 	// some records failed or were unprocessed), "failed" or "interrupted".
 	Outcome string `json:"outcome"`
 	// TrackerStatus is the status written to the tracker record ("" when
@@ -38,9 +38,59 @@ type Summary struct {
 	// FailedFiles and UnprocessedFiles list the result files with rows.
 	FailedFiles      []string `json:"failed_files"`
 	UnprocessedFiles []string `json:"unprocessed_files"`
-	Warnings         []string `json:"warnings"`
-	Error            string   `json:"error,omitempty"`
-	ExitCode         int      `json:"exit_code"`
+	// RejectedFiles lists the rejected files: rows whose values could not
+	// be sent, never uploaded (Totals.Rejected counts them).
+	RejectedFiles []string `json:"rejected_files"`
+	// FailedFile and UnprocessedFile hold all of the table's failed and
+	// unprocessed records in one file each (written with summary.json;
+	// "" when there are none).
+	FailedFile      string `json:"failed_file,omitempty"`
+	UnprocessedFile string `json:"unprocessed_file,omitempty"`
+	// FailureReasons groups the failed records by Salesforce's error code,
+	// most frequent first.
+	FailureReasons []FailureReason `json:"failure_reasons"`
+	Warnings       []string        `json:"warnings"`
+	// PossiblyOpenJobs, when set, counts jobs Salesforce may hold for this
+	// run whose ids the run never received (see Manifest.PossiblyOpenJobs).
+	PossiblyOpenJobs *PossiblyOpenJobs `json:"possibly_open_jobs,omitempty"`
+	Error            string            `json:"error,omitempty"`
+	ExitCode         int               `json:"exit_code"`
+}
+
+// PossiblyOpenJobs says how many jobs on Object Salesforce may have
+// created for the run between From and To without the run learning their
+// ids: a lost answer to "create job", or a process that ended before it
+// recorded the id. They hold no data (data goes only to recorded jobs),
+// sfmigrate never touches them, and Salesforce removes them when they
+// expire.
+type PossiblyOpenJobs struct {
+	Count  int       `json:"count"`
+	Object string    `json:"sf_object"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+}
+
+// String says it in one line for people.
+func (p *PossiblyOpenJobs) String() string {
+	return fmt.Sprintf("Salesforce may hold %d empty Open %s job(s) created between %s and %s whose ids were never received "+
+		"(lost answer or interrupted run); they hold no data, are left alone and expire by themselves",
+		p.Count, p.Object, p.From.UTC().Format(time.RFC3339), p.To.UTC().Format(time.RFC3339))
+}
+
+func possiblyOpen(m *Manifest, object string) *PossiblyOpenJobs {
+	if len(m.PossiblyOpenJobs) == 0 {
+		return nil
+	}
+	p := &PossiblyOpenJobs{Count: len(m.PossiblyOpenJobs), Object: object, From: m.PossiblyOpenJobs[0].From, To: m.PossiblyOpenJobs[0].To}
+	for _, j := range m.PossiblyOpenJobs[1:] {
+		if j.From.Before(p.From) {
+			p.From = j.From
+		}
+		if j.To.After(p.To) {
+			p.To = j.To
+		}
+	}
+	return p
 }
 
 // Summarize builds the summary of the run as the manifest says now.
@@ -50,7 +100,8 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		RunID: r.runID, Table: r.settings.Table, Object: r.settings.SFObject, Operation: r.settings.Operation,
 		TrackerStatus: m.Tracker.Status, TrackerRef: r.settings.StatusRef, Totals: m.Totals(),
 		Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
-		FailedFiles: []string{}, UnprocessedFiles: []string{}, Warnings: []string{},
+		FailedFiles: []string{}, UnprocessedFiles: []string{}, RejectedFiles: []string{}, Warnings: []string{}, FailureReasons: []FailureReason{},
+		PossiblyOpenJobs: possiblyOpen(m, r.settings.SFObject),
 	}
 	for name, st := range m.Steps {
 		s.Steps[name] = st.State
@@ -72,38 +123,41 @@ func (r *Runner) Summarize(runErr error) *Summary {
 		if f := results[ResultUnprocessed]; f != nil && f.Rows > 0 {
 			s.UnprocessedFiles = append(s.UnprocessedFiles, f.Path)
 		}
+		if b.Rejected > 0 && b.RejectedFile != "" {
+			s.RejectedFiles = append(s.RejectedFiles, b.RejectedFile)
+		}
 	}
 	sort.Strings(s.FailedFiles)
 	sort.Strings(s.UnprocessedFiles)
+	sort.Strings(s.RejectedFiles)
+	s.FailureReasons = failureReasons(s.FailedFiles)
+	// Absolute paths: the summary is read from other directories (Airflow's
+	// XCom, another shell).
+	s.Manifest, s.ResultsDir = absPath(s.Manifest), absPath(s.ResultsDir)
+	for _, list := range [][]string{s.FailedFiles, s.UnprocessedFiles, s.RejectedFiles} {
+		for i := range list {
+			list[i] = absPath(list[i])
+		}
+	}
 	r.warnMu.Lock()
 	s.Warnings = append(s.Warnings, r.warnings...)
 	r.warnMu.Unlock()
 	s.Seconds = r.opts.Now().Sub(r.started).Seconds()
 	if s.Seconds > 0 {
-		s.RowsPerSecond = float64(s.Processed) / s.Seconds
+		s.RowsPerSecond = float64(max(s.Processed-r.processedBefore, 0)) / s.Seconds
 	}
-	var pe *PartialError
+	s.Outcome, s.ExitCode = Outcome(runErr)
 	switch {
-	case runErr == nil && m.StepDone(StepUpdateStatus):
-		s.Outcome, s.ExitCode = "succeeded", 0
-	case runErr == nil:
-		s.Outcome, s.ExitCode = "step done", 0
-	case errors.As(runErr, &pe):
-		s.Outcome, s.ExitCode = "partial", 3
-	case errors.Is(runErr, ErrInterrupted):
-		s.Outcome, s.ExitCode = "interrupted", 1
-	default:
-		s.Outcome, s.ExitCode = "failed", 1
-		var ce interface{ ConfigError() bool }
-		if errors.As(runErr, &ce) && ce.ConfigError() {
-			s.ExitCode = 2
-		}
+	case runErr == nil && m.StepDone(StepUpdateStatus) && noRows(m):
+		s.Outcome = OutcomeNoRows
+	case runErr == nil && !m.StepDone(StepUpdateStatus):
+		s.Outcome = "step done"
 	}
 	if runErr != nil {
 		s.Error = runErr.Error()
 	}
 	if _, err := os.Stat(filepath.Join(r.logsDir, "summary.json")); err == nil {
-		s.SummaryFile = filepath.Join(r.logsDir, "summary.json")
+		s.SummaryFile = absPath(filepath.Join(r.logsDir, "summary.json"))
 	}
 	return s
 }
@@ -117,7 +171,14 @@ func (r *Runner) writeSummaryOf(s *Summary) error {
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return fmt.Errorf("create logs directory: %w", err)
 	}
-	s.SummaryFile = filepath.Join(r.logsDir, "summary.json")
+	r.removeEmptyResults()
+	if p, err := mergeTableResults(r.logsDir, r.settings.Table, ResultFailed, s.FailedFiles); err == nil && p != "" {
+		s.FailedFile = absPath(p)
+	}
+	if p, err := mergeTableResults(r.logsDir, r.settings.Table, ResultUnprocessed, s.UnprocessedFiles); err == nil && p != "" {
+		s.UnprocessedFile = absPath(p)
+	}
+	s.SummaryFile = absPath(filepath.Join(r.logsDir, "summary.json"))
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode summary: %w", err)

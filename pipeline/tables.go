@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sfmigrate/sfmigrate/internal/yamlcheck"
 )
 
 // TablesConfig is the tables config file (design.md §2): where the status
@@ -79,6 +82,54 @@ type TableConfig struct {
 	// SourceTimeZone is the IANA zone of timestamps stored without a zone
 	// (default UTC), e.g. Europe/Berlin.
 	SourceTimeZone string `yaml:"source_time_zone"`
+	// Truncate cuts text longer than its Salesforce field to the field's
+	// length instead of rejecting the row: true for every column, or a
+	// list of the columns it applies to. Counted as "truncated".
+	Truncate Truncate `yaml:"truncate"`
+}
+
+// Truncate is the truncate setting of a table: true (All) or a list of
+// source columns.
+type Truncate struct {
+	All     bool
+	Columns []string
+}
+
+func (t Truncate) set() bool { return t.All || len(t.Columns) > 0 }
+
+// Applies reports whether text of column is truncated.
+func (t Truncate) Applies(column string) bool {
+	if t.All {
+		return true
+	}
+	for _, c := range t.Columns {
+		if strings.EqualFold(c, column) {
+			return true
+		}
+	}
+	return false
+}
+
+// MarshalJSON is for TableConfig.Hash: true or the column list.
+func (t Truncate) MarshalJSON() ([]byte, error) {
+	if t.All {
+		return []byte("true"), nil
+	}
+	return json.Marshal(t.Columns)
+}
+
+// UnmarshalYAML accepts true / false or a list of columns (or "A, B").
+func (t *Truncate) UnmarshalYAML(n *yaml.Node) error {
+	*t = Truncate{}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		return n.Decode(&t.All)
+	}
+	var cols StringList
+	if err := cols.UnmarshalYAML(n); err != nil {
+		return fmt.Errorf("line %d: truncate: want true, false or a list of columns", n.Line)
+	}
+	t.Columns = cols
+	return nil
 }
 
 // StringList is a YAML value given either as one string (commas separate
@@ -136,7 +187,10 @@ func (l *FieldList) UnmarshalYAML(n *yaml.Node) error {
 var (
 	// Salesforce API names: letters, digits, underscores; relationship
 	// columns add one "Rel__r." prefix (one level only, salesforce-api.md §4.3).
-	fieldNameRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z][A-Za-z0-9_]*$`)
+	// Salesforce's names have at most 40 characters plus a namespace
+	// prefix and suffix; 80 leaves room and keeps a wrong value (a whole
+	// file pasted in) out of URLs and log lines.
+	fieldNameRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]{0,79}\.)?[A-Za-z][A-Za-z0-9_]{0,79}$`)
 	// Tracker keys and table names end up in URL paths and file names.
 	tableNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 )
@@ -151,7 +205,12 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 	if src == "" {
 		src = "tables config"
 	}
-	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
+	data, err := readAllLimited(r, MaxTablesConfigBytes)
+	var big errTooLarge
+	if errors.As(err, &big) {
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: big.Error(),
+			Fix: "split the tables into several config files, one per run"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read tables config %s: %w", src, err)
 	}
@@ -162,6 +221,10 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "is not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "),
 			Fix: "check the indentation near that line (spaces only, the keys of one entry at the same depth), and write a query holding \": \" or \" #\" as a folded block (query: >-) or in quotes"}
+	}
+	if err := yamlcheck.OneDocument(data); err != nil {
+		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: err.Error(),
+			Fix: "put every table under the one top-level tables: mapping (a line holding only --- starts a new document)"}
 	}
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{Setting: "tables config", Source: src, Problem: "is empty",
@@ -214,7 +277,7 @@ var (
 	trackerKeys = []string{"sf_object", "external_id_field", "status_field", "create", "run_id_field",
 		"records_total_field", "records_failed_field", "message_field"}
 	tableKeys = []string{"source", "query", "table", "order_by", "sf_object", "external_id_field", "operation",
-		"fields", "status_ref", "nulls", "source_time_zone"}
+		"fields", "status_ref", "nulls", "source_time_zone", "truncate"}
 )
 
 // checkKeys rejects unknown keys with the line, the key's path and the
@@ -390,6 +453,15 @@ func (t *TableConfig) validate(name, src string) error {
 	if t.SourceTimeZone != "" {
 		if _, err := time.LoadLocation(t.SourceTimeZone); err != nil {
 			return bad("source_time_zone", t.SourceTimeZone, "unknown time zone", "use an IANA zone name such as Europe/Berlin or UTC")
+		}
+	}
+	for _, c := range t.Truncate.Columns {
+		found := false
+		for _, f := range t.Fields {
+			found = found || strings.EqualFold(f.Column, c)
+		}
+		if !found {
+			return bad("truncate", c, "is not a column of fields", "list columns mapped in fields, or write truncate: true for all of them")
 		}
 	}
 	if t.StatusRef != "" && !tableNameRE.MatchString(t.StatusRef) {

@@ -229,6 +229,9 @@ func (c *Client) login(ctx context.Context) (*session, error) {
 		}
 		err = c.loginError(err)
 		retry, wait := c.shouldRetry(ctx, req, err, attempt)
+		if slowDown(err) {
+			c.slowDown(req, err, attempt)
+		}
 		if !retry {
 			return nil, err
 		}

@@ -361,8 +361,9 @@ func TestTokenExpiryRenewsOnce(t *testing.T) {
 	}
 }
 
-// TestSecondUnauthorizedIsFinal: when even a fresh token is refused, the
-// call fails after one renewal instead of looping.
+// TestSecondUnauthorizedIsFinal: when even fresh tokens are refused, the
+// call fails after MaxAttempts renewals (the first one free) instead of
+// looping.
 func TestSecondUnauthorizedIsFinal(t *testing.T) {
 	env := newEnv(t, nil, sfemu.WithTokenLifetime(time.Nanosecond))
 	env.needEmu(t)
@@ -372,10 +373,12 @@ func TestSecondUnauthorizedIsFinal(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Status != 401 || !apiErr.HasCode("INVALID_SESSION_ID") {
 		t.Fatalf("err = %v, want the 401 INVALID_SESSION_ID", err)
 	}
-	if n := env.requests.count("GET", "/jobs/ingest/"); n != 2 {
-		t.Errorf("GET requests = %d, want 2", n)
+	// Default MaxAttempts 6: the first answer, then 6 attempts, each
+	// after a renewal.
+	if n := env.requests.count("GET", "/jobs/ingest/"); n != 7 {
+		t.Errorf("GET requests = %d, want 7", n)
 	}
-	if n := env.requests.count("POST", "/oauth2/token"); n != 2 {
-		t.Errorf("token requests = %d, want 2 (first login, one renewal)", n)
+	if n := env.requests.count("POST", "/oauth2/token"); n != 7 {
+		t.Errorf("token requests = %d, want 7 (first login, 6 renewals)", n)
 	}
 }

@@ -57,7 +57,7 @@ type Config struct {
 	// without the leading "v" is accepted.
 	APIVersion string
 	// PollInterval is the wait before WaitJob's first job-state poll and
-	// between the first two (default 2s); it grows by half each poll up to
+	// between the first two (default 2s); it doubles each poll up to
 	// PollMaxInterval (default 30s).
 	PollInterval    time.Duration
 	PollMaxInterval time.Duration
@@ -190,6 +190,7 @@ type Client struct {
 	log      *slog.Logger
 
 	authSem chan struct{} // one token request at a time
+	pace    pacer         // holds every call back after a 429 or concurrency-limit answer
 
 	mu           sync.Mutex
 	sess         *session // guarded by mu; nil until the first login
@@ -484,15 +485,20 @@ const maxJSONBody = 64 << 20
 
 // do sends req, the one path every data call takes: it adds the bearer
 // token, reads Sforce-Limit-Info, turns failures into *APIError, renews
-// the token once on 401 INVALID_SESSION_ID, and repeats retryable failures
+// the token on 401 INVALID_SESSION_ID, and repeats retryable failures
 // with capped exponential backoff and jitter, within Config.MaxAttempts and
-// ctx. On success it decodes a JSON answer into out (when out is not nil)
-// and returns the response with its body closed, unless req.stream is set.
+// ctx. A 429 or concurrency-limit answer pauses every call of the Client,
+// not only this one (see pacer). On success it decodes a JSON answer into
+// out (when out is not nil) and returns the response with its body closed,
+// unless req.stream is set.
 func (c *Client) do(ctx context.Context, req *request, out any) (*http.Response, error) {
 	renewed := false
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
+			return nil, c.ctxError(ctx, req, lastErr)
+		}
+		if err := c.pace.wait(ctx); err != nil {
 			return nil, c.ctxError(ctx, req, lastErr)
 		}
 		resp, sess, err := c.send(ctx, req)
@@ -515,20 +521,34 @@ func (c *Client) do(ctx context.Context, req *request, out any) (*http.Response,
 			return nil, err
 		}
 		// 401 INVALID_SESSION_ID means the request was not carried out;
-		// get a new token and repeat once, whatever the call
-		// (salesforce-api.md §1.4). A second 401 is final.
+		// get a new token and repeat, whatever the call (salesforce-api.md
+		// §1.4). The first renewal is free (tokens expire); each further
+		// one counts as a failed attempt, so a token the org keeps refusing
+		// ends the call after MaxAttempts.
 		var apiErr *APIError
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized && !req.noAuth && !renewed &&
-			(apiErr.HasCode("INVALID_SESSION_ID") || len(apiErr.Errors) == 0) {
+		if errors.As(err, &apiErr) && !req.noAuth && sessionExpired(apiErr) {
+			if renewed && attempt >= c.cfg.MaxAttempts {
+				return nil, fmt.Errorf("%w (after %d attempts, each with a new token)", err, attempt)
+			}
+			if renewed {
+				if serr := sleep(ctx, c.backoff(attempt)); serr != nil {
+					return nil, c.ctxError(ctx, req, err)
+				}
+			} else {
+				attempt-- // the first renewal is not a failed attempt
+			}
 			renewed = true
 			c.log.Info("salesforce: session expired or invalid; getting a new token", "method", req.method, "path", req.path)
 			if _, rerr := c.renew(ctx, sess); rerr != nil {
 				return nil, fmt.Errorf("salesforce: %s %s answered 401 and a new token could not be had: %w", req.method, req.path, rerr)
 			}
-			attempt-- // a renewal is not a failed attempt
+			lastErr = err
 			continue
 		}
 		retry, wait := c.shouldRetry(ctx, req, err, attempt)
+		if slowDown(err) {
+			c.slowDown(req, err, attempt)
+		}
 		if !retry {
 			if attempt > 1 && lastErr != nil {
 				return nil, fmt.Errorf("%w (after %d attempts)", err, attempt)
@@ -542,6 +562,22 @@ func (c *Client) do(ctx context.Context, req *request, out any) (*http.Response,
 			return nil, c.ctxError(ctx, req, lastErr)
 		}
 	}
+}
+
+// slowDown pauses every call of the Client after Salesforce asked to send
+// less: for the answer's Retry-After (capped at RetryMaxDelay), or else
+// the backoff of this attempt.
+func (c *Client) slowDown(req *request, err error, attempt int) {
+	d := c.backoff(attempt)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		if ra := retryAfter(apiErr.RetryAfter); ra > d {
+			d = min(ra, c.cfg.RetryMaxDelay)
+		}
+	}
+	until := c.pace.pause(d)
+	c.log.Warn("salesforce: Salesforce asks to slow down; holding back every call of this client",
+		"method", req.method, "path", req.path, "until", until.Format(time.RFC3339Nano), "error", err.Error())
 }
 
 // ctxError reports a call ended by its context, keeping the last failure
@@ -683,40 +719,39 @@ func (c *Client) readSuccess(req *request, resp *http.Response, out any) error {
 
 // shouldRetry is the one retry decision (salesforce-api.md §6.4), for data
 // calls and the login alike: it says whether the failed attempt number
-// `attempt` of req may be repeated, and after how long. A cancelled context
-// is never retried; the attempt budget is Config.MaxAttempts.
+// `attempt` of req may be repeated, and after how long. Only failures that
+// Classify calls ClassTransient qualify; a cancelled context is never retried;
+// the attempt budget is Config.MaxAttempts. Which transient failures a
+// call may repeat depends on what a repetition could duplicate:
 //
-//   - a permanent network failure (see permanentNetError: a host name that
-//     does not exist, https to a plain-HTTP server, an untrusted
-//     certificate): never, whatever the call; no repetition can cure it.
-//   - the token endpoint's answers (*AuthError, §1.3): 5xx, 429 and
-//     rate_limit_exceeded are repeated; every other refusal is final.
+//   - the token endpoint's transient answers (*AuthError, §1.3: 5xx, 429,
+//     rate_limit_exceeded): repeated (a second token request only issues
+//     another token).
 //   - no answer (reset, refused, EOF, timeout): the server may have done the
 //     work, so only calls whose repetition is harmless (repeatIdempotent,
 //     the login included) or proven by the API (repeatIfNoAnswer: the
 //     job-data PUT, §1.4) are repeated.
-//   - 429, 502, 503: refused before any work (§6.4: overload, maintenance; a
-//     502 is the edge failing to reach the instance), so repeatable except
-//     for the upload, which §6.4 forbids re-sending after any error answer.
+//   - 429, 502, 503, UNABLE_TO_LOCK_ROW and the concurrency limit: refused
+//     before any work (refusedBeforeWork), so repeatable except for the
+//     upload, which §6.4 forbids re-sending after any error answer.
 //   - 500, 504 and other 5xx: the work may have happened; idempotent only.
-//   - UNABLE_TO_LOCK_ROW (400) and REQUEST_LIMIT_EXCEEDED naming a
-//     concurrency limit (403): refused, retry after a pause (§6.3, §6.4).
-//   - every other 4xx, including the daily REQUEST_LIMIT_EXCEEDED: final.
+//
+// Classify's other classes (ClassRefused, ClassConfig, ClassOther) are final, whatever
+// the call: a 4xx other than those above, the daily REQUEST_LIMIT_EXCEEDED,
+// a permanent network failure (see permanentNetError).
 func (c *Client) shouldRetry(ctx context.Context, req *request, err error, attempt int) (bool, time.Duration) {
-	if ctx.Err() != nil || attempt >= c.cfg.MaxAttempts || permanentNetError(err) {
+	if ctx.Err() != nil || attempt >= c.cfg.MaxAttempts || Classify(err) != ClassTransient {
 		return false, 0
 	}
 	wait := c.backoff(attempt)
 	var authErr *AuthError
 	if errors.As(err, &authErr) {
-		return authErr.Status >= 500 || authErr.Status == http.StatusTooManyRequests || authErr.Code == "rate_limit_exceeded", wait
-	}
-	if isNoAnswer(err) {
-		return req.repeat == repeatIdempotent || req.repeat == repeatIfNoAnswer, wait
+		return true, wait
 	}
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) {
-		return false, 0
+		// No answer (Classify's only other transient kind).
+		return req.repeat == repeatIdempotent || req.repeat == repeatIfNoAnswer, wait
 	}
 	if req.repeat == repeatIfNoAnswer {
 		return false, 0
@@ -724,17 +759,10 @@ func (c *Client) shouldRetry(ctx context.Context, req *request, err error, attem
 	if ra := retryAfter(apiErr.RetryAfter); ra > wait {
 		wait = min(ra, c.cfg.RetryMaxDelay)
 	}
-	switch s := apiErr.Status; {
-	case s == http.StatusTooManyRequests, s == http.StatusBadGateway, s == http.StatusServiceUnavailable:
-		return true, wait
-	case s >= 500:
-		return req.repeat == repeatIdempotent, wait
-	case apiErr.HasCode("UNABLE_TO_LOCK_ROW"):
-		return true, wait
-	case apiErr.HasCode("REQUEST_LIMIT_EXCEEDED") && isConcurrencyLimit(apiErr.messageOf("REQUEST_LIMIT_EXCEEDED")):
+	if refusedBeforeWork(apiErr) {
 		return true, wait
 	}
-	return false, 0
+	return req.repeat == repeatIdempotent, wait
 }
 
 // permanentNetError reports a request that got no answer for a reason no

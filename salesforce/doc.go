@@ -32,7 +32,7 @@
 //	spec := salesforce.JobSpec{Object: "Product2", Operation: salesforce.OpUpsert, ExternalIDField: "External_Id__c"}
 //	results, err := c.LoadFiles(ctx, spec, []salesforce.LoadFile{{Path: "batch_00001.csv"}}, salesforce.LoadOptions{
 //		Parallel:     4,
-//		OnJobCreated: func(path, jobID string) { /* record jobID: a rerun passes it back as LoadFile.JobID */ },
+//		OnJobCreated: func(path, jobID string) error { /* record jobID: a rerun passes it back as LoadFile.JobID */ return nil },
 //	})
 //
 // Each result has the job id, final state and record counts; then fetch the
@@ -50,30 +50,43 @@
 //
 // Every call goes through one request path that turns error answers into
 // *APIError (status, method, path and Salesforce's errorCode list) and
-// makes one retry decision: 429, 5xx, lost connections and timeouts, lock
-// contention (UNABLE_TO_LOCK_ROW) and the concurrent-request limit are
-// retried with capped exponential backoff and jitter, within
-// Config.MaxAttempts and the context. What may be repeated depends on the
-// call, because some repetitions would duplicate work:
+// makes one retry decision. Classify sorts any error of this package into
+// ClassTransient (no answer, 429, 5xx, an expired session, lock contention
+// UNABLE_TO_LOCK_ROW, the concurrent-request limit), ClassRefused (a 4xx
+// Salesforce would answer again, the daily request limit included),
+// ClassConfig (login refused, a host that does not exist, https to a
+// plain-HTTP server, an untrusted certificate) or ClassOther; the client,
+// the loader and sfmigrate's pipeline all read it, so a failure is treated
+// the same on every path. Transient failures are retried with capped
+// exponential backoff and jitter, within Config.MaxAttempts and the
+// context. What may be repeated depends on the call, because some
+// repetitions would duplicate work:
 //
 //   - reads, deletes and the tracker upsert are repeated after any of these;
 //   - job creation only after an answer proving nothing was created (429,
-//     502, 503): after a lost answer a job may exist, so it is not repeated;
+//     502, 503): after a lost answer a job may exist (ErrJobMayExist), so
+//     the request is not repeated; LoadFiles creates another job instead,
+//     the lost one being Open, empty and bound to expire;
 //   - the job-data upload only when no answer came back at all; a repeat
 //     refused as a second upload ("Found multipe contents") proves the
 //     first arrived;
 //   - close and abort, when the answer is lost, are settled by reading the
 //     job's state.
 //
-// The login takes the same decision (a second token request is harmless).
-// A failure that says the address itself is wrong is never retried, by any
-// call: a host name that does not exist, an https URL served by a
-// plain-HTTP server, a certificate this machine does not trust. A refused
-// connection is retried, since a restarting server or proxy refuses for a
-// moment too.
+// A 401 INVALID_SESSION_ID gets a new token and the call is repeated,
+// whatever the call (nothing was done); the first renewal is free, further
+// ones count as attempts. A 429 or concurrency-limit answer pauses every
+// call of the Client, not only the one that got it, until its Retry-After
+// (or the backoff) has passed: the parallel loaders of one Client slow down
+// together. The login takes the same decision (a second token request is
+// harmless). A refused connection is retried, since a restarting server or
+// proxy refuses for a moment too.
 //
 // Polling (WaitJob) keeps going through transient failures until the job
-// ends, Config.JobTimeout passes, or the context ends.
+// ends, Config.JobTimeout passes, or the context ends. LoadFiles abandons
+// (aborts) a job whose creation or upload failed transiently, fresh or
+// resumed, and loads the file in a new one: such a job was never closed,
+// so it never processed a row.
 //
 // # Memory
 //

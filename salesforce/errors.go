@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // maxErrorBody caps how much of an error answer is read (error bodies go
@@ -150,17 +152,10 @@ func textOf(b []byte) string {
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
-// shorten cuts s to about n bytes for one-line messages, marking the cut.
+// shorten folds s onto one line and cuts it to n bytes for a message,
+// marking the cut with the whole length (internal/excerpt).
 func shorten(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return excerpt.N(strings.Join(strings.Fields(s), " "), n)
 }
 
 // ConfigError reports settings that make a Client unusable, found before
@@ -184,6 +179,12 @@ func (e *ConfigError) Error() string {
 // "Found multipe contents for job", salesforce-api.md §2.4). A caller that
 // resumes a job it may have uploaded to before treats it as success.
 var ErrAlreadyUploaded = errors.New("salesforce: the job already holds uploaded data")
+
+// ErrJobMayExist is wrapped by CreateJob's error when the request got no
+// answer, or a 5xx after which the work may have been done: Salesforce may
+// have created a job that nobody knows the id of. It holds no data, stays
+// Open and expires (salesforce-api.md §2.6).
+var ErrJobMayExist = errors.New("salesforce: the job may have been created, but its id was not received")
 
 // ErrJobTimeout is wrapped by WaitJob's error when a job did not reach a
 // final state within Config.JobTimeout.

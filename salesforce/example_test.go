@@ -47,7 +47,7 @@ func Example() {
 	spec := salesforce.JobSpec{Object: "Product2", Operation: salesforce.OpUpsert, ExternalIDField: "External_Id__c"}
 	results, err := c.LoadFiles(ctx, spec, []salesforce.LoadFile{{Path: batch}}, salesforce.LoadOptions{
 		Parallel:     4,
-		OnJobCreated: func(path, jobID string) { fmt.Println("job created for", filepath.Base(path)) },
+		OnJobCreated: func(path, jobID string) error { fmt.Println("job created for", filepath.Base(path)); return nil },
 	})
 	if err != nil {
 		log.Fatal(err)

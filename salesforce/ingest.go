@@ -207,10 +207,11 @@ func (c *Client) jobPath(id string, more ...string) string {
 //
 // Creation is repeated only after answers that prove nothing was created
 // (429, 502, 503, a concurrency limit, 401 with a new token). After a lost
-// answer it is not repeated: the first request may have created a job,
-// and a second one would be a second job for the same data. The possible
-// orphan stays Open, holds no data and expires (salesforce-api.md §1.4,
-// §2.6); the error says so.
+// answer (or a 500/504) it is not repeated here: the request may have
+// created a job whose id only the answer carried. The error then wraps
+// ErrJobMayExist. Such a job stays Open, holds no data and expires
+// (salesforce-api.md §1.4, §2.6), so a caller may create another one for
+// the data; LoadFiles does.
 //
 // https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/create_job.htm
 func (c *Client) CreateJob(ctx context.Context, spec JobSpec) (*JobInfo, error) {
@@ -240,7 +241,7 @@ func (c *Client) CreateJob(ctx context.Context, spec JobSpec) (*JobInfo, error) 
 	}, &info)
 	if err != nil {
 		if isNoAnswer(err) || isAmbiguous(err) {
-			return nil, fmt.Errorf("create %s job for %s: %w; Salesforce may have created a job that will stay Open and empty until it expires; not repeated, so no second job exists for this data", spec.Operation, spec.Object, err)
+			return nil, fmt.Errorf("create %s job for %s: %w: %w; such a job stays Open and empty until it expires", spec.Operation, spec.Object, ErrJobMayExist, err)
 		}
 		return nil, fmt.Errorf("create %s job for %s: %w", spec.Operation, spec.Object, err)
 	}
@@ -476,7 +477,9 @@ func (c *Client) ListJobs(ctx context.Context) ([]JobInfo, error) {
 // Config.PollInterval before the first poll too: a job just closed is
 // UploadComplete for at least a moment (the close answer itself says so,
 // §2.5), so asking at once would cost an API call that can only say "not
-// yet". Each next wait is half as long again, up to Config.PollMaxInterval.
+// yet". Each next wait is twice as long, up to Config.PollMaxInterval,
+// whatever the first interval: a job of 10 minutes costs about 20 polls
+// with the defaults (2s to 30s) and about 30 starting from 1ms.
 // A caller that already holds a terminal JobInfo (say, from CloseJob after
 // a lost answer, or from GetJob) has no reason to call WaitJob.
 //
@@ -497,7 +500,7 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 		if err := sleep(ctx, min(interval, time.Until(deadline))); err != nil {
 			return last, fmt.Errorf("wait for job %s: %w", jobID, context.Cause(ctx))
 		}
-		interval = min(interval+interval/2+1, c.cfg.PollMaxInterval)
+		interval = min(2*interval+1, c.cfg.PollMaxInterval)
 		info, err := c.GetJob(ctx, jobID)
 		switch {
 		case err == nil:
@@ -507,7 +510,7 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 			}
 		case ctx.Err() != nil:
 			return last, fmt.Errorf("wait for job %s: %w", jobID, context.Cause(ctx))
-		case transient(err):
+		case Classify(err) == ClassTransient:
 			lastErr = err
 			c.log.Warn("salesforce: polling a job failed; polling on", "job", jobID, "error", err.Error())
 		default:
@@ -518,7 +521,7 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 			if last != nil {
 				state = last.State
 			}
-			err := fmt.Errorf("wait for job %s: %w: still %s after %s (JobTimeout %s)", jobID, ErrJobTimeout, state,
+			err := fmt.Errorf("wait for job %s: %w: still %s after %s (the wait for one job ends after %s)", jobID, ErrJobTimeout, state,
 				now.Sub(start).Round(time.Millisecond), c.cfg.JobTimeout)
 			if lastErr != nil {
 				err = fmt.Errorf("%w; last poll failed: %v", err, lastErr)
@@ -526,25 +529,6 @@ func (c *Client) WaitJob(ctx context.Context, jobID string) (*JobInfo, error) {
 			return last, err
 		}
 	}
-}
-
-// transient reports failures a later attempt may not meet: no answer
-// (unless permanentNetError says the address is wrong), 429, 5xx, lock and
-// concurrency refusals.
-func transient(err error) bool {
-	if permanentNetError(err) {
-		return false
-	}
-	if isNoAnswer(err) {
-		return true
-	}
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	return apiErr.Status == http.StatusTooManyRequests || apiErr.Status >= 500 ||
-		apiErr.HasCode("UNABLE_TO_LOCK_ROW") ||
-		(apiErr.HasCode("REQUEST_LIMIT_EXCEEDED") && isConcurrencyLimit(apiErr.messageOf("REQUEST_LIMIT_EXCEEDED")))
 }
 
 // ResultKind names one of a job's three result sets (salesforce-api.md §3).
@@ -563,8 +547,9 @@ const (
 // same directory as it arrives, synced, then renamed over path, so path
 // is either the complete result or untouched. An empty answer is saved as
 // an empty file with 0 rows (§3.2: Salesforce may send a header-only or
-// an empty body). A transfer that breaks off is started again from the
-// beginning, within Config.MaxAttempts.
+// an empty body). A transfer that breaks off, or fails in another
+// transient way (Classify), is started again from the beginning, within
+// Config.MaxAttempts.
 //
 // Ask only once the job is terminal: Salesforce does not document what an
 // earlier request returns (§3.4).
@@ -595,11 +580,11 @@ func (c *Client) DownloadResults(ctx context.Context, jobID string, kind ResultK
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || !isNoAnswer(err) || attempt >= c.cfg.MaxAttempts {
+		if ctx.Err() != nil || Classify(err) != ClassTransient || attempt >= c.cfg.MaxAttempts {
 			return 0, fmt.Errorf("download %s of job %s to %s: %w", kind, jobID, path, err)
 		}
 		wait := c.backoff(attempt)
-		c.log.Warn("salesforce: result download broke off; starting again", "job", jobID, "kind", kind, "attempt", attempt, "wait", wait, "error", err.Error())
+		c.log.Warn("salesforce: result download failed; starting again", "job", jobID, "kind", kind, "attempt", attempt, "wait", wait, "error", err.Error())
 		if serr := sleep(ctx, wait); serr != nil {
 			return 0, fmt.Errorf("download %s of job %s: %w (last failure: %v)", kind, jobID, context.Cause(ctx), err)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -167,11 +168,35 @@ func TestShouldRetry(t *testing.T) {
 	if !isMultipleContents(errs["multiple"]) || isMultipleContents(errs["400"]) {
 		t.Error("isMultipleContents")
 	}
-	// transient (WaitJob, upload restarts) agrees on the network failures.
-	for name, want := range map[string]bool{"lost": true, "refused": true, "dns timeout": true,
-		"nxdomain": false, "scheme mismatch": false, "not tls": false, "untrusted cert": false} {
-		if got := transient(errs[name]); got != want {
-			t.Errorf("transient(%s) = %v, want %v", name, got, want)
+	// Classify, which WaitJob, the loader and the pipeline read, agrees.
+	classes := map[string]Class{
+		"lost": ClassTransient, "429": ClassTransient, "502": ClassTransient, "503": ClassTransient, "500": ClassTransient,
+		"504": ClassTransient, "lock": ClassTransient, "concurrency": ClassTransient, "dns timeout": ClassTransient,
+		"refused": ClassTransient, "auth 503": ClassTransient, "auth rate limit": ClassTransient,
+		"daily": ClassRefused, "400": ClassRefused, "404": ClassRefused, "multiple": ClassRefused,
+		"nxdomain": ClassConfig, "scheme mismatch": ClassConfig, "not tls": ClassConfig, "untrusted cert": ClassConfig,
+		"auth 400": ClassConfig, "other": ClassOther,
+	}
+	for name, err := range errs {
+		want, ok := classes[name]
+		if !ok {
+			t.Errorf("no class given for %s", name)
+			continue
+		}
+		if got := Classify(fmt.Errorf("wrapped: %w", err)); got != want {
+			t.Errorf("Classify(%s) = %s, want %s", name, got, want)
+		}
+	}
+	for err, want := range map[error]Class{
+		nil: ClassNone,
+		api(401, "INVALID_SESSION_ID", "Session expired or invalid"):        ClassTransient,
+		fmt.Errorf("load: %w", context.Canceled):                            ClassOther,
+		fmt.Errorf("wait: %w", ErrJobTimeout):                               ClassOther,
+		&ConfigError{Connection: "c", Problems: []string{"x"}}:              ClassConfig,
+		fmt.Errorf("%w (last failure: %v)", context.DeadlineExceeded, lost): ClassOther,
+	} {
+		if got := Classify(err); got != want {
+			t.Errorf("Classify(%v) = %s, want %s", err, got, want)
 		}
 	}
 }

@@ -26,24 +26,50 @@ type LoadFile struct {
 	// ending and delimiter, at most Config.MaxUploadBytes).
 	Path string
 	// JobID, when set, is a job that already exists for this file (one
-	// recorded from OnJobCreated by an earlier run). The loader follows it
-	// and never creates another job for the file.
+	// recorded from OnJobCreated by an earlier run). The loader follows it;
+	// it creates another job for the file only when the recorded one is
+	// still Open and its upload fails in a transient way (the job is
+	// aborted first: it never processed a row), as for a new file.
 	JobID string
+	// NotBefore, when set with JobID, is when the job's creation was
+	// started: a job that Salesforce says was created earlier (less
+	// MaxClockSkew) cannot be the file's and is refused, as is a job on
+	// another object, with another operation or another key field.
+	NotBefore time.Time
 }
+
+// MaxClockSkew is how far this machine's clock and Salesforce's may
+// differ when a followed job's creation time is compared with
+// LoadFile.NotBefore.
+const MaxClockSkew = 5 * time.Minute
 
 // LoadOptions tunes LoadFiles and LoadStream.
 type LoadOptions struct {
 	// Parallel is how many jobs run at once (default 4). Salesforce, not
 	// the client, is the bottleneck; more than a handful rarely helps.
 	Parallel int
+	// OnCreateJob, when set, is called before each request to create a
+	// job for a file. A job may exist from then on that the caller never
+	// learns the id of (the answer is lost, or the process dies before
+	// OnJobCreated): note the time, to say so later. Such a job is Open and
+	// empty, and expires. An error stops the file before the request.
+	OnCreateJob func(path string) error
+	// OnCreateLost, when set, is called when a create request got no
+	// answer (or a 5xx after which it may have worked, or ctx ended while
+	// it was under way): Salesforce may hold an Open, empty job for the
+	// file that nobody will use. The loader then creates another job for
+	// the file (unless ctx ended).
+	OnCreateLost func(path string)
 	// OnJobCreated is called as soon as a job exists for a file, before
 	// any data is uploaded: record the id, so a later run can resume the
-	// job instead of creating a second one. It is called again for the
-	// same path if a refused upload made the loader abandon the job (it
-	// was never closed, so it will never load anything) and start a new
-	// one, up to Config.MaxAttempts jobs; the last call names the job that
-	// counts. Calls to OnJobCreated and OnJobDone never overlap.
-	OnJobCreated func(path, jobID string)
+	// job instead of creating a second one. If it returns an error, no
+	// data goes to the job: the loader aborts it and the file fails with
+	// that error (a job a later run cannot know of must never hold data).
+	// It is called again for the same path if a failed upload made the
+	// loader abandon the job (it was never closed, so it will never load
+	// anything) and start a new one, up to Config.MaxAttempts jobs; the
+	// last call names the job that counts. Callbacks never overlap.
+	OnJobCreated func(path, jobID string) error
 	// OnJobDone is called once per file when its outcome is known: its job
 	// reached a final state, or the file failed or was not started.
 	OnJobDone func(LoadResult)
@@ -179,13 +205,31 @@ type loader struct {
 	cbMu sync.Mutex // callbacks are called one at a time
 }
 
-func (l *loader) created(path, id string) {
-	if l.opts.OnJobCreated == nil {
+func (l *loader) creating(path string) error {
+	if l.opts.OnCreateJob == nil {
+		return nil
+	}
+	l.cbMu.Lock()
+	defer l.cbMu.Unlock()
+	return l.opts.OnCreateJob(path)
+}
+
+func (l *loader) createLost(path string) {
+	if l.opts.OnCreateLost == nil {
 		return
 	}
 	l.cbMu.Lock()
 	defer l.cbMu.Unlock()
-	l.opts.OnJobCreated(path, id)
+	l.opts.OnCreateLost(path)
+}
+
+func (l *loader) created(path, id string) error {
+	if l.opts.OnJobCreated == nil {
+		return nil
+	}
+	l.cbMu.Lock()
+	defer l.cbMu.Unlock()
+	return l.opts.OnJobCreated(path, id)
 }
 
 func (l *loader) done(r LoadResult) {
@@ -219,7 +263,6 @@ func (r *LoadResult) take(info *JobInfo) {
 
 // fresh loads a file that has no job yet.
 func (l *loader) fresh(ctx context.Context, f LoadFile) LoadResult {
-	c := l.c
 	r := LoadResult{Path: f.Path}
 	if err := ctx.Err(); err != nil {
 		r.Err = fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))
@@ -229,44 +272,85 @@ func (l *loader) fresh(ctx context.Context, f LoadFile) LoadResult {
 		r.Err = fmt.Errorf("load %s: %w", f.Path, err)
 		return r
 	}
+	return l.newJob(ctx, r)
+}
+
+// newJob loads r's file in a new job and follows it to its end. A job
+// whose creation or upload failed in a transient way is abandoned and
+// another one created, up to Config.MaxAttempts jobs. Only a job that was
+// never closed is abandoned, so no row is ever loaded twice; the answer
+// that proves a job exists (create) and the record of its id
+// (OnJobCreated) both come before any data is sent to it.
+func (l *loader) newJob(ctx context.Context, r LoadResult) LoadResult {
+	c := l.c
 	for attempt := 1; ; attempt++ {
-		info, err := c.CreateJob(ctx, l.spec)
-		if err != nil {
-			r.Err = fmt.Errorf("load %s: %w", f.Path, err)
-			return r
-		}
-		r.take(info)
-		l.created(f.Path, info.ID)
-		err = c.UploadJobData(ctx, info.ID, f.Path)
+		err := l.attemptJob(ctx, &r)
 		if err == nil {
-			break
+			return l.closeAndWait(ctx, r)
 		}
 		if ctx.Err() != nil {
-			l.windDown(ctx, &r, err)
+			if r.JobID != "" && r.State == JobOpen {
+				l.windDown(ctx, &r, err)
+			} else {
+				r.Err = fmt.Errorf("load %s: %w", r.Path, err)
+			}
 			return r
 		}
-		// Salesforce refused or lost the upload. The job was never closed,
-		// so it will never process anything: abandoning it (abort) and
-		// starting a new one cannot load a row twice. Only failures a new
-		// attempt may not meet qualify; a bad file would fail again.
-		if _, aerr := c.AbortJob(ctx, info.ID); aerr != nil {
-			c.log.Warn("salesforce: could not abort a job whose upload failed; it stays Open, empty of processed rows, until it expires",
-				"job", info.ID, "path", f.Path, "error", aerr.Error())
-		} else {
-			r.State = JobAborted
-		}
-		if !transient(err) || attempt >= c.cfg.MaxAttempts {
-			r.Err = fmt.Errorf("load %s: %w", f.Path, err)
+		if Classify(err) != ClassTransient || attempt >= c.cfg.MaxAttempts {
+			r.Err = fmt.Errorf("load %s: %w", r.Path, err)
 			return r
 		}
-		c.log.Warn("salesforce: upload failed; abandoned the job and starting a new one", "path", f.Path, "job", info.ID,
+		c.log.Warn("salesforce: creating or loading a job failed; starting a new job", "path", r.Path, "job", r.JobID,
 			"attempt", attempt, "error", err.Error())
 		if serr := sleep(ctx, c.backoff(attempt)); serr != nil {
-			r.Err = fmt.Errorf("load %s: %w (after: %v)", f.Path, context.Cause(ctx), err)
+			r.Err = fmt.Errorf("load %s: %w (after: %v)", r.Path, context.Cause(ctx), err)
 			return r
 		}
 	}
-	return l.closeAndWait(ctx, r)
+}
+
+// attemptJob creates a job for r's file, has it recorded and uploads the
+// file. On success r names the job, Open with its data. On failure a job
+// that was created is aborted (it is this load's and was never closed),
+// except when ctx ended during the upload: newJob winds that one down.
+func (l *loader) attemptJob(ctx context.Context, r *LoadResult) error {
+	c := l.c
+	if err := l.creating(r.Path); err != nil {
+		return fmt.Errorf("no job created: %w", err)
+	}
+	info, err := c.CreateJob(ctx, l.spec)
+	if err != nil {
+		if errors.Is(err, ErrJobMayExist) || ctx.Err() != nil {
+			// Also when ctx ended: the request may have been under way.
+			l.createLost(r.Path)
+		}
+		return err
+	}
+	r.take(info)
+	if err := l.created(r.Path, info.ID); err != nil {
+		// A job whose id is not recorded must hold no data: a later run
+		// could not know of it and would load the file again.
+		l.abandon(ctx, r)
+		return fmt.Errorf("job %s could not be recorded, so no data was sent to it (%s): %w", info.ID, r.State, err)
+	}
+	if err := c.UploadJobData(ctx, info.ID, r.Path); err != nil {
+		if ctx.Err() == nil {
+			l.abandon(ctx, r)
+		}
+		return err
+	}
+	return nil
+}
+
+// abandon aborts r's job, which was never closed and so never processed a
+// row; left alone it would stay Open for a day.
+func (l *loader) abandon(ctx context.Context, r *LoadResult) {
+	if _, err := l.c.AbortJob(ctx, r.JobID); err != nil {
+		l.c.log.Warn("salesforce: could not abort a job that will not be used; it stays Open, with no processed rows, until it expires",
+			"job", r.JobID, "path", r.Path, "error", err.Error())
+		return
+	}
+	r.State = JobAborted
 }
 
 // closeAndWait closes r's job and follows it to its end.
@@ -320,13 +404,13 @@ func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
 		}
 		return r
 	}
-	r.take(info)
-	if !strings.EqualFold(info.Object, l.spec.Object) && info.Object != "" ||
-		info.Operation != "" && info.Operation != l.spec.Operation {
-		r.Err = fmt.Errorf("load %s: resume job %s: it is a %s job on %s, not a %s job on %s; the recorded job id does not belong to this load",
-			f.Path, f.JobID, info.Operation, info.Object, l.spec.Operation, l.spec.Object)
+	if err := l.checkFollowed(f, info); err != nil {
+		// Nothing of that job is taken into the result: its state and
+		// counts are not this file's.
+		r.Err = err
 		return r
 	}
+	r.take(info)
 	switch info.State {
 	case JobOpen:
 		// Created, perhaps uploaded, not closed. A second upload is refused
@@ -341,8 +425,21 @@ func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
 				l.windDown(ctx, &r, err)
 				return r
 			}
-			r.Err = fmt.Errorf("load %s: resume job %s: %w", f.Path, f.JobID, err)
-			return r
+			if Classify(err) != ClassTransient {
+				r.Err = fmt.Errorf("load %s: resume job %s: %w", f.Path, f.JobID, err)
+				return r
+			}
+			// As on a fresh load: the job is this load's and was never
+			// closed, so it never processed a row; abandon it and load the
+			// file in a new job.
+			c.log.Warn("salesforce: upload to a resumed job failed; abandoning it and starting a new job",
+				"job", f.JobID, "path", f.Path, "error", err.Error())
+			l.abandon(ctx, &r)
+			if serr := sleep(ctx, c.backoff(1)); serr != nil {
+				r.Err = fmt.Errorf("load %s: %w (after: %v)", f.Path, context.Cause(ctx), err)
+				return r
+			}
+			return l.newJob(ctx, r)
 		}
 		return l.closeAndWait(ctx, r)
 	case JobUploadComplete, JobInProgress:
@@ -357,6 +454,32 @@ func (l *loader) resume(ctx context.Context, f LoadFile) LoadResult {
 		r.Err = fmt.Errorf("load %s: resume job %s: unknown state %q", f.Path, f.JobID, info.State)
 	}
 	return r
+}
+
+// checkFollowed refuses a recorded job that is not what the record says
+// it is: a job on another object, with another operation or key field, or
+// created before the file was handed over (less MaxClockSkew). Such a job
+// is never uploaded to, closed or aborted: it is not this load's.
+func (l *loader) checkFollowed(f LoadFile, info *JobInfo) error {
+	var problems []string
+	if info.Object != "" && !strings.EqualFold(info.Object, l.spec.Object) {
+		problems = append(problems, fmt.Sprintf("it is on %s, not %s", info.Object, l.spec.Object))
+	}
+	if info.Operation != "" && info.Operation != l.spec.Operation {
+		problems = append(problems, fmt.Sprintf("its operation is %s, not %s", info.Operation, l.spec.Operation))
+	}
+	if l.spec.Operation == OpUpsert && info.ExternalIDField != "" && !strings.EqualFold(info.ExternalIDField, l.spec.ExternalIDField) {
+		problems = append(problems, fmt.Sprintf("its external id field is %s, not %s", info.ExternalIDField, l.spec.ExternalIDField))
+	}
+	if !f.NotBefore.IsZero() && !info.CreatedDate.IsZero() && info.CreatedDate.Before(f.NotBefore.Add(-MaxClockSkew)) {
+		problems = append(problems, fmt.Sprintf("it was created at %s, before its creation was started (%s, allowing %s of clock difference)",
+			info.CreatedDate.UTC().Format(time.RFC3339), f.NotBefore.UTC().Format(time.RFC3339), MaxClockSkew))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("load %s: the recorded job %s is not this file's job: %s; it is left untouched (check the record of the job id)",
+		f.Path, f.JobID, strings.Join(problems, "; "))
 }
 
 // windDown handles a job whose load was interrupted by ctx before or

@@ -33,7 +33,7 @@ func TestLoadFilesParallel(t *testing.T) {
 	)
 	opts := salesforce.LoadOptions{
 		Parallel: 3,
-		OnJobCreated: func(path, id string) {
+		OnJobCreated: func(path, id string) error {
 			// The callback comes before any upload to the job.
 			if env.requests.count("PUT", id) != 0 {
 				uploadedBefore = append(uploadedBefore, id)
@@ -43,6 +43,7 @@ func TestLoadFilesParallel(t *testing.T) {
 			created[path] = id
 			active++
 			peak = max(peak, active)
+			return nil
 		},
 		OnJobDone: func(r salesforce.LoadResult) {
 			mu.Lock()
@@ -149,10 +150,11 @@ func TestLoadFilesTokenExpiryMidLoad(t *testing.T) {
 			created := 0
 			res, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{
 				Parallel: 2,
-				OnJobCreated: func(string, string) {
+				OnJobCreated: func(string, string) error {
 					if created++; created == tc.expireAt {
 						env.emu.ExpireTokens()
 					}
+					return nil
 				},
 			})
 			if err != nil {
@@ -188,7 +190,7 @@ func TestLoadFilesUploadRefused(t *testing.T) {
 	env.emu.AddFault(sfemu.Fault{Method: "PUT", Path: "/batches", Count: 1, Status: 503})
 	var ids []string
 	res, err := env.client.LoadFiles(t.Context(), upsertProducts, []salesforce.LoadFile{{Path: path}},
-		salesforce.LoadOptions{OnJobCreated: func(_, id string) { ids = append(ids, id) }})
+		salesforce.LoadOptions{OnJobCreated: func(_, id string) error { ids = append(ids, id); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +256,7 @@ func TestLoadResume(t *testing.T) {
 		{Path: pDone, JobID: wrong.ID},
 	}
 	res, err := env.client.LoadFiles(ctx, upsertProducts, files, salesforce.LoadOptions{
-		OnJobCreated: func(p, id string) { t.Errorf("OnJobCreated(%s, %s) while resuming", p, id) },
+		OnJobCreated: func(p, id string) error { t.Errorf("OnJobCreated(%s, %s) while resuming", p, id); return nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +269,7 @@ func TestLoadResume(t *testing.T) {
 	if r := res[4]; r.Err == nil || !strings.Contains(r.Err.Error(), "no longer exists") {
 		t.Errorf("vanished job: %+v", r)
 	}
-	if r := res[5]; r.Err == nil || !strings.Contains(r.Err.Error(), "does not belong to this load") {
+	if r := res[5]; r.Err == nil || !strings.Contains(r.Err.Error(), "is not this file's job") {
 		t.Errorf("wrong job: %+v", r)
 	}
 	if n := env.requests.count("POST", "/jobs/ingest"); n != creates {
@@ -300,12 +302,13 @@ func TestLoadCancel(t *testing.T) {
 		start := time.Now()
 		res, err := env.client.LoadFiles(ctx, upsertProducts, files, salesforce.LoadOptions{
 			Parallel: 2,
-			OnJobCreated: func(string, string) {
+			OnJobCreated: func(string, string) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if created++; created == 2 {
 					time.AfterFunc(50*time.Millisecond, cancel)
 				}
+				return nil
 			},
 		})
 		if !errors.Is(err, context.Canceled) {
@@ -344,7 +347,7 @@ func TestLoadCancel(t *testing.T) {
 			}
 		}()
 		res, err := env.client.LoadFiles(ctx, upsertProducts, []salesforce.LoadFile{{Path: writeProducts(t, t.TempDir(), "a.csv", "CZ", 5)}},
-			salesforce.LoadOptions{OnJobCreated: func(_, jobID string) { id = jobID; idc <- jobID }})
+			salesforce.LoadOptions{OnJobCreated: func(_, jobID string) error { id = jobID; idc <- jobID; return nil }})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v", err)
 		}

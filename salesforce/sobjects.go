@@ -126,11 +126,7 @@ func (c *Client) CheckAPIVersion(ctx context.Context) error {
 		}
 		have = append(have, v.Version)
 	}
-	rng := "none"
-	if len(have) > 0 {
-		rng = have[0] + " to " + have[len(have)-1]
-	}
-	return fmt.Errorf("salesforce: API version %s is not offered by this org (it offers %s): set the API version to one it offers", c.version, rng)
+	return &VersionError{Version: c.version, Offered: have}
 }
 
 // Query runs a SOQL query and calls fn with each record, page after page
@@ -279,7 +275,16 @@ func (c *Client) UpsertStatus(ctx context.Context, ref, status string, fields ma
 	if err != nil {
 		return err
 	}
-	t := c.cfg.Tracker
+	body, err := trackerBody(c.cfg.Tracker, d, ref, status, fields)
+	if err != nil {
+		return err
+	}
+	return c.patchTracker(ctx, ref, body, false)
+}
+
+// trackerBody is the JSON body of a tracker write: the status and the
+// extra fields, each checked against the tracker object's describe.
+func trackerBody(t TrackerConfig, d *SObjectDescribe, ref, status string, fields map[string]any) (map[string]any, error) {
 	body := map[string]any{t.StatusField: status}
 	var unknown []string
 	keys := make([]string, 0, len(fields))
@@ -290,18 +295,18 @@ func (c *Client) UpsertStatus(ctx context.Context, ref, status string, fields ma
 	for _, k := range keys {
 		switch {
 		case strings.EqualFold(k, "Id"), strings.EqualFold(k, t.ExternalIDField):
-			return fmt.Errorf("salesforce: status tracker %q: field %s identifies the record and must not be in the body (salesforce-api.md §5.1)", ref, k)
+			return nil, fmt.Errorf("salesforce: status tracker %q: field %s identifies the record and must not be in the body (salesforce-api.md §5.1)", ref, k)
 		case strings.EqualFold(k, t.StatusField):
-			return fmt.Errorf("salesforce: status tracker %q: the status goes in the status argument, not in fields[%q]", ref, k)
+			return nil, fmt.Errorf("salesforce: status tracker %q: the status goes in the status argument, not in fields[%q]", ref, k)
 		case d.Field(k) == nil:
 			unknown = append(unknown, k)
 		}
 		body[k] = fields[k]
 	}
 	if len(unknown) > 0 {
-		return fmt.Errorf("salesforce: status tracker %q: %s has no field %s", ref, t.Object, strings.Join(unknown, ", "))
+		return nil, fmt.Errorf("salesforce: status tracker %q: %s has no field %s", ref, t.Object, strings.Join(unknown, ", "))
 	}
-	return c.patchTracker(ctx, ref, body, false)
+	return body, nil
 }
 
 // UpdateStatus sets the status of the existing tracker record whose
@@ -312,16 +317,27 @@ func (c *Client) UpsertStatus(ctx context.Context, ref, status string, fields ma
 //
 // https://help.salesforce.com/s/articleView?id=release-notes.rn_api_new_updateonly_param.htm&release=250&type=5
 func (c *Client) UpdateStatus(ctx context.Context, ref, status string) error {
+	return c.UpdateStatusFields(ctx, ref, status, nil)
+}
+
+// UpdateStatusFields is UpdateStatus writing the extra fields (API name →
+// JSON value) in the same PATCH, checked as UpsertStatus checks them.
+func (c *Client) UpdateStatusFields(ctx context.Context, ref, status string, fields map[string]any) error {
 	if c.apiMajor() < 61 {
-		return fmt.Errorf("salesforce: status tracker: UpdateStatus needs updateOnly, which Salesforce added in API v61.0; the client uses %s: configure v61.0 or later", c.version)
+		return fmt.Errorf("salesforce: status tracker: updating the status without creating a record needs updateOnly, which Salesforce added in API v61.0; the connection uses %s: set its extra api_version to 61.0 or later", c.version)
 	}
 	if err := checkRef(ref); err != nil {
 		return err
 	}
-	if _, err := c.ensureTracker(ctx); err != nil {
+	d, err := c.ensureTracker(ctx)
+	if err != nil {
 		return err
 	}
-	return c.patchTracker(ctx, ref, map[string]any{c.cfg.Tracker.StatusField: status}, true)
+	body, err := trackerBody(c.cfg.Tracker, d, ref, status, fields)
+	if err != nil {
+		return err
+	}
+	return c.patchTracker(ctx, ref, body, true)
 }
 
 func (c *Client) patchTracker(ctx context.Context, ref string, body map[string]any, updateOnly bool) error {
@@ -344,7 +360,7 @@ func (c *Client) patchTracker(ctx context.Context, ref string, body map[string]a
 		case apiErr.Status == http.StatusNotFound && updateOnly:
 			// ensureTracker proved object and field exist, so the 404
 			// means no record matched (§5.3).
-			return fmt.Errorf("%w: no %s record has %s = %q, and this update never creates one; create it first (in Salesforce, or with UpsertStatus, e.g. status \"Not Started\"), then rerun: %w",
+			return fmt.Errorf("%w: no %s record has %s = %q, and this update never creates one; create it first (in Salesforce, or let sfmigrate create it: status_tracker.create: true in the tables config, the default, and 'sfmigrate task authenticate --run-id ID'), then rerun: %w",
 				ErrTrackerRecordNotFound, t.Object, t.ExternalIDField, ref, err)
 		case apiErr.Status == http.StatusMultipleChoices:
 			return fmt.Errorf("salesforce: status tracker: several %s records have %s = %q; make the field unique and remove the duplicates: %w",

@@ -58,7 +58,7 @@ func TestStatusTracker(t *testing.T) {
 	if !errors.Is(err, salesforce.ErrTrackerRecordNotFound) {
 		t.Fatalf("UpdateStatus of a missing record: %v, want ErrTrackerRecordNotFound", err)
 	}
-	for _, want := range []string{ref, "Migration_Status__c", "External_Ref__c", "create it first", "UpsertStatus"} {
+	for _, want := range []string{ref, "Migration_Status__c", "External_Ref__c", "create it first", "status_tracker.create: true"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // errItem is one element of the REST error array (salesforce-api.md 6.1).
@@ -137,11 +139,19 @@ func errUnknown(id string) *apiError {
 
 // writeError writes e as Salesforce's error envelope: a JSON array of
 // {message, errorCode, fields} with the status (salesforce-api.md 6.1).
+// maxErrorMessage bounds the message of an error answer, in bytes.
+const maxErrorMessage = 2000
+
 func writeError(w http.ResponseWriter, e *apiError) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	if e.allow != "" {
 		h.Set("Allow", e.allow)
+	}
+	for i := range e.items {
+		// A message quotes what the client sent; a huge value is quoted
+		// as an excerpt with its length, never whole.
+		e.items[i].Message = excerpt.N(e.items[i].Message, maxErrorMessage)
 	}
 	body, _ := json.Marshal(e.items) // errItem always marshals
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
@@ -325,6 +326,99 @@ func FuzzRequests(f *testing.F) {
 		}
 		if method != "HEAD" {
 			checkAnswer(t, method+" "+u.String(), status, h, b)
+		}
+	})
+}
+
+// FuzzSOQL sends any text as the q parameter of a query against an org
+// with a few records. Every answer is a 200 page or a 400 in the REST
+// envelope with a query error code, never a 5xx, and no query runs long.
+// The seeds hold the queries that once panicked or froze the emulator.
+func FuzzSOQL(f *testing.F) {
+	fs := newFuzzServer(f)
+	for _, rec := range []string{
+		`{"Name":"Acme","External_Id__c":"A-1"}`, `{"Name":"Widget; the 'best' one","External_Id__c":"A-2"}`,
+		`{"Name":"` + strings.Repeat("long name ", 6) + `","External_Id__c":"A-3"}`,
+	} {
+		req, _ := http.NewRequest("POST", fs.srv.URL+"/services/data/v66.0/sobjects/Account", strings.NewReader(rec))
+		req.Header.Set("Authorization", "Bearer "+fs.token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := fs.srv.Client().Do(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 201 {
+			f.Fatalf("seed record: %d", res.StatusCode)
+		}
+	}
+	for _, q := range []string{
+		"SELECT Id FROM Product2 ORDER BY",
+		"SELECT Id, Name FROM Account WHERE Name LIKE '" + strings.Repeat("%a", 10) + "%b' ORDER BY Name DESC LIMIT 2 OFFSET 1",
+		"SELECT COUNT() FROM Account WHERE (Name = 'Acme' OR NOT External_Id__c IN ('A-1', 'A-2')) AND CreatedDate > 2020-01-01T00:00:00Z",
+		"SELECT Name FROM Account WHERE Name = 'Widget; the \\'best\\' one'",
+		"SELECT Id, Account__r.Name FROM Product2 WHERE Price__c >= 1.5 AND Launch_Date__c < 2030-01-01",
+		"SELECT", "SELECT Id FROM", "SELECT COUNT( FROM Account", "SELECT Id FROM Account WHERE Name LIKE 5",
+		"SELECT Id FROM Account WHERE Name IN ('a'", "SELECT Id FROM Account WHERE ((((Name = 'a'", "SELECT Id FROM Account LIMIT 99999999999999999999",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		start := time.Now()
+		st, h, b := fs.do(t, "GET", "/services/data/v66.0/query?q="+url.QueryEscape(q), "", nil, true)
+		checkAnswer(t, "query "+q, st, h, b)
+		if st != 200 && st != 400 {
+			t.Fatalf("query %q: %d %s", q, st, b)
+		}
+		if st == 400 {
+			var items []struct{ ErrorCode string }
+			_ = json.Unmarshal(b, &items)
+			switch items[0].ErrorCode {
+			case "MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE":
+			default:
+				t.Fatalf("query %q: error code %s: %s", q, items[0].ErrorCode, b)
+			}
+			if len(b) > 2000 {
+				t.Fatalf("query %q: a %d-byte error", q, len(b))
+			}
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("query %q took %v", q, d)
+		}
+	})
+}
+
+// FuzzObjects reads any bytes as an --objects file. ParseObjects either
+// refuses them with an error or returns definitions that New accepts and
+// that describe serves.
+func FuzzObjects(f *testing.F) {
+	for _, s := range []string{
+		"objects:\n  - name: Widget__c\n    fields:\n      - {name: Key__c, type: string, length: 20, externalId: true, unique: true}\n",
+		"objects:\n  - name: A__c\n    fields:\n      - {name: B__c, type: reference, referenceTo: A__c, relationshipName: B__r}\n      - {name: P__c, type: picklist, values: [x, y]}\n",
+		"objects:\n  - name: A__c\n---\nobjects:\n  - name: B__c\n",
+		"objects: []\n", "", "objects:\n  - name: A__c\n    bogus: 1\n", "objects:\n  - {name: Account, keyPrefix: '001'}\n  - {name: Account}\n",
+		"objects:\n  - name: X__c\n    fields:\n      - {name: N__c, type: double, precision: 999999999, scale: -5}\n",
+		"&a [*a]", "objects: &x\n  - name: A__c\n    fields: *x\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defs, err := sfemu.ParseObjects(bytes.NewReader(data))
+		if err != nil {
+			if len(err.Error()) > 2000 {
+				t.Fatalf("a %d-byte error: %.200s", len(err.Error()), err)
+			}
+			return
+		}
+		emu := sfemu.New(sfemu.WithObjects(defs))
+		defer emu.Close()
+		for _, d := range defs {
+			req := httptest.NewRequest("GET", "/services/data/v66.0/sobjects/"+url.PathEscape(d.Name)+"/describe", nil)
+			w := httptest.NewRecorder()
+			emu.ServeHTTP(w, req) // no token: 401, but routing and the object lookup run
+			if w.Code >= 500 {
+				t.Fatalf("describe %s: %d %s", d.Name, w.Code, w.Body)
+			}
 		}
 	})
 }

@@ -263,11 +263,15 @@ func errInvalidJob(msg string) *apiError {
 	return newAPIError(http.StatusBadRequest, "INVALIDJOB", "InvalidJob : "+msg)
 }
 
-// readJSON reads a JSON request body (at most 1 MiB).
+// readJSON reads a JSON request body (at most 1 MiB: job bodies are a few
+// hundred bytes; a longer one is refused, not read in part [I]).
 func readJSON(r *http.Request, v any) *apiError {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
 	if err != nil {
 		return newAPIError(http.StatusBadRequest, "JSON_PARSER_ERROR", "could not read the request body: "+err.Error())
+	}
+	if len(body) > 1<<20 {
+		return newAPIError(http.StatusRequestEntityTooLarge, "JSON_PARSER_ERROR", "the request body is larger than 1048576 bytes (1 MiB), the most a job request takes")
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {

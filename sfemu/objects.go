@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
+	"github.com/sfmigrate/sfmigrate/internal/yamlcheck"
 )
 
 // ObjectDef describes one sObject of the emulated org. Id, CreatedDate,
@@ -103,9 +106,12 @@ var standardPrefixes = map[string]string{
 // (a top-level "objects" list). Unknown keys, unknown types, duplicate names
 // and references to undefined objects are errors naming the object, field and line.
 func ParseObjects(r io.Reader) ([]ObjectDef, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxObjectsBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("sfemu: read object definitions: %w", err)
+	}
+	if len(data) > MaxObjectsBytes {
+		return nil, fmt.Errorf("sfemu: object definitions: the file is larger than %d bytes (%d MiB), the most the emulator reads", MaxObjectsBytes, MaxObjectsBytes>>20)
 	}
 	var doc struct {
 		Objects []ObjectDef `yaml:"objects"`
@@ -118,6 +124,9 @@ func ParseObjects(r io.Reader) ([]ObjectDef, error) {
 		}
 		return nil, fmt.Errorf("sfemu: object definitions: %w (keys allowed: objects[].name, label, keyPrefix, fields[].name, type, label, length, precision, scale, required, externalId, unique, caseSensitive, referenceTo, relationshipName, values, unrestricted)", err)
 	}
+	if err := yamlcheck.OneDocument(data); err != nil {
+		return nil, fmt.Errorf("sfemu: object definitions: the file %w; put every object in one 'objects:' list", err)
+	}
 	if len(doc.Objects) == 0 {
 		return nil, errors.New("sfemu: object definitions: no objects defined; expected a top-level 'objects:' list with at least one object")
 	}
@@ -126,6 +135,9 @@ func ParseObjects(r io.Reader) ([]ObjectDef, error) {
 	}
 	return doc.Objects, nil
 }
+
+// MaxObjectsBytes is the largest object definitions file ParseObjects reads.
+const MaxObjectsBytes = 16 << 20
 
 // DefaultObjects returns the built-in org: the demo objects (Account,
 // Product2, Product_Price__c) and the status tracker Migration_Status__c.
@@ -225,7 +237,7 @@ func compileOrg(defs []ObjectDef) (*org, error) {
 	usedPrefix := map[string]string{}
 	for i, d := range defs {
 		if !validAPIName(d.Name) {
-			return nil, fmt.Errorf("sfemu: object definitions: objects[%d]: name %q is not a valid API name (letters, digits, underscores, starting with a letter)", i, d.Name)
+			return nil, fmt.Errorf("sfemu: object definitions: objects[%d]: name %s is not a valid API name (letters, digits, underscores, starting with a letter)", i, excerpt.Quote(d.Name))
 		}
 		key := strings.ToLower(d.Name)
 		if _, dup := g.byName[key]; dup {
@@ -239,7 +251,7 @@ func compileOrg(defs []ObjectDef) (*org, error) {
 		switch {
 		case d.KeyPrefix != "":
 			if len(d.KeyPrefix) != 3 || !isAlnum(d.KeyPrefix) {
-				return nil, fmt.Errorf("sfemu: object definitions: object %s: keyPrefix %q must be 3 letters or digits", d.Name, d.KeyPrefix)
+				return nil, fmt.Errorf("sfemu: object definitions: object %s: keyPrefix %s must be 3 letters or digits", d.Name, excerpt.Quote(d.KeyPrefix))
 			}
 			ob.prefix = d.KeyPrefix
 		case standardPrefixes[d.Name] != "":
@@ -299,7 +311,7 @@ func compileOrg(defs []ObjectDef) (*org, error) {
 			}
 			parent := g.object(f.refTo)
 			if parent == nil {
-				return nil, fmt.Errorf("sfemu: object definitions: object %s: field %s: referenceTo %q is not a defined object", ob.name, f.name, f.refTo)
+				return nil, fmt.Errorf("sfemu: object definitions: object %s: field %s: referenceTo %s is not a defined object", ob.name, f.name, excerpt.Quote(f.refTo))
 			}
 			f.refObj = parent
 			f.refTo = parent.name
@@ -323,13 +335,13 @@ func isSystemField(lower string) bool {
 }
 
 func compileField(obj string, j int, fd FieldDef) (*field, error) {
-	where := fmt.Sprintf("object %s: field %q", obj, fd.Name)
+	where := fmt.Sprintf("object %s: field %s", obj, excerpt.Quote(fd.Name))
 	if !validAPIName(fd.Name) {
 		return nil, fmt.Errorf("sfemu: object definitions: %s (fields[%d]): not a valid API name", where, j)
 	}
 	kind, ok := fieldTypes[fd.Type]
 	if !ok {
-		return nil, fmt.Errorf("sfemu: object definitions: %s: unknown type %q (use one of string, textarea, boolean, int, long, double, currency, percent, date, datetime, email, phone, url, picklist, multipicklist, reference)", where, fd.Type)
+		return nil, fmt.Errorf("sfemu: object definitions: %s: unknown type %s (use one of string, textarea, boolean, int, long, double, currency, percent, date, datetime, email, phone, url, picklist, multipicklist, reference)", where, excerpt.Quote(fd.Type))
 	}
 	f := &field{def: fd, name: fd.Name, label: fd.Label, kind: kind, length: fd.Length,
 		precision: fd.Precision, scale: fd.Scale, required: fd.Required, extID: fd.ExternalID,
@@ -403,7 +415,7 @@ func compileField(obj string, j int, fd FieldDef) (*field, error) {
 			}
 		}
 		if !validAPIName(f.relName) {
-			return nil, fmt.Errorf("sfemu: object definitions: %s: relationshipName %q is not a valid API name", where, f.relName)
+			return nil, fmt.Errorf("sfemu: object definitions: %s: relationshipName %s is not a valid API name", where, excerpt.Quote(f.relName))
 		}
 		f.length = 18
 	}

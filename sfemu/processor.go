@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // Job processing: the state machine UploadComplete -> InProgress ->
@@ -146,7 +148,7 @@ func (s *Server) processJob(j *job) {
 	if j.state == StateInProgress {
 		if failMsg != "" {
 			j.state = StateFailed
-			j.errorMessage = failMsg
+			j.errorMessage = excerpt.N(failMsg, maxErrorMessage) // may quote a header name
 		} else {
 			j.state = StateJobComplete
 		}
@@ -384,7 +386,7 @@ func (p *processor) plan(header []string) string {
 			if typ, rel, poly := strings.Cut(relName, ":"); poly {
 				_ = typ
 				// Every lookup here points to one object [O] (2.11).
-				return "InvalidBatch : type is not needed for non polymorphic foreign key references: " + rel
+				return "InvalidBatch : type is not needed for non polymorphic foreign key references: " + excerpt.Of(rel)
 			}
 			rf := ob.byRel[strings.ToLower(relName)]
 			if rf == nil {
@@ -393,11 +395,11 @@ func (p *processor) plan(header []string) string {
 					p.cols = append(p.cols, c)
 					continue
 				}
-				return "InvalidBatch : Unable to find relationship: " + relName // [O] 2.11
+				return "InvalidBatch : Unable to find relationship: " + excerpt.Of(relName) // [O] 2.11
 			}
 			tf := rf.refObj.byName[strings.ToLower(fname)]
 			if tf == nil {
-				return "InvalidBatch : Field name not found : " + name // [I]
+				return "InvalidBatch : Field name not found : " + excerpt.Of(name) // [I]
 			}
 			if tf.kind != kindID && !tf.extID {
 				// [I]: the parent field must be an External ID or idLookup field (4.3).
@@ -412,7 +414,7 @@ func (p *processor) plan(header []string) string {
 				c.kind = colUnmatched
 			case f == nil:
 				// [O] 2.11: names only the first bad column (a BOM is part of the name).
-				return "InvalidBatch : Field name not found : " + name
+				return "InvalidBatch : Field name not found : " + excerpt.Of(name)
 			case f.kind == kindID:
 				c.kind, c.f = colID, f
 				hasID = true

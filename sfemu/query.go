@@ -1,6 +1,8 @@
 package sfemu
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // The SOQL subset of design.md §5 (and a little more), enough for tests
@@ -64,7 +68,8 @@ func (c notCond) eval(t *table, r *record, s uint32) bool { return !c.a.eval(t, 
 type cmpCond struct {
 	f    *field
 	op   string
-	vals []literal // one, or several for IN
+	vals []literal    // one, or several for IN
+	like *likePattern // for LIKE
 }
 
 type literal struct {
@@ -72,6 +77,7 @@ type literal struct {
 	text string
 	num  float64
 	isN  bool
+	str  bool // a quoted string
 }
 
 func fieldText(t *table, r *record, seq uint32, f *field) string {
@@ -99,7 +105,7 @@ func (c cmpCond) eval(t *table, r *record, seq uint32) bool {
 		}
 		return in == (c.op == "IN")
 	case "LIKE":
-		return likeMatch(strings.ToLower(v), strings.ToLower(c.vals[0].text))
+		return c.like.match(strings.ToLower(v))
 	}
 	l := c.vals[0]
 	if l.null || v == "" {
@@ -161,25 +167,6 @@ func compare(f *field, v string, l literal) int {
 	return strings.Compare(strings.ToLower(v), strings.ToLower(l.text))
 }
 
-// likeMatch implements SOQL LIKE: % any run, _ one character.
-func likeMatch(s, pat string) bool {
-	if pat == "" {
-		return s == ""
-	}
-	switch pat[0] {
-	case '%':
-		for i := 0; i <= len(s); i++ {
-			if likeMatch(s[i:], pat[1:]) {
-				return true
-			}
-		}
-		return false
-	case '_':
-		return s != "" && likeMatch(s[1:], pat[1:])
-	}
-	return s != "" && s[0] == pat[0] && likeMatch(s[1:], pat[1:])
-}
-
 func errMalformed(msg string) *apiError {
 	return newAPIError(http.StatusBadRequest, "MALFORMED_QUERY", msg)
 }
@@ -217,7 +204,7 @@ func lexSOQL(q string) ([]string, *apiError) {
 				i++
 			}
 			if !closed {
-				return nil, errMalformed("unterminated string literal in query: " + q)
+				return nil, errMalformed("unterminated string literal in query: " + excerpt.Of(q))
 			}
 			toks = append(toks, b.String())
 		case strings.ContainsRune("(),", rune(c)):
@@ -265,7 +252,7 @@ func (s *Server) parseSOQL(q string) (*soqlQuery, *apiError) {
 	}
 	l := &soqlLexer{toks: toks}
 	if !l.is("SELECT") {
-		return nil, errMalformed("unexpected token: '" + l.peek() + "'; a query starts with SELECT")
+		return nil, errMalformed("unexpected token: '" + excerpt.Of(l.peek()) + "'; a query starts with SELECT")
 	}
 	l.next()
 	var names []string
@@ -293,14 +280,17 @@ func (s *Server) parseSOQL(q string) (*soqlQuery, *apiError) {
 		return nil, errMalformed("COUNT() cannot be combined with other fields")
 	}
 	if !l.is("FROM") {
-		return nil, errMalformed("unexpected token: '" + l.peek() + "'; expected FROM")
+		return nil, errMalformed("unexpected token: '" + excerpt.Of(l.peek()) + "'; expected FROM")
 	}
 	l.next()
 	objName := l.next()
+	if objName == "" {
+		return nil, errMalformed("unexpected end of query: expected an object name after FROM")
+	}
 	ob := s.org.object(objName)
 	if ob == nil {
 		return nil, newAPIError(http.StatusBadRequest, "INVALID_TYPE",
-			"sObject type '"+objName+"' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.")
+			"sObject type '"+excerpt.Of(objName)+"' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.")
 	}
 	sq := &soqlQuery{obj: ob, count: count, limit: -1}
 	for _, n := range names {
@@ -324,9 +314,13 @@ func (s *Server) parseSOQL(q string) (*soqlQuery, *apiError) {
 			return nil, errMalformed("expected BY after ORDER")
 		}
 		l.next()
-		f := ob.byName[strings.ToLower(l.next())]
+		name := l.next()
+		if name == "" {
+			return nil, errMalformed("unexpected end of query: expected a field after ORDER BY")
+		}
+		f := ob.byName[strings.ToLower(name)]
 		if f == nil {
-			return nil, errNoColumn(l.toks[l.pos-1], ob)
+			return nil, errNoColumn(name, ob)
 		}
 		sq.orderBy = f
 		if l.is("ASC") {
@@ -353,14 +347,14 @@ func (s *Server) parseSOQL(q string) (*soqlQuery, *apiError) {
 		sq.offset = n
 	}
 	if l.peek() != "" {
-		return nil, errMalformed("unexpected token: '" + l.peek() + "'")
+		return nil, errMalformed("unexpected token: '" + excerpt.Of(l.peek()) + "'")
 	}
 	return sq, nil
 }
 
 func errNoColumn(name string, ob *object) *apiError {
 	return newAPIError(http.StatusBadRequest, "INVALID_FIELD",
-		fmt.Sprintf("No such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", name, ob.name))
+		fmt.Sprintf("No such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", excerpt.Of(name), ob.name))
 }
 
 func selectField(ob *object, name string) (selField, *apiError) {
@@ -368,7 +362,7 @@ func selectField(ob *object, name string) (selField, *apiError) {
 		rf := ob.byRel[strings.ToLower(rel)]
 		if rf == nil {
 			return selField{}, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
-				fmt.Sprintf("Didn't understand relationship '%s' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.", rel))
+				fmt.Sprintf("Didn't understand relationship '%s' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.", excerpt.Of(rel)))
 		}
 		sub := rf.refObj.byName[strings.ToLower(fname)]
 		if sub == nil {
@@ -459,6 +453,12 @@ func parseUnary(l *soqlLexer, ob *object) (cond, *apiError) {
 			return nil, err
 		}
 		c.vals = []literal{lit}
+		if op == "LIKE" {
+			if !lit.str {
+				return nil, errMalformed("LIKE needs a quoted string value")
+			}
+			c.like = compileLike(lit.text)
+		}
 	case "IN", "NOT IN":
 		if l.next() != "(" {
 			return nil, errMalformed("expected '(' after IN")
@@ -478,7 +478,7 @@ func parseUnary(l *soqlLexer, ob *object) (cond, *apiError) {
 			}
 		}
 	default:
-		return nil, errMalformed("unexpected token: '" + op + "' after " + f.name)
+		return nil, errMalformed("unexpected token: '" + excerpt.Of(op) + "' after " + f.name)
 	}
 	return c, nil
 }
@@ -489,7 +489,7 @@ func parseLiteral(l *soqlLexer) (literal, *apiError) {
 	case tok == "":
 		return literal{}, errMalformed("unexpected end of query: expected a value")
 	case strings.HasPrefix(tok, "'"):
-		return literal{text: tok[1:]}, nil
+		return literal{text: tok[1:], str: true}, nil
 	case strings.EqualFold(tok, "null"):
 		return literal{null: true}, nil
 	case strings.EqualFold(tok, "true"), strings.EqualFold(tok, "false"):
@@ -504,12 +504,15 @@ func parseLiteral(l *soqlLexer) (literal, *apiError) {
 	if _, ok := parseDateTime([]byte(tok)); ok {
 		return literal{text: tok}, nil
 	}
-	return literal{}, errMalformed("unexpected token: '" + tok + "'; string values need single quotes")
+	return literal{}, errMalformed("unexpected token: '" + excerpt.Of(tok) + "'; string values need single quotes")
 }
 
 // handleQuery serves GET /query?q=SOQL (salesforce-api.md 8).
 func (s *Server) handleQuery(rq *request) (*reply, error) {
-	q := rq.r.URL.Query().Get("q")
+	q, aerr := queryParam(rq.r, "q")
+	if aerr != nil {
+		return nil, aerr
+	}
 	if strings.TrimSpace(q) == "" {
 		return nil, errMalformed("the q parameter with a SOQL query is required")
 	}
@@ -517,30 +520,22 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.tables[sq.obj]
-	var seqs []uint32
-	for seq := uint32(1); seq <= uint32(t.n); seq++ {
-		r := t.rec(seq)
-		if r.isDeleted() {
-			continue
-		}
-		if sq.where == nil || sq.where.eval(t, r, seq) {
-			seqs = append(seqs, seq)
-		}
+	seqs, rows, aerr := s.selectRows(rq.r.Context(), sq)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if sq.orderBy != nil {
-		f := sq.orderBy
-		sort.SliceStable(seqs, func(a, b int) bool {
-			va := fieldText(t, t.rec(seqs[a]), seqs[a], f)
-			vb := fieldText(t, t.rec(seqs[b]), seqs[b], f)
-			n := compare(f, va, literal{text: vb, num: parseNum(vb), isN: true})
+		cmp := orderCompare(sq.orderBy)
+		sort.SliceStable(rows, func(a, b int) bool {
+			n := cmp(&rows[a], &rows[b])
 			if sq.desc {
 				return n > 0
 			}
 			return n < 0
 		})
+		for i := range rows {
+			seqs[i] = rows[i].seq
+		}
 	}
 	if sq.offset > 0 {
 		seqs = seqs[min(sq.offset, len(seqs)):]
@@ -551,13 +546,110 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 	if sq.count {
 		return &reply{status: http.StatusOK, body: map[string]any{"totalSize": len(seqs), "done": true, "records": []any{}}}, nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cur := &queryCursor{obj: sq.obj, fields: sq.fields, seqs: seqs}
 	return s.queryPageLocked(rq, cur, "")
 }
 
-func parseNum(s string) float64 {
-	x, _ := strconv.ParseFloat(s, 64)
-	return x
+// scanChunk is how many records a query copies per hold of the store lock.
+const scanChunk = 4096
+
+// matchRow is a record a query selected, with its ORDER BY value (kept
+// only for ordered queries).
+type matchRow struct {
+	seq   uint32
+	key   string  // the ORDER BY field's value
+	num   float64 // key as a number (0 when it is not one)
+	numOK bool
+}
+
+// selectRows returns the live records that match the query's WHERE, in
+// creation order (and, for ORDER BY, with their sort values). It holds the
+// store lock only to copy scanChunk records at a time (a record's values
+// are an immutable string, so the copy stays valid) and evaluates the
+// condition without the lock, so however slow a condition is, other
+// requests wait at most for one copy. Records changed while the scan runs
+// are seen either before or after the change. The scan stops when ctx
+// ends: QUERY_TIMEOUT at the request deadline [I].
+func (s *Server) selectRows(ctx context.Context, sq *soqlQuery) (out []uint32, rows []matchRow, _ *apiError) {
+	t := s.tables[sq.obj] // the map is not changed after New
+	done := ctx.Done()
+	var (
+		snap []record
+		seqs []uint32
+	)
+	for next := 1; ; {
+		s.mu.Lock()
+		end := min(t.n, next+scanChunk-1)
+		snap, seqs = snap[:0], seqs[:0]
+		for seq := next; seq <= end; seq++ {
+			if r := t.rec(uint32(seq)); !r.isDeleted() {
+				snap = append(snap, *r)
+				seqs = append(seqs, uint32(seq))
+			}
+		}
+		s.mu.Unlock()
+		if end < next {
+			return out, rows, nil
+		}
+		for i := range snap {
+			if i&15 == 0 {
+				select {
+				case <-done:
+					return nil, nil, errQueryStopped(ctx)
+				default:
+				}
+			}
+			r, seq := &snap[i], seqs[i]
+			if sq.where != nil && !sq.where.eval(t, r, seq) {
+				continue
+			}
+			out = append(out, seq)
+			if f := sq.orderBy; f != nil {
+				m := matchRow{seq: seq, key: fieldText(t, r, seq, f)}
+				x, err := strconv.ParseFloat(m.key, 64)
+				m.num, m.numOK = x, err == nil
+				if !m.numOK {
+					m.num = 0
+				}
+				rows = append(rows, m)
+			}
+		}
+		next = end + 1
+	}
+}
+
+// errQueryStopped answers a query whose request ended while it ran:
+// QUERY_TIMEOUT at the deadline (the code and text Salesforce uses for a
+// query that runs too long; the status is [I]), or a 503 when the client
+// left or the server is stopping (nobody reads that answer).
+func errQueryStopped(ctx context.Context) *apiError {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return newAPIError(http.StatusBadRequest, "QUERY_TIMEOUT", "Your query request was running for too long.")
+	}
+	return newAPIError(http.StatusServiceUnavailable, "SERVER_UNAVAILABLE", "The query was stopped: the request ended or the server is shutting down.")
+}
+
+// orderCompare orders rows by f as compare does, using the numbers parsed
+// once per row.
+func orderCompare(f *field) func(a, b *matchRow) int {
+	if f.kind == kindInt || f.kind == kindDouble {
+		return func(a, b *matchRow) int {
+			switch {
+			case !a.numOK:
+				return strings.Compare(a.key, b.key)
+			case a.num < b.num:
+				return -1
+			case a.num > b.num:
+				return 1
+			}
+			return 0
+		}
+	}
+	return func(a, b *matchRow) int {
+		return compare(f, a.key, literal{text: b.key, num: b.num, isN: true})
+	}
 }
 
 // handleQueryMore serves GET /query/{locator}: the next page.

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // TestClientID and TestClientSecret are the credentials of the connected
@@ -72,6 +74,8 @@ type options struct {
 	gzipResults            bool
 	model                  *OrgModel
 	logf                   func(format string, args ...any)
+	requestTimeout         time.Duration
+	stallTimeout           time.Duration
 }
 
 // WithClient replaces the registered connected app (client id and secret).
@@ -208,7 +212,8 @@ func New(opts ...Option) *Server {
 		now: time.Now, mode: ProcessAsync, shuffle: true, seed: 1,
 		maxUpload: 100_000_000, apiLimit: 100_000, maxVersion: 66,
 		listPageSize: 1000, queryPageSize: 2000,
-		logf: func(string, ...any) {},
+		logf:           func(string, ...any) {},
+		requestTimeout: DefaultRequestTimeout, stallTimeout: DefaultStallTimeout,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -228,6 +233,12 @@ func New(opts ...Option) *Server {
 	}
 	if o.queryPageSize <= 0 {
 		o.queryPageSize = 2000
+	}
+	if o.requestTimeout <= 0 {
+		o.requestTimeout = DefaultRequestTimeout
+	}
+	if o.stallTimeout <= 0 {
+		o.stallTimeout = DefaultStallTimeout
 	}
 	if o.maxVersion < minAPIVersion {
 		o.maxVersion = minAPIVersion
@@ -310,6 +321,11 @@ var routes = []route{
 		"GET": resultsHandler(resultFailed)}},
 	{segs: []string{"services", "data", "{v}", "jobs", "ingest", "{}", "unprocessedrecords"}, auth: true, methods: map[string]handlerFunc{
 		"GET": resultsHandler(resultUnprocessed)}},
+	// The documented spelling is all lower case; clients used against real
+	// orgs (simple-salesforce, salesforcer) request "unprocessedRecords",
+	// so Salesforce answers that too (docs/emulator.md, [I]).
+	{segs: []string{"services", "data", "{v}", "jobs", "ingest", "{}", "unprocessedRecords"}, auth: true, methods: map[string]handlerFunc{
+		"GET": resultsHandler(resultUnprocessed)}},
 	{segs: []string{"services", "data", "{v}", "sobjects"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleGlobalDescribe}},
 	{segs: []string{"services", "data", "{v}", "sobjects", "{}"}, auth: true, methods: map[string]handlerFunc{
 		"GET": (*Server).handleSObjectInfo, "POST": (*Server).handleCreate}},
@@ -332,10 +348,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			id := newErrorID()
-			s.opts.logf("sfemu: panic serving %s %s (ErrorId %s): %v", r.Method, r.URL.Path, id, v)
+			s.opts.logf("sfemu: panic serving %s %s (ErrorId %s): %v", excerpt.Of(r.Method), excerpt.Of(r.URL.Path), id, v)
 			writeError(w, errUnknown(id))
 		}
 	}()
+	w, r, cancel := s.limitRequest(w, r)
+	defer cancel()
 	if e := checkRequestSize(r); e != nil {
 		writeError(w, e)
 		return
@@ -377,7 +395,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt == nil {
-		s.opts.logf("sfemu: no route for %s %s", r.Method, r.URL.Path)
+		s.opts.logf("sfemu: no route for %s %s", excerpt.Of(r.Method), excerpt.Of(r.URL.Path))
 		writeError(w, errNotFound())
 		return
 	}
@@ -435,7 +453,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		id := newErrorID()
-		s.opts.logf("sfemu: internal error on %s %s (ErrorId %s): %v", r.Method, r.URL.Path, id, err)
+		s.opts.logf("sfemu: internal error on %s %s (ErrorId %s): %v", excerpt.Of(r.Method), excerpt.Of(r.URL.Path), id, err)
 		writeError(w, errUnknown(id))
 		return
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 )
 
 // sObject REST resources (salesforce-api.md §5, §7, §8):
@@ -54,7 +56,7 @@ func (s *Server) recordBody(rq *request, ob *object, key *field, insert bool) ([
 			rf := ob.byRel[strings.ToLower(name)]
 			if rf == nil {
 				return nil, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
-					fmt.Sprintf("No such column '%s' on sobject of type %s", name, ob.name))
+					fmt.Sprintf("No such column '%s' on sobject of type %s", excerpt.Of(name), ob.name))
 			}
 			rc, v, err := relFromJSON(rf, val)
 			if err != nil {
@@ -138,7 +140,7 @@ func relFromJSON(rf *field, val any) (relCol, []byte, *apiError) {
 		tf := rf.refObj.byName[strings.ToLower(k)]
 		if tf == nil || (!tf.extID && tf.kind != kindID) {
 			return relCol{}, nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
-				fmt.Sprintf("Foreign key field %s on %s is not an External ID or idLookup field", k, rf.refTo))
+				fmt.Sprintf("Foreign key field %s on %s is not an External ID or idLookup field", excerpt.Of(k), rf.refTo))
 		}
 		var text string
 		switch x := v.(type) {
@@ -314,10 +316,10 @@ func (s *Server) recordByIDLocked(t *table, id string) (uint32, *apiError) {
 	seq, st := t.resolveID(id)
 	switch st {
 	case idMalformed:
-		return 0, newAPIError(http.StatusNotFound, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+id)
+		return 0, newAPIError(http.StatusNotFound, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+excerpt.Of(id))
 	case idOtherObject:
 		// A well-formed ID of another object (6.3 MALFORMED_ID [D]).
-		return 0, newAPIError(http.StatusBadRequest, "MALFORMED_ID", t.obj.name+" ID: id value of incorrect type: "+id, "Id")
+		return 0, newAPIError(http.StatusBadRequest, "MALFORMED_ID", t.obj.name+" ID: id value of incorrect type: "+excerpt.Of(id), "Id")
 	case idUnknown, idDeleted:
 		return 0, errNotFound()
 	}
@@ -458,7 +460,7 @@ func fieldsParam(ob *object, list string) ([]*field, *apiError) {
 		f := ob.byName[strings.ToLower(name)]
 		if f == nil {
 			return nil, newAPIError(http.StatusBadRequest, "INVALID_FIELD",
-				fmt.Sprintf("No such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", name, ob.name))
+				fmt.Sprintf("No such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", excerpt.Of(name), ob.name))
 		}
 		out = append(out, f)
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -21,6 +22,10 @@ type Env struct {
 	// Getenv looks up an environment variable (AIRFLOW_CONN_*, AIRFLOW_VAR_*,
 	// NO_COLOR, ...). Nil means "no variables set".
 	Getenv func(string) string
+	// Program is the command as the user typed it (os.Args[0], e.g.
+	// "./sfmigrate"), for the commands sfmigrate tells them to run; ""
+	// means "sfmigrate".
+	Program string
 }
 
 func (e Env) getenv(key string) string {
@@ -77,8 +82,16 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %q\n\n", name)
-		topUsage(env.Stderr)
+		names := make([]string, 0, len(commands))
+		for n := range commands {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		hint := ""
+		if guess := pipeline.Suggest(name, names); guess != "" {
+			hint = fmt.Sprintf("; did you mean %q?", guess)
+		}
+		fmt.Fprintf(env.Stderr, "sfmigrate: unknown command %s%s (commands: %s; see 'sfmigrate --help')\n", excerpt.Quote(name), hint, strings.Join(names, ", "))
 		return exitUsage
 	}
 	return exitCode(env.Stderr, c.run(ctx, env, args[1:]))
@@ -140,6 +153,7 @@ func parseFlags(env Env, fs *flag.FlagSet, args []string) error {
 				hint = "; did you mean --" + guess + "?"
 			}
 		}
+		hint += durationHint(err)
 		return usageErrorf("%s: %v%s (see 'sfmigrate %s --help')", fs.Name(), err, hint, fs.Name())
 	}
 	return nil
@@ -150,4 +164,19 @@ func closestFlag(fs *flag.FlagSet, name string) string {
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	return pipeline.Suggest(strings.TrimLeft(name, "-"), names)
+}
+
+// durationHint explains a duration flag given without a unit ("50"):
+// Go's parser only says "parse error".
+func durationHint(err error) string {
+	msg := err.Error()
+	v, ok := strings.CutPrefix(msg, "invalid value \"")
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, "\"")
+	if v == "" || strings.Trim(v, "0123456789.") != "" {
+		return ""
+	}
+	return "; a duration needs a unit: " + v + "ms or " + v + "s"
 }

@@ -83,7 +83,7 @@ Examples:
 	if err != nil {
 		return fmt.Errorf("start the emulator: %w", err)
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	srv := newEmulatorServer(emu, context.WithoutCancel(ctx))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	defer func() {
@@ -123,7 +123,7 @@ Examples:
 			WorkDir: abs, LogsDir: filepath.Join(abs, "salesforce", "logs"), RunID: "demo-" + table + "-" + stamp,
 			Inputs:       pipeline.Inputs{Table: table, Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv, Tables: tables},
 			PollInterval: 50 * time.Millisecond,
-		}, "", (*pipeline.Runner).Run) // no resume hint: the emulator ends with the demo
+		}, nil, (*pipeline.Runner).Run) // no resume hint: the emulator ends with the demo
 		var pe *pipeline.PartialError
 		if err != nil && !errors.As(err, &pe) {
 			return err

@@ -9,18 +9,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
@@ -112,7 +111,7 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, usageErrorf("emulator: unexpected argument %q (see 'sfmigrate emulator --help')", fs.Arg(0))
+		return nil, usageErrorf("emulator: unexpected argument %s (see 'sfmigrate emulator --help')", excerpt.Quote(fs.Arg(0)))
 	}
 	if err := f.orgModel.check(fs, f.processing); err != nil {
 		return nil, err
@@ -122,7 +121,7 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	}
 	if f.clientSecret == "" {
 		if f.clientID != sfemu.TestClientID {
-			return nil, usageErrorf("emulator: --client-id %q needs --client-secret (or SFEMU_CLIENT_SECRET)", f.clientID)
+			return nil, usageErrorf("emulator: --client-id %s needs --client-secret (or SFEMU_CLIENT_SECRET)", excerpt.Quote(f.clientID))
 		}
 		f.clientSecret = sfemu.TestClientSecret
 		f.testClient = true
@@ -144,7 +143,7 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	switch f.processing {
 	case "async", "instant":
 	default:
-		return nil, usageErrorf("emulator: --processing %q: use async or instant", f.processing)
+		return nil, usageErrorf("emulator: --processing %s: use async or instant", excerpt.Quote(f.processing))
 	}
 	for _, d := range []struct {
 		name string
@@ -242,7 +241,12 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, format+"\n", a...)
 	}))
 	emu := sfemu.New(opts...) // definitions were checked by ParseObjects
-	defer emu.Close()
+	serving := false
+	defer func() {
+		if !serving { // serveEmulator closes it within the grace
+			emu.Close()
+		}
+	}()
 	for _, fault := range f.faults() {
 		emu.AddFault(fault)
 	}
@@ -281,19 +285,9 @@ func runEmulator(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "sfemu: token URL %s/services/oauth2/token, client id %s (secret not shown), API v%s\n", base, f.clientID, sfemu.APIVersion)
 	}
 
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("emulator: serve on %s: %w", base, err)
-	case <-ctx.Done():
-	}
-	// Let requests in flight finish, but not for long.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("emulator: shut down: %w", err)
+	serving = true
+	if err := serveEmulator(ctx, ln, base, emu); err != nil {
+		return err
 	}
 	fmt.Fprintln(env.Stderr, "sfemu: stopped")
 	return nil

@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/sfmigrate/sfmigrate/internal/excerpt"
+	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
-// Exit codes, as design.md §4 fixes them for orchestrators.
+// Exit codes (pipeline.Outcome decides them; design.md §4).
 const (
-	exitOK      = 0 // every record succeeded
-	exitFailure = 1 // any other failure
-	exitUsage   = 2 // bad usage or configuration
-	exitPartial = 3 // the run finished but some records failed or were unprocessed
+	exitOK      = pipeline.ExitOK
+	exitFailure = pipeline.ExitFailure
+	exitUsage   = pipeline.ExitConfig
+	exitPartial = pipeline.ExitPartial
 )
 
 const exitCodesHelp = `Exit codes:
@@ -35,31 +38,40 @@ func usageErrorf(format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...)}
 }
 
-// configError is implemented by errors from other packages that mean "the
-// settings are wrong" (exit 2) without this package knowing their types.
-type configError interface{ ConfigError() bool }
-
-// partialError is implemented by errors that mean "the run finished but
-// some records did not succeed" (exit 3).
-type partialError interface{ PartialFailure() bool }
-
-// exitCode reports err on w and maps it to the process exit code. It is the
-// only place where errors become exit codes.
+// exitCode reports err on w and maps it to the process exit code:
+// pipeline.Outcome decides, and a usage error of this package is exit 2.
 func exitCode(w io.Writer, err error) int {
+	code := codeOf(err)
+	err = boundedError{err}
+	switch code {
+	case exitOK:
+	case exitFailure:
+		fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
+	default:
+		fmt.Fprintf(w, "sfmigrate: %v\n", err)
+	}
+	return code
+}
+
+// codeOf is the exit code err maps to.
+func codeOf(err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
-	var pe partialError
-	if errors.As(err, &pe) && pe.PartialFailure() {
-		fmt.Fprintf(w, "sfmigrate: %v\n", err)
-		return exitPartial
-	}
+	_, code := pipeline.Outcome(err)
 	var ue *usageError
-	var ce configError
-	if errors.As(err, &ue) || (errors.As(err, &ce) && ce.ConfigError()) {
-		fmt.Fprintf(w, "sfmigrate: %v\n", err)
-		return exitUsage
+	if errors.As(err, &ue) {
+		code = exitUsage
 	}
-	fmt.Fprintf(w, "sfmigrate: error: %v\n", err)
-	return exitFailure
+	return code
 }
+
+// maxMessage bounds what one error prints. Messages quote values as
+// excerpts where they are made; this is the backstop for one that does not.
+const maxMessage = 8 << 10
+
+// boundedError prints err cut to maxMessage bytes (with its length).
+type boundedError struct{ err error }
+
+func (e boundedError) Error() string { return excerpt.N(e.err.Error(), maxMessage) }
+func (e boundedError) Unwrap() error { return e.err }

@@ -265,11 +265,15 @@ func (o *output) Report(e pipeline.Event) {
 		o.live.Store(max(o.extracted.Load(), o.rowsBefore+e.Rows))
 		return
 	case pipeline.EventBatchExtracted:
-		o.extracted.Add(e.Rows)
+		// The bar's row count follows each batch too, not only the
+		// in-batch counts that come every 10,000 rows.
+		o.live.Store(max(o.live.Load(), o.extracted.Add(e.Rows)))
 		o.batches.Add(1)
 		if !o.tty {
 			o.logf("batch %d extracted: %d rows, %s -> %s", e.Batch, e.Rows, humanBytes(e.Bytes), e.Path)
 		}
+	case pipeline.EventRejected:
+		o.logf("batch %d: %d rows rejected (values that cannot be sent) -> %s", e.Batch, e.Rows, e.Path)
 	case pipeline.EventJobCreated:
 		o.created.Add(1)
 		if !o.tty {
@@ -368,7 +372,7 @@ func (o *output) finish(s *pipeline.Summary, err error) {
 		if s.Outcome == "interrupted" {
 			what = "stopped; its manifest is up to date. Continue it with"
 		}
-		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s: %s (and the same flags)\n", s.RunID, what, o.resume)
+		fmt.Fprintf(o.env.Stderr, "sfmigrate: run %s %s: %s\n", s.RunID, what, o.resume)
 	}
 	if o.json {
 		data, jerr := json.Marshal(s)
@@ -384,7 +388,14 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	fmt.Fprintf(tw, "\nRun %s: %s\n", s.RunID, s.Outcome)
 	row("table", fmt.Sprintf("%s -> %s (%s)", s.Table, s.Object, s.Operation))
 	row("batches", fmt.Sprintf("%d (%d jobs, %d finished, %d failed/aborted)", s.Batches, s.Jobs, s.JobsDone, s.JobsFailed))
-	row("records", fmt.Sprintf("%d extracted, %d succeeded, %d failed, %d unprocessed", s.Rows, s.Successful, s.Failed, s.Unprocessed))
+	records := fmt.Sprintf("%d extracted, %d succeeded, %d failed, %d unprocessed", s.Rows, s.Successful, s.Failed, s.Unprocessed)
+	if s.Rejected > 0 {
+		records += fmt.Sprintf(", %d rejected before upload", s.Rejected)
+	}
+	if s.Truncated > 0 {
+		records += fmt.Sprintf(", %d values truncated", s.Truncated)
+	}
+	row("records", records)
 	if s.FollowUpJobs > 0 {
 		row("retried", fmt.Sprintf("%d rows sent again in %d follow-up jobs (transient failures, unprocessed rows)", s.Retried, s.FollowUpJobs))
 	}
@@ -403,9 +414,15 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 	// summary.json.
 	const shown = 5
 	for _, list := range []struct {
-		kind  string
-		files []string
-	}{{"failed", s.FailedFiles}, {"unprocessed", s.UnprocessedFiles}} {
+		kind   string
+		merged string
+		files  []string
+	}{{"failed", s.FailedFile, s.FailedFiles}, {"unprocessed", s.UnprocessedFile, s.UnprocessedFiles}, {"rejected", "", s.RejectedFiles}} {
+		if list.merged != "" {
+			// One file with every record; the per-batch ones are in --json.
+			row(list.kind, fmt.Sprintf("%s (all %d batch files' records)", list.merged, len(list.files)))
+			continue
+		}
 		for i, f := range list.files {
 			if i == shown {
 				row(list.kind, fmt.Sprintf("... and %d more %s files in %s", len(list.files)-shown, list.kind, s.ResultsDir))
@@ -414,12 +431,25 @@ func writeSummaryTable(w io.Writer, s *pipeline.Summary) {
 			row(list.kind, f)
 		}
 	}
+	for i, fr := range s.FailureReasons {
+		if i == shown {
+			row("why", fmt.Sprintf("... and %d more error codes (summary.json: failure_reasons)", len(s.FailureReasons)-shown))
+			break
+		}
+		row("why", fmt.Sprintf("%d × %s, e.g. %s", fr.Count, fr.Code, fr.Example))
+	}
 	for _, wmsg := range s.Warnings {
 		row("warning", wmsg)
+	}
+	if s.PossiblyOpenJobs != nil {
+		row("note", s.PossiblyOpenJobs.String())
 	}
 	tw.Flush() //nolint:errcheck // output to the user's terminal or pipe
 	if len(s.FailedFiles)+len(s.UnprocessedFiles) > 0 {
 		fmt.Fprintln(w, "  (the failed files hold each rejected record with Salesforce's sf__Error reason)")
+	}
+	if len(s.RejectedFiles) > 0 {
+		fmt.Fprintln(w, "  (the rejected files hold each source row whose value could not be sent: key, column, value, reason)")
 	}
 }
 

@@ -193,8 +193,11 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit %d after SIGTERM, want 1\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "Continue it with: sfmigrate run --run-id term") {
-		t.Errorf("no resume hint:\n%s", out.String())
+	// The hint is the command as given (a `go test` binary counts as
+	// `go run`), every flag kept and quoted for the shell.
+	if !strings.Contains(out.String(), "Continue it with: go run ./cmd/sfmigrate run --tables-config ") ||
+		!strings.Contains(out.String(), `--run-id term --conf '{"batch_size": 100, "parallel": 2}' --stop-grace 5s`) {
+		t.Errorf("no exact resume hint:\n%s", out.String())
 	}
 	// Said once, as a stop: not as a step failure, not with a context error.
 	for _, bad := range []string{"step extract failed", "step upload failed", "context canceled"} {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -61,8 +63,10 @@ func TestLockedRowsLandInFollowUps(t *testing.T) {
 			t.Errorf("row %s decided in attempt %s, want %s", r[key], r[len(r)-1], want)
 		}
 	}
-	if _, rows := csvRows(t, b.Final["failed"].Path); len(rows) != 0 {
-		t.Errorf("final failed of batch 2 has %d rows: %v", len(rows), rows)
+	if f := b.Final["failed"]; f.Rows != 0 {
+		t.Errorf("final failed of batch 2 has %d rows", f.Rows)
+	} else if _, err := os.Stat(f.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an empty final failed file was left: %v", err)
 	}
 }
 
@@ -84,6 +88,12 @@ func TestLockOutlastingRetriesFailsItsRowsOnly(t *testing.T) {
 	_, rows := csvRows(t, s.FailedFiles[0])
 	if len(rows) != 1 || !strings.HasPrefix(rows[0][1], "UNABLE_TO_LOCK_ROW") || rows[0][len(rows[0])-1] != "3" {
 		t.Errorf("final failed rows = %v", rows)
+	}
+	// The tracker's detail fields count each row once, final outcome.
+	_, recs := h.query("SELECT Status__c, Records_Total__c, Records_Failed__c, Last_Run_Id__c FROM Migration_Status__c WHERE External_Ref__c = 'PRODUCTS'")
+	if len(recs) != 1 || recs[0]["Status__c"] != "In Progress" || recs[0]["Records_Total__c"] != 200.0 ||
+		recs[0]["Records_Failed__c"] != 1.0 || recs[0]["Last_Run_Id__c"] != "lo" {
+		t.Errorf("tracker record = %v", recs)
 	}
 }
 

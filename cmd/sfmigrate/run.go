@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
@@ -18,10 +19,13 @@ const settingsHelp = `Settings and where they come from (first match wins):
   start_batch, batch_size, parallel, record_retries:
       run config (--conf / --conf-file)  >  AIRFLOW_VAR_START_BATCH, AIRFLOW_VAR_BATCH_SIZE,
       AIRFLOW_VAR_PARALLEL, AIRFLOW_VAR_RECORD_RETRIES  >  default (1, 10000, 4, 3)
+  max_rejected_rows:
+      run config  >  AIRFLOW_VAR_MAX_REJECTED_ROWS  >  default (no limit)
   sf_object, external_id_field, operation, status_ref:
       run config  >  the table's entry in the tables config  (operation defaults to upsert,
       status_ref to the table name)
   table: --table or "table" in the run config.
+  The tables config (every key, its default and an example): docs/tables-config.md.
   The run config is the JSON object an Airflow dag_run.conf carries, e.g.
       {"table": "PRODUCT_PRICE", "start_batch": 3, "batch_size": 5000}
   Batches are numbered from 1: start_batch N starts at row (N-1)*batch_size of the query
@@ -50,19 +54,47 @@ again in follow-up jobs of the same run, up to record_retries times per batch (d
 result files merged over its attempts are <TABLE>_<NNNNN>_final_*.csv (last column: the
 attempt that decided the row).
 
+Rejected rows: a row with a value that cannot be sent (text longer than its field, a NUL,
+invalid UTF-8, a value its field type cannot take) is not uploaded; it goes to
+<logs-dir>/<run-id>/<TABLE>_<NNNNN>_rejected.csv (key, column, field, value excerpt, its
+length, reason, fix), counts as failed (exit 3, tracker "In Progress") and the run goes on.
+More than max_rejected_rows rejected rows stop the run (exit 1; raise the limit and resume).
+"truncate: true" (or a list of columns) in the table's entry cuts text longer than its field
+to the field's length instead, counted as truncated in the summary.
+
+Files: batch, rejected and result files and the manifest are created readable by this user
+only (0600). A symbolic link found where sfmigrate writes under runs/<run-id>/ or
+<logs-dir>/<run-id>/ is refused, never written through; temporary files an interrupted
+attempt left there are removed when the run resumes.
+
 Resume: rerun with the same --run-id. Finished batches are not extracted or uploaded again;
 a batch whose job exists is followed, never given a second job. Ctrl-C / SIGTERM stop
 cleanly (uploads in flight finish or are aborted) and leave a manifest the rerun continues.
+A job id is recorded before any data goes to the job; jobs the manifest does not record are
+never touched (empty ones left by lost answers expire; the summary counts them).
+
+Retries: each Salesforce call is retried on transient failures (no answer, 429, 5xx, 401
+with a new token, UNABLE_TO_LOCK_ROW, the concurrency limit), 6 attempts, backoff 0.5s
+doubling to 30s; a 429 pauses all parallel uploads. A lost "create job" answer or a failed
+upload gets a new job (up to 6 per batch and round); batches still unfinished for a transient reason
+are loaded again, up to 4 rounds 2s/4s/8s apart; authenticate, collect-results and
+update-status run up to 3 times. Refusals and configuration errors are final.
 A resumed run keeps its table, start_batch, batch_size, sf_object, external_id_field,
 operation and status_ref (settings left out are taken from the manifest; different ones are
-refused with exit 2 once a batch exists); parallel may change between attempts.
+refused with exit 2 once a batch exists); parallel and max_rejected_rows may change between
+attempts.
 `
+
+// beforeRecordJob is pipeline.Options.BeforeRecordJob for every run: nil,
+// except in the end-to-end tests' sfmigrate processes (TestMain sets it).
+var beforeRecordJob func(batch int, jobID string)
 
 // runFlags are the flags run and task share.
 type runFlags struct {
 	table, runID, conf, confFile, tablesConfig, workDir, logsDir string
 	json, keepBatches                                            bool
-	pollInterval, stopGrace                                      time.Duration
+	maxBatchBytes                                                int64
+	pollInterval, pollMaxInterval, stopGrace                     time.Duration
 }
 
 func (f *runFlags) bind(fs *flag.FlagSet) {
@@ -70,17 +102,28 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.runID, "run-id", "", "run id; an existing one resumes that run (default: TABLE-<UTC time>)")
 	fs.StringVar(&f.conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
 	fs.StringVar(&f.confFile, "conf-file", "", "read the run config from this JSON file")
-	fs.StringVar(&f.tablesConfig, "tables-config", "tables.yaml", "tables config file")
+	fs.StringVar(&f.tablesConfig, "tables-config", defaultTablesConfig, "tables config file (every key: docs/tables-config.md)")
 	fs.StringVar(&f.workDir, "work-dir", ".", "directory for runs/<run-id>/ (manifest and batch files)")
 	fs.StringVar(&f.logsDir, "logs-dir", filepath.Join("salesforce", "logs"), "directory for <run-id>/ result files and summary.json")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on the last line of stdout")
+	fs.Int64Var(&f.maxBatchBytes, "max-batch-bytes", extract.DefaultMaxBytes, "largest batch file in bytes: a batch ends early rather than grow past it, so every job stays under Salesforce's 100 MB upload limit whatever batch_size is (at most 100000000)")
 	fs.BoolVar(&f.keepBatches, "keep-batches", false, "keep batch files after their job completed and its results were saved")
-	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls (default 2s, growing to 30s; against 'sfmigrate emulator', which finishes jobs at once, 50ms)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "first delay between job status polls, doubling up to --poll-max-interval (default 2s; against 'sfmigrate emulator', which finishes jobs at once, 50ms)")
+	fs.DurationVar(&f.pollMaxInterval, "poll-max-interval", 0, "longest delay between job status polls; each poll is an API call counted against the org's daily allocation (default 30s)")
 	fs.DurationVar(&f.stopGrace, "stop-grace", 20*time.Second, "on Ctrl-C/SIGTERM, how long uploads in flight may take to finish")
 }
 
 // options turns the flags into pipeline options; problems are usage errors.
 func (f *runFlags) options(env Env) (pipeline.Options, error) {
+	if err := checkPollFlags(f.pollInterval, f.pollMaxInterval); err != nil {
+		return pipeline.Options{}, err
+	}
+	if f.maxBatchBytes < 1000 || f.maxBatchBytes > extract.MaxUploadBytes {
+		return pipeline.Options{}, usageErrorf("--max-batch-bytes %d: give 1000 to %d bytes (Salesforce takes at most 100 MB of CSV per job)", f.maxBatchBytes, extract.MaxUploadBytes)
+	}
+	if f.stopGrace < 0 {
+		return pipeline.Options{}, usageErrorf("--stop-grace %s: must not be negative (e.g. 20s)", f.stopGrace)
+	}
 	if f.conf != "" && f.confFile != "" {
 		return pipeline.Options{}, usageErrorf("give the run config once: --conf or --conf-file, not both")
 	}
@@ -92,14 +135,15 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 		}
 		conf, confSrc = c, "--conf-file "+f.confFile
 	}
-	tables, err := pipeline.LoadTablesConfig(f.tablesConfig)
+	tables, err := loadTables(f.tablesConfig)
 	if err != nil {
 		return pipeline.Options{}, err
 	}
 	return pipeline.Options{
 		WorkDir: f.workDir, LogsDir: f.logsDir, RunID: f.runID,
-		Inputs:      pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
-		KeepBatches: f.keepBatches, PollInterval: f.pollInterval, StopGrace: f.stopGrace,
+		Inputs:        pipeline.Inputs{Table: f.table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
+		MaxBatchBytes: f.maxBatchBytes, KeepBatches: f.keepBatches, PollInterval: f.pollInterval, PollMaxInterval: f.pollMaxInterval, StopGrace: f.stopGrace,
+		BeforeRecordJob: beforeRecordJob,
 	}, nil
 }
 
@@ -133,17 +177,21 @@ Examples:
 	}
 	opts, err := f.options(env)
 	if err != nil {
-		return err
+		return jsonError(env, f.json, err)
 	}
-	_, err = execute(ctx, newOutput(env, f.json), opts, "run", (*pipeline.Runner).Run)
+	sum, err := execute(ctx, newOutput(env, f.json), opts, append([]string{"run"}, args...), (*pipeline.Runner).Run)
+	if sum == nil {
+		return jsonError(env, f.json, err)
+	}
 	return err
 }
 
 // execute prepares the run opts describe, shows its progress and summary
 // through out, and runs do on it: the whole run or one step. resume is the
-// command ("run", "task upload") that continues the run after a failure or
-// an interruption, told to the user with the run id; "" tells none.
-func execute(ctx context.Context, out *output, opts pipeline.Options, resume string,
+// command line (without the program) that started it, repeated with the
+// run's id to continue the run after a failure or an interruption; nil
+// tells none.
+func execute(ctx context.Context, out *output, opts pipeline.Options, resume []string,
 	do func(*pipeline.Runner, context.Context) (*pipeline.Summary, error)) (*pipeline.Summary, error) {
 	opts.Reporter = out
 	opts.Logger = out.logger()
@@ -152,11 +200,31 @@ func execute(ctx context.Context, out *output, opts pipeline.Options, resume str
 		return nil, err
 	}
 	defer r.Close()
-	if resume != "" {
-		out.resume = "sfmigrate " + resume + " --run-id " + r.RunID()
+	if resume != nil {
+		out.resume = resumeCommand(out.env.Program, resume, r.RunID())
 	}
 	out.start(r)
 	sum, err := do(r, ctx)
 	out.finish(sum, err)
+	if _, code := pipeline.Outcome(err); code == pipeline.ExitConfig && r.DiscardIfUnused() {
+		// Stopped by the configuration before anything was done: no empty
+		// run is left behind.
+		out.logf("run %s did nothing and was removed: fix the configuration and start again", r.RunID())
+	}
 	return sum, err
+}
+
+// checkPollFlags refuses poll delays that cannot be meant, naming the flag
+// (not the connection, which would be blamed by the client otherwise).
+func checkPollFlags(first, max time.Duration) error {
+	if first < 0 {
+		return usageErrorf("--poll-interval %s: must not be negative (e.g. 2s, or 50ms against the emulator)", first)
+	}
+	if max < 0 {
+		return usageErrorf("--poll-max-interval %s: must not be negative (e.g. 30s)", max)
+	}
+	if first > 0 && max > 0 && max < first {
+		return usageErrorf("--poll-max-interval %s is shorter than --poll-interval %s: the backoff grows from the first to the longest delay", max, first)
+	}
+	return nil
 }

@@ -72,9 +72,12 @@ Examples:
 	}
 	opts, err := f.options(env)
 	if err != nil {
-		return err
+		return jsonError(env, f.json, err)
 	}
-	_, err = execute(ctx, newOutput(env, f.json), opts, "task "+step,
+	sum, err := execute(ctx, newOutput(env, f.json), opts, append([]string{"task"}, args...),
 		func(r *pipeline.Runner, ctx context.Context) (*pipeline.Summary, error) { return r.Task(ctx, step) })
+	if sum == nil {
+		return jsonError(env, f.json, err)
+	}
 	return err
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sfmigrate/sfmigrate/pipeline"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
@@ -106,110 +105,4 @@ func TestFieldTypesFromDescribe(t *testing.T) {
 func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// TestOverLongValueFailsExtraction: a value longer than its field's
-// describe length stops the run before anything is uploaded, naming the
-// table, row, column, field and limit, and the fix.
-func TestOverLongValueFailsExtraction(t *testing.T) {
-	t.Parallel()
-	h := newItemsHarness(t, [][]any{
-		{"I-1", "ok", nil, nil, 1},
-		{"I-2", strings.Repeat("é", 256), nil, nil, 1},
-	})
-	code, _, stderr := h.main("run", "--table", "ITEMS", "--run-id", "long")
-	if code != 1 {
-		t.Fatalf("exit %d, want 1\n%s", code, stderr)
-	}
-	for _, w := range []string{"ITEMS", "row 1 (ID=I-2)", "column NAME", "field Name", "256 characters", "limit of 255", "fix:"} {
-		if !strings.Contains(stderr, w) {
-			t.Errorf("stderr lacks %q:\n%s", w, stderr)
-		}
-	}
-	if n := len(h.emu.Jobs()); n != 0 {
-		t.Errorf("%d jobs created for a table that failed extraction", n)
-	}
-	m := h.manifest("long")
-	if len(m.Batches) != 0 || m.Extract.Done || m.Steps[pipeline.StepExtract].State != pipeline.StateFailed {
-		t.Errorf("manifest after the failure: batches %d, extract %+v, step %+v", len(m.Batches), m.Extract, m.Steps[pipeline.StepExtract])
-	}
-	if left, _ := filepath.Glob(filepath.Join(h.dir, "runs", "long", "batches", "*")); len(left) != 0 {
-		t.Errorf("files left in the batch directory: %v", left)
-	}
-}
-
-// TestTaskExtractNeedsDescribe: extract as a separate task takes the field
-// types from the manifest, so it needs the authenticate step first.
-func TestTaskExtractNeedsDescribe(t *testing.T) {
-	t.Parallel()
-	h := newItemsHarness(t, [][]any{{"I-1", "one", "2026-01-02 03:04:05", nil, 1}})
-	code, _, stderr := h.main("task", "extract", "--run-id", "x", "--table", "ITEMS")
-	if code != 2 || !strings.Contains(stderr, "sfmigrate task authenticate --run-id x") {
-		t.Fatalf("extract before authenticate: exit %d\n%s", code, stderr)
-	}
-	for _, step := range [][]string{{"authenticate", "--table", "ITEMS"}, {"extract"}} {
-		if code, _, stderr := h.main("task", append([]string{step[0], "--run-id", "x", "--keep-batches"}, step[1:]...)...); code != 0 {
-			t.Fatalf("task %s: exit %d\n%s", step[0], code, stderr)
-		}
-	}
-	m := h.manifest("x")
-	data, err := os.ReadFile(filepath.Join(h.dir, "runs", "x", m.Batches[0].File))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), "I-1,one,2026-01-02,,true\n") {
-		t.Errorf("batch file written by task extract:\n%s", data)
-	}
-}
-
-// TestExtractFailureStopsUploadCleanly: a query the source rejects fails the
-// run once (exit 2: the tables config must change) with the database's
-// message, naming the setting; the upload that ran
-// alongside is recorded as stopped because of it, not as interrupted, and
-// nothing is sent.
-func TestExtractFailureStopsUploadCleanly(t *testing.T) {
-	t.Parallel()
-	h := newItemsHarness(t, [][]any{{"I-1", "one", nil, nil, 1}})
-	cfg, _ := os.ReadFile(h.tables)
-	os.WriteFile(h.tables, []byte(strings.Replace(string(cfg), "    table: ITEMS\n",
-		"    query: SELECT ID, NAME, LAUNCHED, CHANGED, ACTIVE FROM ITEMS WHERE NOPE = 1\n", 1)), 0o644)
-	code, _, stderr := h.main("run", "--table", "ITEMS", "--run-id", "q")
-	if code != 2 || strings.Count(stderr, "no such column: NOPE") != 1 || !strings.Contains(stderr, "tables.ITEMS.query") {
-		t.Fatalf("exit %d, want 2 with the database's message once, naming tables.ITEMS.query:\n%s", code, stderr)
-	}
-	for _, bad := range []string{"interrupted", "extract ITEMS from", "extract ITEMS: extract ITEMS"} {
-		if strings.Contains(stderr, bad) {
-			t.Errorf("stderr says %q:\n%s", bad, stderr)
-		}
-	}
-	m := h.manifest("q")
-	if st := m.Steps[pipeline.StepExtract]; st == nil || st.State != pipeline.StateFailed || !strings.Contains(st.Error, "NOPE") {
-		t.Errorf("extract step = %+v", st)
-	}
-	if st := m.Steps[pipeline.StepUpload]; st == nil || !strings.Contains(st.Error, "alongside failed") {
-		t.Errorf("upload step = %+v", st)
-	}
-	if n := len(h.emu.Jobs()); n != 0 {
-		t.Errorf("%d jobs created", n)
-	}
-}
-
-// TestUploadRefusedForGood: when Salesforce refuses a batch's data with an
-// answer a new job would get again (here 413, over the org's upload
-// limit), the batch is not given job after job, and the run's error is
-// Salesforce's refusal, not "job state ".
-func TestUploadRefusedForGood(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, sample{products: 50}, sfemu.WithProcessing(sfemu.ProcessInstant, 0), sfemu.WithMaxUploadBytes(2000))
-	code, _, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "big", "--conf", `{"parallel": 1}`)
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	if last := lines[len(lines)-1]; code != 1 || !strings.Contains(last, "batch 1 got no job") || !strings.Contains(last, "413") {
-		t.Fatalf("exit %d, last line %q\n%s", code, last, stderr)
-	}
-	if n := len(h.jobsFor("Product2")); n != 1 {
-		t.Errorf("%d jobs for a batch Salesforce refuses, want 1", n)
-	}
-	if b := h.manifest("big").Batches[0]; b.ErrorMessage == "" || len(b.PreviousJobs) != 1 {
-		t.Errorf("batch = %+v", b)
-	}
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sfmigrate/sfmigrate/pipeline"
+)
+
+func init() {
+	register(&command{name: "check", summary: "check a table's connections, mapping, query and data without writing anything", run: runCheck})
+}
+
+// errCheckFailed is returned when check found problems (exit 2); the
+// problems are printed already.
+type checkFailed struct{ n int }
+
+func (e *checkFailed) Error() string {
+	if e.n == 1 {
+		return "check found 1 problem (above); fix it and run check again"
+	}
+	return fmt.Sprintf("check found %d problems (above); fix them and run check again", e.n)
+}
+
+func (e *checkFailed) ConfigError() bool { return true }
+
+func runCheck(ctx context.Context, env Env, args []string) error {
+	var (
+		table, conf, confFile, tablesConfig string
+		jsonOut                             bool
+		sample                              int
+		pollInterval, pollMaxInterval       time.Duration
+	)
+	fs := newFlagSet(env, "check", "sfmigrate check --table T [--conf JSON | --conf-file F] [--tables-config F] [--json]", `
+Checks everything a run of the table needs, and writes nothing anywhere: no manifest or
+batch file, no tracker record, no job (it signs in and reads: describe, limits, the source).
+
+  source connection          the database opens (a SQLite file is a database)
+  salesforce sign-in         the connected app's credentials are accepted
+  API version                the org offers the connection's api_version
+  daily API allocation       GET /limits: DailyApiRequests left today
+  mapping and tracker        describe: every mapped field exists and is writable, lookups
+                             name an external id of the parent, the tracker has its fields
+  source query and columns   the query (or table) compiles, without running it; the mapped
+                             and order_by columns exist; column types fit the fields' types
+  row count                  rows and batches from start_batch (start_batch past the end fails)
+  API calls                  estimated calls of the run against what is left today
+  sample rows                the first rows converted as a run writes them; values that
+                             would be refused are named
+
+Exit code 0 when every check passed, 2 otherwise (each problem is named with its fix).
+
+`+settingsHelp+`
+Examples:
+  sfmigrate check --table PRODUCTS --tables-config sfmigrate-demo/tables.yaml
+  sfmigrate check --table PRODUCT_PRICE --conf '{"batch_size": 5000}' --json
+`)
+	fs.StringVar(&table, "table", "", "table to check: a key of the tables config")
+	fs.StringVar(&conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
+	fs.StringVar(&confFile, "conf-file", "", "read the run config from this JSON file")
+	fs.StringVar(&tablesConfig, "tables-config", defaultTablesConfig, "tables config file (docs/tables-config.md)")
+	fs.BoolVar(&jsonOut, "json", false, "print the report as one JSON object on stdout")
+	fs.IntVar(&sample, "sample", 5, "how many of the first rows to convert")
+	fs.DurationVar(&pollInterval, "poll-interval", 0, "the run's first poll delay, for the API call estimate (default 2s)")
+	fs.DurationVar(&pollMaxInterval, "poll-max-interval", 0, "the run's longest poll delay, for the API call estimate (default 30s)")
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("check: unexpected argument %q (see 'sfmigrate check --help')", fs.Arg(0))
+	}
+	if sample < 0 || sample > 1000 {
+		return usageErrorf("check: --sample %d: give 0 to 1000 rows", sample)
+	}
+	if err := checkPollFlags(pollInterval, pollMaxInterval); err != nil {
+		return err
+	}
+	if conf != "" && confFile != "" {
+		return usageErrorf("give the run config once: --conf or --conf-file, not both")
+	}
+	confSrc := "--conf"
+	if confFile != "" {
+		c, err := pipeline.ReadConfFile(confFile)
+		if err != nil {
+			return err
+		}
+		conf, confSrc = c, "--conf-file "+confFile
+	}
+	tables, err := loadTables(tablesConfig)
+	if err != nil {
+		return jsonError(env, jsonOut, err)
+	}
+	out := newOutput(env, jsonOut)
+	rep, err := pipeline.Check(ctx, pipeline.CheckOptions{
+		Inputs:       pipeline.Inputs{Table: table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
+		Logger:       out.logger(),
+		PollInterval: pollInterval, PollMaxInterval: pollMaxInterval, SampleRows: sample,
+	})
+	if err != nil {
+		return jsonError(env, jsonOut, err)
+	}
+	if jsonOut {
+		data, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", data)
+	} else {
+		writeCheckReport(env, rep)
+	}
+	if p := rep.Problems(); len(p) > 0 {
+		return &checkFailed{n: len(p)}
+	}
+	return nil
+}
+
+// writeCheckReport prints one line per check, then the sample.
+func writeCheckReport(env Env, rep *pipeline.CheckReport) {
+	w := env.Stdout
+	fmt.Fprintf(w, "check of table %s -> %s (%s), API %s\n", rep.Table, rep.Object, rep.Operation, rep.APIVersion)
+	for _, it := range rep.Checks {
+		switch {
+		case it.Skipped:
+			fmt.Fprintf(w, "  skip  %-36s %s\n", it.Name, it.Detail)
+		case it.OK:
+			fmt.Fprintf(w, "  ok    %-36s %s\n", it.Name, it.Detail)
+		default:
+			fmt.Fprintf(w, "  FAIL  %-36s %s\n", it.Name, it.Problem)
+		}
+	}
+	if len(rep.Sample) > 0 {
+		fmt.Fprintf(w, "first %d rows as they would be written (key: values):\n", len(rep.Sample))
+		for _, row := range rep.Sample {
+			vals := make([]string, len(row.Values))
+			for i, v := range row.Values {
+				vals[i] = shortCell(v)
+			}
+			fmt.Fprintf(w, "  %s: %s\n", strings.Join(row.Key, ","), strings.Join(vals, " | "))
+		}
+	}
+	if len(rep.Problems()) == 0 {
+		fmt.Fprintf(w, "every check passed: a run would load %d rows in %d jobs\n", rep.Rows, rep.Batches)
+	}
+}
+
+// shortCell cuts a CSV cell to one short line for the sample.
+func shortCell(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:39]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// Files that hold source rows (batch, rejected and result files) and the
+// manifest are created 0600, and sfmigrate never writes through a symbolic
+// link it did not create: the directories it makes under --work-dir and
+// --logs-dir (runs/, runs/<run-id>/, batches/, <run-id>/) and the files in
+// them are checked with Lstat, and a link found there is an error naming
+// it. The --work-dir and --logs-dir themselves may be links: the user
+// chose them.
+
+// errLink is wrapped by the errors of refuseLink and refuseDirLink.
+var errLink = errors.New("is a symbolic link or not a regular file")
+
+// refuseLink returns an error when path exists and is not a regular file.
+func refuseLink(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s %w (%s): it was not made by sfmigrate and is not written through; remove it", path, errLink, fi.Mode().Type())
+	}
+	return nil
+}
+
+// refuseDirLink returns an error when dir exists and is a link or not a
+// directory.
+func refuseDirLink(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
+		return fmt.Errorf("directory %s %w (%s): it was not made by sfmigrate and is not written through; remove it", dir, errLink, fi.Mode().Type())
+	}
+	return nil
+}
+
+// createTemp creates tmp (mode 0600) to be renamed over a file later,
+// replacing a leftover of an interrupted attempt but never writing through
+// a link planted there: the old entry is removed, and O_EXCL refuses
+// whatever appears in between.
+func createTemp(tmp string) (*os.File, error) {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+// cleanTemp removes the temporary files an interrupted attempt of this run
+// left: names only sfmigrate gives, in the directories of this run (whose
+// lock the Runner holds, so no other process is writing them):
+//
+//	runs/<run-id>/manifest.json.tmp                  the manifest being replaced
+//	runs/<run-id>/batches/<NAME>.csv.tmp             a batch or follow-up file being written
+//	<logs>/<run-id>/<TABLE>_<NNNNN>_rejected.csv.tmp a batch's rejected rows
+//	<logs>/<run-id>/.<NAME>_<kind>.csv.<random>.tmp  a result download
+//	<logs>/<run-id>/<NAME>_final_<kind>.csv.tmp      merged results
+//	<logs>/<run-id>/summary.json.tmp, .write-check-<random>
+//
+// where NAME is <TABLE>_<NNNNN> or <TABLE>_<NNNNN>_attempt<N> (batchName).
+//
+// A link with such a name is removed too (the link, not its target).
+func (r *Runner) cleanTemp() []string {
+	t := regexp.QuoteMeta(r.settings.Table)
+	name := t + `_\d{5,}(?:_attempt\d+)?`
+	kind := `(?:successful|failed|unprocessed)`
+	dirs := []struct {
+		dir string
+		re  *regexp.Regexp
+	}{
+		{r.store.Dir(), regexp.MustCompile(`^manifest\.json\.tmp$`)},
+		{filepath.Join(r.store.Dir(), "batches"), regexp.MustCompile(`^` + name + `\.csv\.tmp$`)},
+		{r.logsDir, regexp.MustCompile(`^(?:` + t + `_\d{5,}_rejected\.csv\.tmp|\.` + name + `_` + kind + `\.csv\.\d+\.tmp|` +
+			name + `_final_` + kind + `\.csv\.tmp|summary\.json\.tmp|\.write-check-\d+)$`)},
+	}
+	var removed []string
+	for _, d := range dirs {
+		if refuseDirLink(d.dir) != nil {
+			continue // reported when the directory is written
+		}
+		ents, err := os.ReadDir(d.dir)
+		if err != nil {
+			continue // missing: nothing left there
+		}
+		for _, e := range ents {
+			if !d.re.MatchString(e.Name()) || e.IsDir() {
+				continue
+			}
+			p := filepath.Join(d.dir, e.Name())
+			if err := os.Remove(p); err == nil {
+				removed = append(removed, p)
+			}
+		}
+	}
+	return removed
+}
+
+// rejectLimitError says the run stopped because more than max_rejected_rows
+// rows were rejected. It is not a configuration error (exit 1): the data
+// needs fixing, or the limit raising; the manifest is resumable.
+func (r *Runner) rejectLimitError(rejected int64, last error) error {
+	s := r.settings
+	src := s.Sources["max_rejected_rows"].Source
+	msg := fmt.Sprintf("table %s: %d rows rejected, more than max_rejected_rows = %d (from %s); they are in %s",
+		s.Table, rejected, s.MaxRejectedRows, src, filepath.Join(r.logsDir, s.Table+"_*_rejected.csv"))
+	if last != nil {
+		msg += "; the last: " + last.Error()
+	}
+	return &fixError{err: errors.New(msg),
+		fix: fmt.Sprintf("fix the rows at the source and start a new run, or raise max_rejected_rows and resume with --run-id %s", r.runID)}
+}

@@ -1,0 +1,226 @@
+package salesforce
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// poller follows closed jobs to their final state: one goroutine for all
+// the jobs of a load, each polled near the moment it is expected to
+// finish rather than on a fixed ladder.
+//
+// It learns how long the org takes: each job found finished tells the
+// time from its close to its end, bracketed between the last poll that
+// saw it running and the one that saw it done (the midpoint is taken, so
+// the estimate does not drift up by the poll lag). The estimate is in
+// seconds per record, an exponentially weighted mean over the jobs seen;
+// a job of n records is first polled at its close + n·estimate. Until the
+// first job finished, and after a poll that found a job still running,
+// polls follow a backoff from Config.PollInterval growing by half each
+// time up to Config.PollMaxInterval. So a steady load costs about two
+// polls per job, the first of which usually finds it done.
+type poller struct {
+	c *Client
+
+	mu      sync.Mutex
+	queue   pollQueue     // guarded by mu: by next poll time
+	wake    chan struct{} // a job was added (buffered 1)
+	perRec  float64       // guarded by mu: seconds per record (0: nothing learnt)
+	learned int           // guarded by mu: jobs the estimate is made of
+	polls   atomic.Int64  // GET job calls made
+}
+
+// followed is one job the poller follows.
+type followed struct {
+	id       string
+	records  int64
+	closedAt time.Time
+	deadline time.Time
+	next     time.Time     // when to poll next
+	interval time.Duration // backoff after a poll that found it running
+	running  time.Time     // the last poll that found it running (zero: none)
+	last     *JobInfo
+	lastErr  error
+	done     chan pollResult
+	index    int
+}
+
+type pollResult struct {
+	info *JobInfo
+	err  error
+}
+
+type pollQueue []*followed
+
+func (q pollQueue) Len() int           { return len(q) }
+func (q pollQueue) Less(i, j int) bool { return q[i].next.Before(q[j].next) }
+func (q pollQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i]; q[i].index = i; q[j].index = j }
+func (q *pollQueue) Push(x any)        { f := x.(*followed); f.index = len(*q); *q = append(*q, f) }
+func (q *pollQueue) Pop() any {
+	old := *q
+	f := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return f
+}
+
+// estimateWeight is the weight of the newest job in the estimate.
+const estimateWeight = 0.3
+
+func newPoller(c *Client) *poller {
+	return &poller{c: c, wake: make(chan struct{}, 1)}
+}
+
+// follow adds a job closed at closedAt (with its number of records, 0 if
+// unknown) and returns the channel its final state (or the reason it
+// could not be had) arrives on.
+func (p *poller) follow(id string, records int64, closedAt time.Time) <-chan pollResult {
+	f := &followed{id: id, records: records, closedAt: closedAt, deadline: closedAt.Add(p.c.cfg.JobTimeout),
+		interval: p.c.cfg.PollInterval, done: make(chan pollResult, 1)}
+	p.mu.Lock()
+	f.next = closedAt.Add(p.firstWaitLocked(records))
+	heap.Push(&p.queue, f)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return f.done
+}
+
+// firstWaitLocked is the wait from a job's close to its first poll.
+func (p *poller) firstWaitLocked(records int64) time.Duration {
+	cfg := p.c.cfg
+	if p.learned == 0 || records <= 0 {
+		return cfg.PollInterval
+	}
+	d := time.Duration(p.perRec * float64(records) * float64(time.Second))
+	return min(max(d, cfg.PollInterval), cfg.JobTimeout)
+}
+
+// learnLocked adds a finished job to the estimate.
+func (p *poller) learnLocked(f *followed, seenDone time.Time) {
+	if f.records <= 0 {
+		return
+	}
+	end := seenDone
+	if !f.running.IsZero() {
+		end = f.running.Add(seenDone.Sub(f.running) / 2)
+	} else {
+		end = f.closedAt.Add(seenDone.Sub(f.closedAt) / 2)
+	}
+	spr := end.Sub(f.closedAt).Seconds() / float64(f.records)
+	if p.learned == 0 {
+		p.perRec = spr
+	} else {
+		p.perRec = estimateWeight*spr + (1-estimateWeight)*p.perRec
+	}
+	p.learned++
+}
+
+// expected is the estimated processing time of a job of n records (0:
+// nothing learnt yet).
+func (p *poller) expected(n int64) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.learned == 0 {
+		return 0
+	}
+	return time.Duration(p.perRec * float64(n) * float64(time.Second))
+}
+
+// run polls until ctx ends; the jobs still followed then get ctx's cause.
+func (p *poller) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		var f *followed
+		wait := time.Hour
+		if len(p.queue) > 0 {
+			wait = time.Until(p.queue[0].next)
+			if wait <= 0 {
+				f = heap.Pop(&p.queue).(*followed)
+			}
+		}
+		p.mu.Unlock()
+		if f != nil {
+			p.poll(ctx, f)
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			p.stop(ctx)
+			return
+		case <-p.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// stop ends every job still followed with ctx's cause.
+func (p *poller) stop(ctx context.Context) {
+	p.mu.Lock()
+	q := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	for _, f := range q {
+		f.done <- pollResult{info: f.last, err: fmt.Errorf("wait for job %s: %w", f.id, context.Cause(ctx))}
+	}
+}
+
+// poll makes one GET for f and delivers or reschedules it.
+func (p *poller) poll(ctx context.Context, f *followed) {
+	p.polls.Add(1)
+	info, err := p.c.GetJob(ctx, f.id)
+	now := time.Now()
+	switch {
+	case err == nil:
+		f.last, f.lastErr = info, nil
+		if info.State.Terminal() {
+			p.mu.Lock()
+			p.learnLocked(f, now)
+			p.mu.Unlock()
+			f.done <- pollResult{info: info}
+			return
+		}
+		f.running = now
+	case ctx.Err() != nil:
+		f.done <- pollResult{info: f.last, err: fmt.Errorf("wait for job %s: %w", f.id, context.Cause(ctx))}
+		return
+	case Classify(err) == ClassTransient:
+		f.lastErr = err
+		p.c.log.Warn("salesforce: polling a job failed; polling on", "job", f.id, "error", err.Error())
+	default:
+		f.done <- pollResult{info: f.last, err: fmt.Errorf("wait for job %s: %w", f.id, err)}
+		return
+	}
+	if !now.Before(f.deadline) {
+		state := JobState("unknown")
+		if f.last != nil {
+			state = f.last.State
+		}
+		err := fmt.Errorf("wait for job %s: %w: still %s after %s (JobTimeout %s)", f.id, ErrJobTimeout, state,
+			now.Sub(f.closedAt).Round(time.Millisecond), p.c.cfg.JobTimeout)
+		if f.lastErr != nil {
+			err = fmt.Errorf("%w; last poll failed: %v", err, f.lastErr)
+		}
+		f.done <- pollResult{info: f.last, err: err}
+		return
+	}
+	// Still running (or the poll failed): back off from the poll interval,
+	// or from an eighth of the expected time when that is longer.
+	if f.interval == p.c.cfg.PollInterval {
+		f.interval = max(f.interval, p.expected(f.records)/8)
+	}
+	f.next = now.Add(min(f.interval, time.Until(f.deadline)))
+	f.interval = min(f.interval+f.interval/2+1, p.c.cfg.PollMaxInterval)
+	p.mu.Lock()
+	heap.Push(&p.queue, f)
+	p.mu.Unlock()
+}

@@ -103,6 +103,7 @@ func (r *csvReader) eol(i int) (int, bool) {
 func (r *csvReader) slow() {
 	d := r.data
 	p := r.pos
+	lineEnd := -1 // offset of the next LF at or after p (or len(d)), found lazily
 	for {
 		if p < len(d) && d[p] == '"' {
 			// Quoted field.
@@ -144,17 +145,21 @@ func (r *csvReader) slow() {
 			p = e
 			r.fields = append(r.fields, r.scratch[s:len(r.scratch):len(r.scratch)])
 		} else {
-			e := p
-			delim, crlf := r.delim, r.crlf
-			for e < len(d) {
-				c := d[e]
-				if c == delim || c == '\n' || (c == '\r' && crlf && e+1 < len(d) && d[e+1] == '\n') {
-					break
+			// An unquoted value ends at the delimiter or the line ending.
+			if lineEnd < p {
+				lineEnd = len(d)
+				if i := bytes.IndexByte(d[p:], '\n'); i >= 0 {
+					lineEnd = p + i
 				}
-				if c == '"' {
-					r.setBad(`a quote (") inside an unquoted value; quote the whole value and double inner quotes`)
-				}
-				e++
+			}
+			e := lineEnd
+			if i := bytes.IndexByte(d[p:lineEnd], r.delim); i >= 0 {
+				e = p + i
+			} else if r.crlf && e > p && e < len(d) && d[e-1] == '\r' {
+				e-- // the CR of this record's CRLF
+			}
+			if bytes.IndexByte(d[p:e], '"') >= 0 {
+				r.setBad(`a quote (") inside an unquoted value; quote the whole value and double inner quotes`)
 			}
 			r.fields = append(r.fields, d[p:e])
 			p = e

@@ -25,4 +25,10 @@
 // or WithObjects / ParseObjects for a YAML definition). Faults can be
 // injected at run time: AddFault (latency, 429/503 answers, dropped
 // connections), ExpireTokens, LockRecords, FailNextJob and SetOAuthFault.
+//
+// By default a closed job is processed at once. WithOrgModel makes the
+// org behave like a busy production org instead (orgmodel.go): a queue
+// wait, a limited number of jobs in progress, a records/s capacity shared
+// by them, and UNABLE_TO_LOCK_ROW failures that rise with the number of
+// concurrent jobs on related objects.
 package sfemu

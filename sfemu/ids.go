@@ -1,6 +1,10 @@
 package sfemu
 
-import "strings"
+import (
+	"crypto/rand"
+	"strings"
+	"time"
+)
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -125,4 +129,22 @@ func id15(id string) string {
 		return id[:15]
 	}
 	return id
+}
+
+// newJobIDBase picks where this emulator's job IDs start. Job IDs keep
+// Salesforce's shape (prefix 750, pod, 10 base-62 digits, case-safe
+// suffix), but their counter starts at the wall-clock time in
+// milliseconds times 65,536 plus 16 random bits, not at 1: an emulator
+// restarted later starts above every ID the previous one issued unless
+// that one created more than 65,536 jobs per millisecond it ran, and two
+// emulators started in the same millisecond differ in the random bits.
+// A client that remembers job IDs across an emulator restart (a resumed
+// run) thus never mistakes a new job for an old one. The real clock is
+// used even with WithClock, so tests with a fixed clock still get
+// distinct IDs across instances. 62^10 holds these counters until the
+// year 2375.
+func newJobIDBase(now time.Time) uint64 {
+	var b [2]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return uint64(now.UnixMilli())<<16 | uint64(b[0])<<8 | uint64(b[1])
 }

@@ -349,7 +349,7 @@ func (s *Server) handleCreateJob(rq *request) (*reply, error) {
 	defer s.mu.Unlock()
 	s.jobSeq++
 	j := &job{
-		id: makeID("750", s.jobSeq+0x3_000_000), seq: s.jobSeq, obj: ob, operation: op, extField: ext,
+		id: makeID("750", s.jobIDBase+s.jobSeq), seq: s.jobSeq, obj: ob, operation: op, extField: ext,
 		lineEnding: le, delimiter: cd, delim: delim, ruleID: str(req.AssignmentRuleID),
 		apiVersion: rq.version, created: now, modstamp: now, state: StateOpen,
 		done: make(chan struct{}),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -36,7 +37,11 @@ const (
 // processLater is the ProcessAsync goroutine of one job.
 func (s *Server) processLater(j *job) {
 	defer s.wg.Done()
-	if d := s.opts.delay; d > 0 {
+	d := s.opts.delay
+	if s.model != nil {
+		d += s.model.m.QueueWait
+	}
+	if d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -44,6 +49,12 @@ func (s *Server) processLater(j *job) {
 			t.Stop()
 			return
 		}
+	}
+	if s.model != nil {
+		if !s.model.acquire(s.ctx) {
+			return
+		}
+		defer s.model.release()
 	}
 	s.processJob(j)
 }
@@ -114,12 +125,24 @@ func (s *Server) processJob(j *job) {
 	j.modstamp = now
 	s.broadcastLocked()
 	p := &processor{s: s, j: j, data: j.data, t: s.tables[j.obj], ob: j.obj}
+	if m := s.model; m != nil && s.opts.mode == ProcessAsync {
+		// The realistic org (orgmodel.go): paced, and contended.
+		p.model = m
+		m.startLocked(j.obj)
+		if m.perJob > 0 {
+			p.pace = &pacer{perJob: m.perJob, start: started}
+		}
+		p.lockRand = newLockRand(s.opts.seed, j.seq)
+	}
 	s.mu.Unlock()
 
 	failMsg := p.run()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p.model != nil {
+		p.model.endLocked(j.obj)
+	}
 	j.totalMs = time.Since(started).Milliseconds()
 	j.modstamp = s.now()
 	if j.state == StateInProgress {
@@ -201,6 +224,12 @@ type processor struct {
 	// Used by the applying goroutine only.
 	key []byte
 	sc  applyScratch
+
+	// The realistic org (nil without WithOrgModel).
+	model    *orgState
+	pace     *pacer      // nil: unpaced
+	lockRand *mrand.Rand // lock-failure draws
+	lockP    float64     // share of rows failing on locks in this chunk
 }
 
 // batch is one internal batch of prepared rows. Two of them alternate
@@ -298,6 +327,10 @@ func (p *processor) run() string {
 		lockRetry := false
 		for c := 0; c < len(b.rows); c += chunkSize {
 			chunk := b.rows[c:min(c+chunkSize, len(b.rows))]
+			if p.pace != nil && !p.pace.wait(p.s.ctx, len(chunk)) {
+				p.res.unprocFrom = chunk[0].start
+				return ""
+			}
 			if !p.applyChunk(chunk, &lockRetry) {
 				p.res.unprocFrom = chunk[0].start
 				return ""
@@ -560,6 +593,9 @@ func (p *processor) applyChunk(chunk []prow, lockRetry *bool) bool {
 	now := s.now().UnixMilli()
 	res := p.res
 	var failed int64
+	if p.model != nil {
+		p.lockP = p.model.lockShareLocked(p.ob)
+	}
 	for i := range chunk {
 		r := &chunk[i]
 		seq, created, e := p.applyLocked(r, now)
@@ -647,6 +683,15 @@ func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 	}
 	if r.err != nil {
 		return target, false, r.err
+	}
+	if p.lockP > 0 && p.lockRand.Float64() < p.lockP {
+		// The realistic org's contention (orgmodel.go).
+		p.model.lockFailures++
+		id := ""
+		if target != 0 {
+			id = t.id(target)
+		}
+		return target, false, errLocked(id)
 	}
 	if op == "delete" || op == "hardDelete" {
 		// hardDelete skips the Recycle Bin [D]; here both remove the record.

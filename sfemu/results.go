@@ -103,10 +103,35 @@ func (res *jobResults) order(kind resultKind) []uint32 {
 		}
 	}
 	if res.seed != 0 && len(idx) > 1 {
-		r := mrand.New(mrand.NewPCG(res.seed, uint64(kind)))
-		r.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+		idx = shuffleWindows(idx, mrand.New(mrand.NewPCG(res.seed, uint64(kind))))
 	}
 	return idx
+}
+
+// shuffleWindow is how many result rows are shuffled among themselves:
+// about a megabyte of upload, so that rendering them in that order stays
+// in the processor's cache rather than waiting on memory for every row.
+const shuffleWindow = 4096
+
+// shuffleWindows returns idx in a random order: the rows of each window of
+// shuffleWindow consecutive rows shuffled among themselves, and the
+// windows in a random order. No row keeps a predictable place, yet
+// rendering touches one window of the upload at a time.
+func shuffleWindows(idx []uint32, r *mrand.Rand) []uint32 {
+	n := (len(idx) + shuffleWindow - 1) / shuffleWindow
+	for w := range n {
+		sub := idx[w*shuffleWindow : min((w+1)*shuffleWindow, len(idx))]
+		r.Shuffle(len(sub), func(a, b int) { sub[a], sub[b] = sub[b], sub[a] })
+	}
+	if n == 1 {
+		return idx
+	}
+	order := r.Perm(n)
+	out := make([]uint32, 0, len(idx))
+	for _, w := range order {
+		out = append(out, idx[w*shuffleWindow:min((w+1)*shuffleWindow, len(idx))]...)
+	}
+	return out
 }
 
 // writeCSV renders one result set: comma-separated, LF line endings,
@@ -184,7 +209,11 @@ func (rr *rowRenderer) append(buf []byte, i uint32) []byte {
 		buf = appendEscaped(buf, []byte(res.failErr[k]))
 	}
 	buf = append(buf, '"')
-	buf, rr.vals = res.appendRow(buf, rr.vals, rr.rd, int(i))
+	if res.status[i] != rowFailed && len(res.cols) == len(res.header) {
+		buf, rr.vals = res.appendSavedRow(buf, rr.vals, int(i))
+	} else {
+		buf, rr.vals = res.appendRow(buf, rr.vals, rr.rd, int(i), false)
+	}
 	return append(buf, '\n')
 }
 
@@ -267,8 +296,9 @@ func (res *jobResults) writeRows(w *bufio.Writer, kind resultKind, idx []uint32)
 
 // appendRow re-reads processed row i and appends its values, each quoted,
 // re-serialised after type conversion as Salesforce does (3.2: numbers
-// come back in Java notation, e.g. 9.12260031E8; text unchanged).
-func (res *jobResults) appendRow(buf, scratch []byte, rd *csvReader, i int) ([]byte, []byte) {
+// come back in Java notation, e.g. 9.12260031E8; text unchanged). saved
+// says the row was saved, so each of its values converted without error.
+func (res *jobResults) appendRow(buf, scratch []byte, rd *csvReader, i int, saved bool) ([]byte, []byte) {
 	rd.reset(res.data[res.rowStart[i]:res.rowEnd(i)])
 	rd.next()
 	for ci := range res.header {
@@ -281,7 +311,7 @@ func (res *jobResults) appendRow(buf, scratch []byte, rd *csvReader, i int) ([]b
 			v = rd.fields[ci]
 		}
 		if ci < len(res.cols) && len(v) > 0 {
-			scratch = echoValue(scratch[:0], &res.cols[ci], v)
+			scratch = echoValue(scratch[:0], &res.cols[ci], v, saved)
 			v = scratch
 		}
 		buf = appendQuoted(buf, v)
@@ -289,14 +319,18 @@ func (res *jobResults) appendRow(buf, scratch []byte, rd *csvReader, i int) ([]b
 	return buf, scratch
 }
 
-// echoValue is the text a result row shows for an uploaded value.
-func echoValue(dst []byte, c *colPlan, v []byte) []byte {
+// echoValue is the text a result row shows for an uploaded value. valid
+// says the value is known to have converted without error.
+func echoValue(dst []byte, c *colPlan, v []byte, valid bool) []byte {
 	if c.kind != colField || isNA(v) {
 		return append(dst, v...)
 	}
 	f := c.f
 	switch f.kind {
 	case kindDouble:
+		if out, ok := appendPlainDouble(dst, v); ok {
+			return out
+		}
 		if decimalSyntax(v) {
 			if x, err := strconv.ParseFloat(unsafeString(v), 64); err == nil {
 				return javaDouble(dst, x)
@@ -309,6 +343,9 @@ func echoValue(dst []byte, c *colPlan, v []byte) []byte {
 	case kindDateTime:
 		// [I]: datetimes come back normalised to UTC with milliseconds.
 		if len(v) == 24 && v[23] == 'Z' && v[19] == '.' {
+			if valid {
+				return append(dst, v...) // already in that form, and it converted
+			}
 			if _, ok := parseDateTime(v); ok {
 				return append(dst, v...) // already in that form
 			}
@@ -382,5 +419,162 @@ func resultsHandler(kind resultKind) handlerFunc {
 			}
 			return res.writeCSV(bw, kind)
 		}}, nil
+	}
+}
+
+// appendPlainDouble is javaDouble(ParseFloat(v)) for the common plain
+// decimals, without either: an optional minus, 1 to 7 integer digits not
+// starting with 0 (so 1 <= |x| < 10^7, where Java prints plain decimals),
+// an optional fraction, at most 15 significant digits in all (so the
+// shortest text of the parsed double is these digits). Java prints them
+// without trailing zeros in the fraction, and at least one fraction digit.
+// ok is false for any other text, which then takes the general path.
+func appendPlainDouble(dst, v []byte) ([]byte, bool) {
+	i := 0
+	if i < len(v) && v[i] == '-' {
+		i++
+	}
+	intStart := i
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	intDigits := i - intStart
+	if intDigits == 0 || intDigits > 7 || v[intStart] == '0' {
+		return dst, false
+	}
+	end := i // end of the significant text
+	if i < len(v) {
+		if v[i] != '.' {
+			return dst, false
+		}
+		i++
+		fracStart := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		if i != len(v) || intDigits+(i-fracStart) > 15 {
+			return dst, false
+		}
+		end = i
+		for end > fracStart && v[end-1] == '0' {
+			end--
+		}
+		if end == fracStart {
+			end = fracStart - 1 // drop the point too
+		}
+	}
+	dst = append(dst, v[:end]...)
+	if end == intStart+intDigits {
+		dst = append(dst, ".0"...)
+	}
+	return dst, true
+}
+
+// echoAsIs reports whether a column's values come back exactly as
+// uploaded (text, and columns that are not a converted field).
+func echoAsIs(c *colPlan) bool {
+	if c.kind != colField {
+		return true
+	}
+	switch c.f.kind {
+	case kindDouble, kindInt, kindBoolean, kindPicklist, kindMultiPicklist, kindDateTime:
+		return false
+	}
+	return true
+}
+
+// appendSavedRow is appendRow for a saved row, in one pass over its
+// upload without the CSV reader: a saved row is well-formed CSV with one
+// value per column, every value converted, so a quoted value that comes
+// back as uploaded is copied with its quotes (the doubled inner quotes are
+// what appendQuoted would write), an unquoted one is wrapped in quotes
+// (it holds none), and only values that are re-serialised are unquoted
+// and converted.
+func (res *jobResults) appendSavedRow(buf, scratch []byte, i int) ([]byte, []byte) {
+	d := res.data[res.rowStart[i]:res.rowEnd(i)]
+	p := 0
+	for ci := range res.cols {
+		c := &res.cols[ci]
+		var v []byte // the value, when it must be converted
+		var raw []byte
+		quoted := p < len(d) && d[p] == '"'
+		if quoted {
+			start := p
+			p++
+			for {
+				q := bytes.IndexByte(d[p:], '"')
+				if q < 0 { // cannot happen in a saved row; keep what there is
+					p = len(d)
+					break
+				}
+				p += q + 1
+				if p < len(d) && d[p] == '"' {
+					p++
+					continue
+				}
+				break
+			}
+			raw = d[start:p]
+		} else {
+			e := bytes.IndexByte(d[p:], res.delim)
+			if ci == len(res.cols)-1 || e < 0 {
+				e = bytes.IndexByte(d[p:], '\n')
+				if e < 0 {
+					e = len(d) - p
+				}
+				if res.crlf && e > 0 && d[p+e-1] == '\r' {
+					e--
+				}
+			}
+			raw = d[p : p+e]
+			p += e
+		}
+		p++ // the delimiter (or the line ending after the last value)
+		if !res.echoed(ci) {
+			continue
+		}
+		buf = append(buf, ',')
+		if echoAsIs(c) {
+			if quoted {
+				buf = append(buf, raw...)
+			} else {
+				buf = append(buf, '"')
+				buf = append(buf, raw...)
+				buf = append(buf, '"')
+			}
+			continue
+		}
+		v = raw
+		scratch = scratch[:0]
+		if quoted {
+			scratch = unquoteCSV(scratch, raw)
+			v = scratch
+		}
+		if len(v) > 0 {
+			start := len(scratch)
+			scratch = echoValue(scratch, c, v, true)
+			v = scratch[start:]
+		}
+		buf = appendQuoted(buf, v)
+	}
+	return buf, scratch
+}
+
+// unquoteCSV appends the value of a quoted CSV field ("a""b" -> a"b).
+func unquoteCSV(dst, raw []byte) []byte {
+	if len(raw) < 2 {
+		return dst
+	}
+	raw = raw[1 : len(raw)-1]
+	for {
+		q := bytes.IndexByte(raw, '"')
+		if q < 0 {
+			return append(dst, raw...)
+		}
+		dst = append(dst, raw[:q+1]...)
+		raw = raw[q+1:]
+		if len(raw) > 0 && raw[0] == '"' {
+			raw = raw[1:]
+		}
 	}
 }

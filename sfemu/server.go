@@ -72,6 +72,7 @@ type options struct {
 	listPageSize           int
 	queryPageSize          int
 	gzipResults            bool
+	model                  *OrgModel
 	logf                   func(format string, args ...any)
 	requestTimeout         time.Duration
 	stallTimeout           time.Duration
@@ -194,6 +195,13 @@ type Server struct {
 	wg     sync.WaitGroup // async job processors
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// jobIDBase offsets job IDs so that a restarted emulator never hands
+	// out an ID it gave before (newJobIDBase).
+	jobIDBase uint64
+	// model is the realistic org's processing state (nil: jobs are
+	// processed as soon as they are closed; see WithOrgModel).
+	model *orgState
 }
 
 // New returns an emulated org: the default objects (or WithObjects), the
@@ -248,6 +256,8 @@ func New(opts ...Option) *Server {
 	s.faults.rng = mrand.New(mrand.NewPCG(uint64(o.seed), 0x7a11))
 	s.apiDay = s.now()
 	s.started = s.apiDay
+	s.jobIDBase = newJobIDBase(time.Now())
+	s.model = newOrgState(o.model)
 	return s
 }
 

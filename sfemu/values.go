@@ -132,6 +132,9 @@ func convertValue(f *field, v []byte, dst []byte) ([]byte, *rowErr) {
 		}
 		return strconv.AppendInt(dst, n, 10), nil
 	case kindDouble:
+		if out, ok := appendPlainDecimal(dst, v, f); ok {
+			return out, nil
+		}
 		if !decimalSyntax(v) {
 			return dst, errWrongType(f, v)
 		}
@@ -351,7 +354,14 @@ func parseDateTime(v []byte) (time.Time, bool) {
 // picklistValue finds the defined value matching v, exactly or ignoring
 // case, without allocating for values up to 128 bytes.
 func (f *field) picklistValue(v []byte) (string, bool) {
-	if canon, ok := f.valueSet[unsafeString(v)]; ok && canon == unsafeString(v) {
+	if len(f.values) <= 8 {
+		// A short list: comparing is cheaper than hashing.
+		for _, c := range f.values {
+			if c == unsafeString(v) {
+				return c, true
+			}
+		}
+	} else if canon, ok := f.valueSet[unsafeString(v)]; ok && canon == unsafeString(v) {
 		return canon, true
 	}
 	var buf [128]byte
@@ -414,4 +424,65 @@ func javaDouble(dst []byte, x float64) []byte {
 		exp = "0"
 	}
 	return append(dst, exp...)
+}
+
+// appendPlainDecimal is the stored form of a double/currency/percent value
+// for the common plain decimals, without parsing a float: an optional
+// minus, integer digits (no leading zero but a lone 0), an optional
+// fraction of at most scale digits (so no rounding), at most 15 digits in
+// all (so the shortest text of the parsed double is these digits) and no
+// more integer digits than precision - scale (so in range). The stored
+// form is then the value without trailing fraction zeros, and 0 for any
+// zero. ok is false for any other text, which takes the general path.
+func appendPlainDecimal(dst, v []byte, f *field) ([]byte, bool) {
+	if f.scale < 0 || f.scale >= 18 || f.precision-f.scale < 0 {
+		return dst, false
+	}
+	i := 0
+	neg := i < len(v) && v[i] == '-'
+	if neg {
+		i++
+	}
+	intStart := i
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	intDigits := i - intStart
+	if intDigits == 0 || (intDigits > 1 && v[intStart] == '0') {
+		return dst, false
+	}
+	zeroInt := intDigits == 1 && v[intStart] == '0'
+	if !zeroInt && intDigits > f.precision-f.scale {
+		return dst, false
+	}
+	end := i
+	fracDigits := 0
+	if i < len(v) {
+		if v[i] != '.' {
+			return dst, false
+		}
+		i++
+		fracStart := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		fracDigits = i - fracStart
+		if i != len(v) {
+			return dst, false
+		}
+		end = i
+		for end > fracStart && v[end-1] == '0' {
+			end--
+		}
+		if end == fracStart {
+			end = fracStart - 1 // no fraction left: drop the point
+		}
+	}
+	if fracDigits > f.scale || intDigits+fracDigits > 15 {
+		return dst, false
+	}
+	if zeroInt && end == intStart+1 {
+		return append(dst, '0'), true // 0, -0, 0.000
+	}
+	return append(dst, v[:end]...), true
 }

@@ -79,11 +79,13 @@ type emulatorFlags struct {
 	// SFEMU_CLIENT_SECRET gave a secret, so the built-in test client
 	// (public id and secret) is registered and may be shown.
 	testClient bool
+
+	orgModel orgModelFlags // the realistic org (emulator_orgmodel.go)
 }
 
 // parseEmulatorFlags parses and checks the flags; it never starts anything.
 func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
-	fs := newFlagSet(env, "emulator", "sfmigrate emulator --listen ADDR [--objects FILE] [--client-id ID --client-secret S] [fault flags]", emulatorHelp)
+	fs := newFlagSet(env, "emulator", "sfmigrate emulator --listen ADDR [--objects FILE] [--client-id ID --client-secret S] [fault flags] [--org-model ...]", emulatorHelp+emulatorOrgModelHelp)
 	f := &emulatorFlags{}
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "`address` to listen on (127.0.0.1:0 picks a free port)")
 	fs.StringVar(&f.objects, "objects", "", "YAML `file` with the org's object definitions (default: the built-in demo org)")
@@ -104,11 +106,15 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	fs.BoolVar(&f.gzipResults, "gzip-results", false, "gzip result CSVs for clients that accept it, as Salesforce does (costs CPU on loopback)")
 	fs.BoolVar(&f.noShuffle, "no-shuffle", false, "return result rows in upload order (Salesforce does not guarantee any order)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed for result order and fault shares")
+	addOrgModelFlags(fs, &f.orgModel)
 	if err := parseFlags(env, fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("emulator: unexpected argument %s (see 'sfmigrate emulator --help')", excerpt.Quote(fs.Arg(0)))
+	}
+	if err := f.orgModel.check(fs, f.processing); err != nil {
+		return nil, err
 	}
 	if f.clientSecret == "" {
 		f.clientSecret = env.getenv("SFEMU_CLIENT_SECRET")
@@ -204,6 +210,9 @@ func (f *emulatorFlags) options() ([]sfemu.Option, error) {
 		mode = sfemu.ProcessInstant
 	}
 	opts = append(opts, sfemu.WithProcessing(mode, f.delay))
+	if o := f.orgModel.option(); o != nil {
+		opts = append(opts, o)
+	}
 	if f.objects != "" {
 		file, err := os.Open(f.objects)
 		if err != nil {

@@ -106,7 +106,8 @@ type Options struct {
 	// continued plan keeps its tables.
 	Tables []string
 	Config *pipeline.TablesConfig
-	// Conf is the run config (batch_size, parallel, record_retries only:
+	// Conf is the run config (batch_size, parallel, max_jobs_in_flight,
+	// record_retries only:
 	// the other settings belong to each table's entry).
 	Conf, ConfSource string
 	Getenv           func(string) string
@@ -193,18 +194,19 @@ func worse(a, b int) bool {
 }
 
 // planConfKeys are the run-config keys a plan accepts.
-var planConfKeys = []string{"batch_size", "parallel", "record_retries"}
+var planConfKeys = []string{"batch_size", "parallel", "max_jobs_in_flight", "record_retries"}
 
 // executor runs one plan.
 type executor struct {
-	opts    Options
-	dir     string
-	state   *State
-	org     *pipeline.Org
-	conf    map[string]json.RawMessage
-	logf    func(format string, a ...any)
-	mu      sync.Mutex // guards state and plan.json
-	trackMu sync.Mutex
+	opts     Options
+	parallel int // the plan's parallel: a step uploads at most this many files at once
+	dir      string
+	state    *State
+	org      *pipeline.Org
+	conf     map[string]json.RawMessage
+	logf     func(format string, a ...any)
+	mu       sync.Mutex // guards state and plan.json
+	trackMu  sync.Mutex
 }
 
 // Describe reads the describe of every target object of the named tables
@@ -328,7 +330,7 @@ func Execute(ctx context.Context, opts Options) (*Summary, error) {
 			e.state.Steps[s.ID] = &StepState{State: StatePending}
 		}
 	}
-	parallel, err := e.preflight()
+	budget, err := e.preflight()
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +354,7 @@ func Execute(ctx context.Context, opts Options) (*Summary, error) {
 	if err := e.setTracker(ctx, pipeline.StatusInProgress); err != nil {
 		return nil, err
 	}
-	runErr := e.schedule(ctx, parallel)
+	runErr := e.schedule(ctx, budget)
 	sum := e.summary(start)
 	if runErr == nil && ctx.Err() == nil {
 		status := pipeline.StatusInProgress
@@ -405,29 +407,33 @@ func (e *executor) parseConf() error {
 	return nil
 }
 
-// stepConf is the run config of one step: the plan's, with parallel set to
-// the step's share.
-func (e *executor) stepConf(parallel int) string {
+// stepConf is the run config of one step: the plan's, with
+// max_jobs_in_flight set to the step's share of the plan's jobs in flight
+// and parallel (uploads at once) at most that share.
+func (e *executor) stepConf(share int) string {
 	c := map[string]any{}
 	for k, v := range e.conf {
 		c[k] = v
 	}
-	c["parallel"] = parallel
+	c["max_jobs_in_flight"] = share
+	c["parallel"] = min(share, e.parallel)
 	data, _ := json.Marshal(c) // numbers and raw JSON always marshal
 	return string(data)
 }
 
 // preflight resolves every step's settings and connections (no network):
 // a bad setting or a missing connection of the last table stops the plan
-// before the first table sends anything. It returns the plan's parallel.
+// before the first table sends anything. It returns the plan's budget of
+// jobs in flight (max_jobs_in_flight), shared by the steps running at once,
+// and notes its parallel.
 func (e *executor) preflight() (int, error) {
-	parallel := 0
+	budget := 0
 	for _, s := range e.state.Plan.Steps {
 		in, err := e.inputs(&s, 1)
 		if err != nil {
 			return 0, err
 		}
-		in.Conf = e.rawConf() // the plan's parallel, before it is split
+		in.Conf = e.rawConf() // the plan's settings, before they are split
 		settings, err := pipeline.ResolveSettings(in)
 		if err != nil {
 			return 0, err
@@ -435,9 +441,9 @@ func (e *executor) preflight() (int, error) {
 		if _, err := pipeline.ResolveConnections(e.opts.Getenv, settings); err != nil {
 			return 0, err
 		}
-		parallel = settings.Parallel
+		budget, e.parallel = settings.MaxJobsInFlight, settings.Parallel
 	}
-	return parallel, nil
+	return budget, nil
 }
 
 // rawConf is the plan's run config as given.
@@ -473,8 +479,8 @@ const (
 
 // schedule runs the plan: a step starts as soon as every step it waits for
 // has finished (so a wave is the steps that can run together at the
-// earliest, not a barrier), in plan order, within the plan's parallel
-// setting: a starting step gets the jobs not in use divided by the steps
+// earliest, not a barrier), in plan order, within the plan's
+// max_jobs_in_flight: a starting step gets the jobs not in use divided by the steps
 // ready to start (at least 1), and no step starts while every job is in use
 // by others. A step's failure stops only the steps that wait for it. The
 // returned error is for the plan itself (plan.json could not be written,

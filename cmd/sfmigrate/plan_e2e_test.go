@@ -190,7 +190,7 @@ func TestPlanLandsEveryRowAndLookup(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = h.main("run", "--all-tables", "--run-id", "p", "--conf", `{"batch_size": 60, "parallel": 4}`, "--json")
+	code, stdout, stderr = h.main("run", "--all-tables", "--run-id", "p", "--conf", `{"batch_size": 60, "parallel": 4, "max_jobs_in_flight": 4}`, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -208,13 +208,14 @@ func TestPlanLandsEveryRowAndLookup(t *testing.T) {
 			t.Errorf("tracker %s = %q", ref, st)
 		}
 	}
-	// The steps of a wave shared parallel 4: two each.
+	// The steps of a wave shared the plan's 4 jobs in flight: two each,
+	// uploading at most two files at once.
 	m, err := pipeline.ReadManifest(pipeline.RunDir(h.dir, "p"), "ACCOUNTS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := m.Settings["parallel"].Value; jsonText(v) != "2" {
-		t.Errorf("ACCOUNTS ran with parallel %v, want 2 (4 shared by 2 steps)", v)
+	if v, p := m.Settings["max_jobs_in_flight"].Value, m.Settings["parallel"].Value; jsonText(v) != "2" || jsonText(p) != "2" {
+		t.Errorf("ACCOUNTS ran with max_jobs_in_flight %v, parallel %v; want 2 and 2 (4 shared by 2 steps)", v, p)
 	}
 	// A rerun of a finished plan sends nothing.
 	jobs := len(h.emu.Jobs())

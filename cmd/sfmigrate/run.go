@@ -201,10 +201,11 @@ Plans (--tables A,B or --all-tables; 'sfmigrate plan' shows one without running 
   one run id for the plan; <work-dir>/runs/<run-id>/plan.json holds the plan and each
   step's state, runs/<run-id>/runs/<TABLE>[.pass2]/ each step's manifest, and
   <logs-dir>/<run-id>/<TABLE>[.pass2]/ its results. --run-id of a plan run continues every
-  step where it stopped. The run config may set batch_size, parallel and record_retries
-  for every table. A step starts once the steps it waits for have finished; the steps
-  running at once share parallel (a starting step gets the jobs not in use divided by the
-  steps ready to start, at least 1). The plan's own tracker record is plan_status_ref
+  step where it stopped. The run config may set batch_size, parallel, max_jobs_in_flight
+  and record_retries for every table. A step starts once the steps it waits for have
+  finished; the steps running at once share max_jobs_in_flight (a starting step gets the
+  jobs not in use divided by the steps ready to start, at least 1, and uploads at most
+  parallel files at once). The plan's own tracker record is plan_status_ref
   (default PLAN). Exit code: the worst of the steps' (2 > 1 > 3 > 0).
 
 `+exitCodesHelp)

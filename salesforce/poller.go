@@ -18,10 +18,15 @@ import (
 // saw it running and the one that saw it done (the midpoint is taken, so
 // the estimate does not drift up by the poll lag). The estimate is in
 // seconds per record, an exponentially weighted mean over the jobs seen;
-// a job of n records is first polled at its close + n·estimate. Until the
+// a job of n records is first polled at its close + n·estimate, and each
+// job found done brings forward the polls of the others the new estimate
+// expects to be done already. Until the
 // first job finished, and after a poll that found a job still running,
-// polls follow a backoff from Config.PollInterval doubling each time up to
-// Config.PollMaxInterval (as WaitJob's). So a steady load costs about two
+// polls follow a backoff from Config.PollInterval growing by half each time
+// (doubling while under a sixteenth of the maximum) up to
+// Config.PollMaxInterval: a 10-minute job costs about 25 polls with the
+// defaults (2 s to 30 s), and the first jobs of a load, polled before
+// anything is learnt, are noticed at most half their time late. So a steady load costs about two
 // polls per job, the first of which usually finds it done.
 type poller struct {
 	c *Client
@@ -122,6 +127,32 @@ func (p *poller) learnLocked(f *followed, seenDone time.Time) {
 	p.learned++
 }
 
+// rescheduleLocked brings forward the next poll of every job the estimate
+// now expects to be done sooner than its backoff would look: jobs closed
+// before anything was learnt wait on a backoff that may overshoot their
+// end by as much again.
+func (p *poller) rescheduleLocked(now time.Time) {
+	if p.learned == 0 {
+		return
+	}
+	moved := false
+	for _, f := range p.queue {
+		if f.records <= 0 {
+			continue
+		}
+		due := f.closedAt.Add(time.Duration(p.perRec * float64(f.records) * float64(time.Second)))
+		if due.Before(now) {
+			due = now
+		}
+		if due.Before(f.next) {
+			f.next, moved = due, true
+		}
+	}
+	if moved {
+		heap.Init(&p.queue) // fixing entries one by one while walking them would skip some
+	}
+}
+
 // expected is the estimated processing time of a job of n records (0:
 // nothing learnt yet).
 func (p *poller) expected(n int64) time.Duration {
@@ -185,6 +216,7 @@ func (p *poller) poll(ctx context.Context, f *followed) {
 		if info.State.Terminal() {
 			p.mu.Lock()
 			p.learnLocked(f, now)
+			p.rescheduleLocked(now)
 			p.mu.Unlock()
 			f.done <- pollResult{info: info}
 			return
@@ -219,7 +251,12 @@ func (p *poller) poll(ctx context.Context, f *followed) {
 		f.interval = max(f.interval, p.expected(f.records)/8)
 	}
 	f.next = now.Add(min(f.interval, time.Until(f.deadline)))
-	f.interval = min(2*f.interval, p.c.cfg.PollMaxInterval)
+	if f.interval < p.c.cfg.PollMaxInterval/16 {
+		f.interval *= 2 // a very short first interval: do not spend polls crawling up
+	} else {
+		f.interval += f.interval / 2
+	}
+	f.interval = min(f.interval, p.c.cfg.PollMaxInterval)
 	p.mu.Lock()
 	heap.Push(&p.queue, f)
 	p.mu.Unlock()

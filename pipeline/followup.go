@@ -65,6 +65,18 @@ const followUpStride = 1 << 32
 
 func followUpIndex(origin, attempt int) int { return attempt*followUpStride + origin }
 
+// IsFollowUpIndex reports whether a batch index is a follow-up's.
+func IsFollowUpIndex(idx int) bool { return idx >= followUpStride }
+
+// BatchLabel names a batch index for people: "7", or "7 (attempt 2)" for
+// the first follow-up of batch 7.
+func BatchLabel(idx int) string {
+	if !IsFollowUpIndex(idx) {
+		return fmt.Sprint(idx)
+	}
+	return fmt.Sprintf("%d (attempt %d)", idx%followUpStride, idx/followUpStride)
+}
+
 // originOf is the extracted batch whose rows b carries.
 func originOf(b *BatchState) int {
 	if b.IsFollowUp() {

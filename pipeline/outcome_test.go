@@ -29,3 +29,11 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchLabel(t *testing.T) {
+	for idx, want := range map[int]string{7: "7", followUpIndex(7, 2): "7 (attempt 2)", followUpIndex(12345, 4): "12345 (attempt 4)"} {
+		if got := BatchLabel(idx); got != want {
+			t.Errorf("BatchLabel(%d) = %q, want %q", idx, got, want)
+		}
+	}
+}

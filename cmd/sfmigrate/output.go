@@ -199,10 +199,15 @@ func (o *output) start(r *pipeline.Runner) {
 			return fmt.Sprintf("jobs %d created, %d finished of %d", o.created.Load(), o.finished.Load(), o.batches.Load())
 		}),
 		right(func(st decor.Statistics) string {
+			// Until extraction ends the number of batches still grows: a
+			// percent of it would go backwards.
+			if !o.extractDone.Load() {
+				return "..."
+			}
 			if st.Total <= 0 {
 				return "0 %"
 			}
-			return fmt.Sprintf("%d %%", 100*st.Current/st.Total)
+			return fmt.Sprintf("%d %%", min(100, 100*st.Current/st.Total))
 		}),
 	)
 	o.records = p.AddBar(0,
@@ -249,7 +254,7 @@ func (o *output) refreshBars() {
 	o.jobs.SetTotal(max(batches, 1), false)
 	o.jobs.SetCurrent(o.finished.Load())
 	o.records.SetTotal(max(rows, 1), false)
-	o.records.SetCurrent(o.processed.Load())
+	o.records.SetCurrent(min(o.processed.Load(), max(rows, 1))) // rows sent again count once
 	if done && o.finished.Load() >= batches {
 		o.jobs.SetTotal(-1, true)
 		o.records.SetTotal(-1, true)
@@ -270,34 +275,40 @@ func (o *output) Report(e pipeline.Event) {
 		o.live.Store(max(o.live.Load(), o.extracted.Add(e.Rows)))
 		o.batches.Add(1)
 		if !o.tty {
-			o.logf("batch %d extracted: %d rows, %s -> %s", e.Batch, e.Rows, humanBytes(e.Bytes), e.Path)
+			o.logf("batch %s extracted: %d rows, %s -> %s", pipeline.BatchLabel(e.Batch), e.Rows, humanBytes(e.Bytes), e.Path)
 		}
 	case pipeline.EventRejected:
-		o.logf("batch %d: %d rows rejected (values that cannot be sent) -> %s", e.Batch, e.Rows, e.Path)
+		o.logf("batch %s: %d rows rejected (values that cannot be sent) -> %s", pipeline.BatchLabel(e.Batch), e.Rows, e.Path)
 	case pipeline.EventJobCreated:
-		o.created.Add(1)
+		if !pipeline.IsFollowUpIndex(e.Batch) {
+			o.created.Add(1)
+		}
 		if !o.tty {
-			o.logf("batch %d: job %s created", e.Batch, e.JobID)
+			o.logf("batch %s: job %s created", pipeline.BatchLabel(e.Batch), e.JobID)
 		}
 	case pipeline.EventJobDone:
-		if e.State == "JobComplete" || e.State == "Failed" || e.State == "Aborted" {
+		// A follow-up's job counts in the records (its rows are sent again)
+		// but not among the batches' jobs: "finished of N" stays within N.
+		if (e.State == "JobComplete" || e.State == "Failed" || e.State == "Aborted") && !pipeline.IsFollowUpIndex(e.Batch) {
 			o.finished.Add(1)
+		}
+		if e.State == "JobComplete" || e.State == "Failed" || e.State == "Aborted" {
 			o.processed.Add(e.Processed)
 			o.failed.Add(e.Failed)
 		}
 		switch {
 		case e.Err != nil && errors.Is(e.Err, context.Canceled) && e.JobID == "":
-			o.logf("batch %d: not started (stopping)", e.Batch)
+			o.logf("batch %s: not started (stopping)", pipeline.BatchLabel(e.Batch))
 		case e.Err != nil && errors.Is(e.Err, context.Canceled):
-			o.logf("batch %d: stopped following job %s (%s); the next run follows it", e.Batch, e.JobID, e.State)
+			o.logf("batch %s: stopped following job %s (%s); the next run follows it", pipeline.BatchLabel(e.Batch), e.JobID, e.State)
 		case e.Err != nil:
-			o.logf("batch %d: job %s did not finish: %v", e.Batch, e.JobID, e.Err)
+			o.logf("batch %s: job %s did not finish: %v", pipeline.BatchLabel(e.Batch), e.JobID, e.Err)
 		case !o.tty || e.State != "JobComplete":
 			msg := ""
 			if e.Message != "" {
 				msg = " (" + e.Message + ")"
 			}
-			o.logf("batch %d: job %s %s: %d processed, %d failed%s", e.Batch, e.JobID, e.State, e.Processed, e.Failed, msg)
+			o.logf("batch %s: job %s %s: %d processed, %d failed%s", pipeline.BatchLabel(e.Batch), e.JobID, e.State, e.Processed, e.Failed, msg)
 		}
 	case pipeline.EventStepStarted:
 		if !o.tty {
@@ -323,7 +334,7 @@ func (o *output) Report(e pipeline.Event) {
 		}
 	case pipeline.EventResults:
 		if !o.tty && e.Rows > 0 && e.State != pipeline.ResultSuccessful {
-			o.logf("batch %d: %d %s records saved to %s", e.Batch, e.Rows, e.State, e.Path)
+			o.logf("batch %s: %d %s records saved to %s", pipeline.BatchLabel(e.Batch), e.Rows, e.State, e.Path)
 		}
 	case pipeline.EventWarning:
 		o.logf("warning: %s", e.Message)

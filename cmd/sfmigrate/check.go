@@ -34,9 +34,11 @@ func runCheck(ctx context.Context, env Env, args []string) error {
 		sample                              int
 		pollInterval, pollMaxInterval       time.Duration
 	)
-	fs := newFlagSet(env, "check", "sfmigrate check --table T [--conf JSON | --conf-file F] [--tables-config F] [--json]", `
+	fs := newFlagSet(env, "check", "sfmigrate check --table T | --tables A,B | --all-tables [--conf JSON | --conf-file F] [--tables-config F] [--json]", `
 Checks everything a run of the table needs, and writes nothing anywhere: no manifest or
 batch file, no tracker record, no job (it signs in and reads: describe, limits, the source).
+With --tables or --all-tables it checks every table of a plan in turn (the plan's order
+and its cycles: 'sfmigrate plan').
 
   source connection          the database opens (a SQLite file is a database)
   salesforce sign-in         the connected app's credentials are accepted
@@ -57,8 +59,11 @@ Exit code 0 when every check passed, 2 otherwise (each problem is named with its
 Examples:
   sfmigrate check --table PRODUCTS --tables-config sfmigrate-demo/tables.yaml
   sfmigrate check --table PRODUCT_PRICE --conf '{"batch_size": 5000}' --json
+  sfmigrate check --all-tables --tables-config sfmigrate-demo/tables.yaml
 `)
 	fs.StringVar(&table, "table", "", "table to check: a key of the tables config")
+	tablesFlag := fs.String("tables", "", "check these tables of a plan, comma-separated")
+	allTables := fs.Bool("all-tables", false, "check every table of the tables config")
 	fs.StringVar(&conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
 	fs.StringVar(&confFile, "conf-file", "", "read the run config from this JSON file")
 	fs.StringVar(&tablesConfig, "tables-config", defaultTablesConfig, "tables config file (docs/tables-config.md)")
@@ -93,26 +98,47 @@ Examples:
 	if err != nil {
 		return jsonError(env, jsonOut, err)
 	}
+	names := splitTables(*tablesFlag)
+	if *allTables {
+		names = tables.TableNames()
+	}
+	if (len(names) > 0 || *allTables) && table != "" {
+		return usageErrorf("check: give --table T for one table, or --tables A,B / --all-tables for a plan, not both")
+	}
+	if len(names) == 0 {
+		names = []string{table} // "" is resolved (or refused) by the settings, as for run
+	}
 	out := newOutput(env, jsonOut)
-	rep, err := pipeline.Check(ctx, pipeline.CheckOptions{
-		Inputs:       pipeline.Inputs{Table: table, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
-		Logger:       out.logger(),
-		PollInterval: pollInterval, PollMaxInterval: pollMaxInterval, SampleRows: sample,
-	})
-	if err != nil {
-		return jsonError(env, jsonOut, err)
+	var reports []*pipeline.CheckReport
+	problems := 0
+	for _, name := range names {
+		rep, err := pipeline.Check(ctx, pipeline.CheckOptions{
+			Inputs:       pipeline.Inputs{Table: name, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
+			Logger:       out.logger(),
+			PollInterval: pollInterval, PollMaxInterval: pollMaxInterval, SampleRows: sample,
+		})
+		if err != nil {
+			return jsonError(env, jsonOut, err)
+		}
+		reports = append(reports, rep)
+		problems += len(rep.Problems())
+		if !jsonOut {
+			writeCheckReport(env, rep)
+		}
 	}
 	if jsonOut {
-		data, err := json.Marshal(rep)
+		var v any = reports[0]
+		if len(reports) > 1 || *allTables || *tablesFlag != "" {
+			v = map[string]any{"tables": reports}
+		}
+		data, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "%s\n", data)
-	} else {
-		writeCheckReport(env, rep)
 	}
-	if p := rep.Problems(); len(p) > 0 {
-		return &checkFailed{n: len(p)}
+	if problems > 0 {
+		return &checkFailed{n: problems}
 	}
 	return nil
 }

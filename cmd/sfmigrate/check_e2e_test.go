@@ -165,3 +165,31 @@ func TestCheckJSONForSettingErrors(t *testing.T) {
 	}
 	h.assertNothingWritten()
 }
+
+// TestCheckPlan: --all-tables checks every table of a plan in turn, one
+// report each, and writes nothing.
+func TestCheckPlan(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, planSample)
+	code, stdout, stderr := h.check("--all-tables", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var got struct{ Tables []pipeline.CheckReport }
+	if err := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &got); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout)
+	}
+	seen := map[string]bool{}
+	for _, rep := range got.Tables {
+		seen[rep.Table] = rep.OK
+	}
+	for _, table := range []string{"ACCOUNTS", "CONTACTS", "PRODUCTS", "PRICES"} {
+		if ok, found := seen[table]; !found || !ok {
+			t.Errorf("table %s: checked %v, ok %v", table, found, ok)
+		}
+	}
+	h.assertNothingWritten()
+	if code, _, stderr := h.check("--all-tables", "--table", "PRODUCTS"); code != 2 || !strings.Contains(stderr, "not both") {
+		t.Errorf("--table with --all-tables: exit %d\n%s", code, stderr)
+	}
+}

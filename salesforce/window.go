@@ -57,9 +57,9 @@ type WindowChange struct {
 const maxWindowChanges = 200
 
 // DefaultMaxJobsInFlight is the default maximum of a Window: Salesforce
-// processes the jobs of an org a few at a time, and a job waiting in its
-// queue costs nothing but a poll now and then.
-const DefaultMaxJobsInFlight = 12
+// processes the jobs of an org about ten at a time and queues the rest,
+// and a job waiting in its queue costs nothing but a poll now and then.
+const DefaultMaxJobsInFlight = 25
 
 // NewWindow returns a window starting at initial jobs, adapting between 1
 // and max. initial is clamped to [1, max].

@@ -100,7 +100,7 @@ if any(r["scenario"] == "realistic" for r in runs):
     w("")
     w(f"Reading the realistic org: each peer keeps at most 4 jobs in flight and waits for one to finish "
       f"before uploading the next, so at most 4 of the org's {ojobs} slots are busy and each job also spends the "
-      f"queue wait idle. sfmigrate uploads while jobs process and keeps up to max_jobs_in_flight (default 12) "
+      f"queue wait idle. sfmigrate uploads while jobs process and keeps up to max_jobs_in_flight (default 25) "
       f"jobs in the org, followed by one poller that polls each job near its expected end (learnt from the "
       f"jobs before); what it still loses against the org's own limit is mostly the first wave, polled "
       f"before anything is learnt.")

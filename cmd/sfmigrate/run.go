@@ -20,7 +20,7 @@ const settingsHelp = `Settings and where they come from (first match wins):
   start_batch, batch_size, parallel, max_jobs_in_flight, record_retries:
       run config (--conf / --conf-file)  >  AIRFLOW_VAR_START_BATCH, AIRFLOW_VAR_BATCH_SIZE,
       AIRFLOW_VAR_PARALLEL, AIRFLOW_VAR_MAX_JOBS_IN_FLIGHT, AIRFLOW_VAR_RECORD_RETRIES
-      >  default (1, 10000, 4, 12, 3)
+      >  default (1, 10000, 4, 25, 3)
   parallel is how many batch files are uploaded at once; max_jobs_in_flight how many jobs
   may be in the org at once, uploading or processing. The window of jobs in flight starts
   at max_jobs_in_flight, halves when the org shows strain (Salesforce re-processing parts

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // batchWriter writes formatted CSV rows into rolling batch files
@@ -302,13 +304,13 @@ func (fw *fileWriter) do(op fileOp) error {
 	switch op.kind {
 	case opOpen:
 		// 0600: the file holds source rows.
-		f, err := createNew(op.path + ".tmp")
+		f, err := safefile.CreateNew(op.path + ".tmp")
 		if err != nil {
 			return fmt.Errorf("create batch file: %w", err)
 		}
 		fw.f, fw.tmp, fw.h = f, op.path+".tmp", sha256.New()
 	case opRejOpen:
-		f, err := createNew(op.path + ".tmp")
+		f, err := safefile.CreateNew(op.path + ".tmp")
 		if err != nil {
 			return fmt.Errorf("create rejected-rows file: %w", err)
 		}
@@ -391,7 +393,7 @@ func completeFile(f *os.File, tmp, path, dir string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = refuseLink(path)
+		err = safefile.RefuseLink(path)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

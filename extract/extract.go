@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // Field maps one source column to one Salesforce field; Table.Fields lists
@@ -514,14 +516,14 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return Result{}, fmt.Errorf("extract %s: create batch directory: %w", t.Name, err)
 	}
-	if err := refuseDirLink(opts.Dir); err != nil {
+	if err := safefile.RefuseDirLink(opts.Dir); err != nil {
 		return Result{}, fmt.Errorf("extract %s: batch directory: %w", t.Name, err)
 	}
 	if opts.RejectDir != "" {
 		if err := os.MkdirAll(opts.RejectDir, 0o700); err != nil {
 			return Result{}, fmt.Errorf("extract %s: create the directory for rejected rows: %w", t.Name, err)
 		}
-		if err := refuseDirLink(opts.RejectDir); err != nil {
+		if err := safefile.RefuseDirLink(opts.RejectDir); err != nil {
 			return Result{}, fmt.Errorf("extract %s: directory for rejected rows: %w", t.Name, err)
 		}
 	}

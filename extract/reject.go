@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // This file holds what lets one bad row fail alone: the rejected files
@@ -200,42 +202,4 @@ func (s *KeySet) Has(key []string) bool {
 // ErrLink is wrapped by errors about a symbolic link (or another non-file)
 // found where Extract writes a file: a link there was not made by this
 // tool and is never written through.
-var ErrLink = errors.New("is a symbolic link or not a regular file")
-
-// refuseLink returns an error when path exists and is not a regular file.
-func refuseLink(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s %w (%s): it was not made by sfmigrate and is not written through; remove it", path, ErrLink, fi.Mode().Type())
-	}
-	return nil
-}
-
-// refuseDirLink returns an error when dir is a symbolic link.
-func refuseDirLink(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
-		return fmt.Errorf("directory %s %w (%s): it was not made by sfmigrate and is not written through; remove it", dir, ErrLink, fi.Mode().Type())
-	}
-	return nil
-}
-
-// createNew creates path for writing with mode 0600, replacing a leftover
-// file of an interrupted attempt but never following a link: the old entry
-// (file or link) is removed, and O_EXCL refuses whatever appears at path
-// in between.
-func createNew(path string) (*os.File, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-}
+var ErrLink = safefile.ErrLink

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // Files that hold source rows (batch, rejected and result files) and the
@@ -15,51 +17,6 @@ import (
 // them are checked with Lstat, and a link found there is an error naming
 // it. The --work-dir and --logs-dir themselves may be links: the user
 // chose them.
-
-// errLink is wrapped by the errors of refuseLink and refuseDirLink.
-var errLink = errors.New("is a symbolic link or not a regular file")
-
-// refuseLink returns an error when path exists and is not a regular file.
-func refuseLink(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s %w (%s): it was not made by sfmigrate and is not written through; remove it", path, errLink, fi.Mode().Type())
-	}
-	return nil
-}
-
-// refuseDirLink returns an error when dir exists and is a link or not a
-// directory.
-func refuseDirLink(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
-		return fmt.Errorf("directory %s %w (%s): it was not made by sfmigrate and is not written through; remove it", dir, errLink, fi.Mode().Type())
-	}
-	return nil
-}
-
-// createTemp creates tmp (mode 0600) to be renamed over a file later,
-// replacing a leftover of an interrupted attempt but never writing through
-// a link planted there: the old entry is removed, and O_EXCL refuses
-// whatever appears in between.
-func createTemp(tmp string) (*os.File, error) {
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-}
 
 // cleanTemp removes the temporary files an interrupted attempt of this run
 // left: names only sfmigrate gives, in the directories of this run (whose
@@ -91,13 +48,13 @@ func (r *Runner) cleanTemp() []string {
 	}
 	var removed []string
 	// A retry round that did not finish re-extracting left its rows here.
-	if tmp := filepath.Join(r.store.Dir(), retryTmpDir); refuseDirLink(tmp) == nil && dirExists(tmp) {
+	if tmp := filepath.Join(r.store.Dir(), retryTmpDir); safefile.RefuseDirLink(tmp) == nil && dirExists(tmp) {
 		if err := os.RemoveAll(tmp); err == nil {
 			removed = append(removed, tmp)
 		}
 	}
 	for _, d := range dirs {
-		if refuseDirLink(d.dir) != nil {
+		if safefile.RefuseDirLink(d.dir) != nil {
 			continue // reported when the directory is written
 		}
 		ents, err := os.ReadDir(d.dir)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/sfmigrate/sfmigrate/salesforce"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // Record-level retry.
@@ -298,7 +300,7 @@ func (r *Runner) writeFollowUpFile(b, fu *BatchState, retry *retrySet) (rows, si
 		return 0, 0, "", err
 	}
 	tmp := path + ".tmp"
-	out, err := createTemp(tmp)
+	out, err := safefile.CreateNew(tmp)
 	if err != nil {
 		return 0, 0, "", err
 	}
@@ -358,7 +360,7 @@ func (r *Runner) writeFollowUpFile(b, fu *BatchState, retry *retrySet) (rows, si
 	if err = out.Close(); err != nil {
 		return 0, 0, "", err
 	}
-	if err = refuseLink(path); err != nil {
+	if err = safefile.RefuseLink(path); err != nil {
 		return 0, 0, "", err
 	}
 	if err = os.Rename(tmp, path); err != nil {
@@ -505,7 +507,7 @@ const attemptColumn = "sfmigrate__attempt"
 // that a later --retry-failed follow-up sent again (left out here).
 func mergeResults(path, kind string, chain []*BatchState, resent func(i int, header, row []string) bool) (int64, error) {
 	tmp := path + ".tmp"
-	out, err := createTemp(tmp)
+	out, err := safefile.CreateNew(tmp)
 	if err != nil {
 		return 0, err
 	}
@@ -551,7 +553,7 @@ func mergeResults(path, kind string, chain []*BatchState, resent func(i int, hea
 	w.Flush()
 	err = errors.Join(w.Error(), out.Sync(), out.Close())
 	if err == nil {
-		err = refuseLink(path)
+		err = safefile.RefuseLink(path)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

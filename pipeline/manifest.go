@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sfmigrate/sfmigrate/internal/excerpt"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // ManifestVersion is the manifest format written by this version. Older
@@ -480,7 +482,7 @@ func OpenRun(workDir, runID string, init func(*Manifest)) (*RunStore, error) {
 	// runs/ and runs/<run-id>/ are made by sfmigrate: a link there was
 	// planted and is not followed.
 	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := refuseDirLink(d); err != nil {
+		if err := safefile.RefuseDirLink(d); err != nil {
 			return nil, err
 		}
 	}
@@ -652,7 +654,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = refuseLink(path); err != nil {
+	if err = safefile.RefuseLink(path); err != nil {
 		return err
 	}
 	if err = os.Rename(tmp, path); err != nil {

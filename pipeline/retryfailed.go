@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/sfmigrate/sfmigrate/extract"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // Retrying the failed rows of a finished run (`sfmigrate run --run-id ID
@@ -176,7 +178,7 @@ func (r *Runner) retryFailed(ctx context.Context) error {
 		m.RetryRounds+1, plan.keys.Len(), strings.Join(r.settings.TableConfig.OrderBy, ", "), plan.count[catFailed], plan.count[catUnprocessed], plan.count[catRejected])})
 
 	tmp := filepath.Join(r.store.Dir(), retryTmpDir)
-	if err := refuseDirLink(tmp); err != nil {
+	if err := safefile.RefuseDirLink(tmp); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(tmp); err != nil {
@@ -685,7 +687,7 @@ func writeCSVFile(path string, header []string, rows [][]string) (size int64, su
 		return 0, "", err
 	}
 	tmp := path + ".tmp"
-	out, err := createTemp(tmp)
+	out, err := safefile.CreateNew(tmp)
 	if err != nil {
 		return 0, "", err
 	}
@@ -695,7 +697,7 @@ func writeCSVFile(path string, header []string, rows [][]string) (size int64, su
 	}
 	err = errors.Join(err, out.Sync(), out.Close())
 	if err == nil {
-		err = refuseLink(path)
+		err = safefile.RefuseLink(path)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

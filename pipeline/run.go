@@ -16,6 +16,8 @@ import (
 	"github.com/sfmigrate/sfmigrate/airflow"
 	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/salesforce"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // Options configure a Runner.
@@ -518,7 +520,7 @@ func (r *Runner) checkLogsDir() error {
 	if err := os.MkdirAll(r.logsDir, 0o755); err != nil {
 		return bad(err)
 	}
-	if err := refuseDirLink(r.logsDir); err != nil {
+	if err := safefile.RefuseDirLink(r.logsDir); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(r.logsDir, ".write-check-*")

@@ -14,6 +14,8 @@ import (
 
 	"github.com/sfmigrate/sfmigrate/extract"
 	"github.com/sfmigrate/sfmigrate/salesforce"
+
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 )
 
 // extract is the extract step: it writes the batch files that are not
@@ -298,7 +300,7 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	var derr error
 	for _, kind := range missing {
 		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%s.csv", name, kind))
-		if err := refuseLink(path); err != nil {
+		if err := safefile.RefuseLink(path); err != nil {
 			derr = fmt.Errorf("batch %d: save %s results: %w", idx, kind, err)
 			break
 		}

@@ -46,7 +46,7 @@ type followed struct {
 	closedAt time.Time
 	deadline time.Time
 	next     time.Time     // when to poll next
-	interval time.Duration // backoff after a poll that found it running
+	interval time.Duration // backoff after a poll that found it running (0: not started)
 	running  time.Time     // the last poll that found it running (zero: none)
 	last     *JobInfo
 	lastErr  error
@@ -85,7 +85,7 @@ func newPoller(c *Client) *poller {
 // could not be had) arrives on.
 func (p *poller) follow(id string, records int64, closedAt time.Time) <-chan pollResult {
 	f := &followed{id: id, records: records, closedAt: closedAt, deadline: closedAt.Add(p.c.cfg.JobTimeout),
-		interval: p.c.cfg.PollInterval, done: make(chan pollResult, 1)}
+		done: make(chan pollResult, 1)}
 	p.mu.Lock()
 	f.next = closedAt.Add(p.firstWaitLocked(records))
 	heap.Push(&p.queue, f)
@@ -145,7 +145,8 @@ func (p *poller) rescheduleLocked(now time.Time) {
 			due = now
 		}
 		if due.Before(f.next) {
-			f.next, moved = due, true
+			// Its backoff restarts from the estimate (see poll).
+			f.next, f.interval, moved = due, 0, true
 		}
 	}
 	if moved {
@@ -246,9 +247,14 @@ func (p *poller) poll(ctx context.Context, f *followed) {
 		return
 	}
 	// Still running (or the poll failed): back off from the poll interval,
-	// or from an eighth of the expected time when that is longer.
-	if f.interval == p.c.cfg.PollInterval {
-		f.interval = max(f.interval, p.expected(f.records)/8)
+	// or, once the org's pace is known, from an eighth of the time the job
+	// is expected to take (at least a quarter of the poll interval): a job
+	// polled when it was due is usually a moment from its end.
+	if f.interval == 0 {
+		f.interval = p.c.cfg.PollInterval
+		if e := p.expected(f.records); e > 0 {
+			f.interval = max(e/8, p.c.cfg.PollInterval/4)
+		}
 	}
 	f.next = now.Add(min(f.interval, time.Until(f.deadline)))
 	if f.interval < p.c.cfg.PollMaxInterval/16 {

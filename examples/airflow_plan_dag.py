@@ -1,6 +1,7 @@
 """Airflow 3 DAG running an sfmigrate plan: one task group per step, in plan order.
 
-The plan is made once, at deploy time, next to the tables config:
+The plan is made once, at deploy time, next to the tables config (in $SFMIGRATE_HOME,
+default /opt/sfmigrate):
 
     sfmigrate plan --tables-config /opt/sfmigrate/tables.yaml --json \
         --step-configs /opt/sfmigrate/plan_steps > /opt/sfmigrate/plan.json
@@ -29,13 +30,14 @@ BashOperators below one for one.
 """
 
 import json
+import os
 from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, TaskGroup
 
-SFMIGRATE_HOME = Path("/opt/sfmigrate")
+SFMIGRATE_HOME = Path(os.environ.get("SFMIGRATE_HOME", "/opt/sfmigrate"))
 PLAN_FILE = SFMIGRATE_HOME / "plan.json"
 STEP_CONFIGS = SFMIGRATE_HOME / "plan_steps"
 PARALLEL = 8  # jobs in flight for the whole plan

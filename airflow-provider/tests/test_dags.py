@@ -9,6 +9,7 @@ import csv
 import importlib.util
 import json
 import os
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -88,7 +89,13 @@ def successful_rows(summary: dict) -> int:
     return n
 
 
-def test_examples_parse_without_deprecation_warnings():
+def test_examples_parse_without_deprecation_warnings(sfmigrate_bin, tmp_path, monkeypatch):
+    # The plan DAG reads the plan written at deploy time: write it as its
+    # docstring says, from the examples' tables config, without the org.
+    subprocess.run([sfmigrate_bin, "plan", "--offline", "--json", "--tables-config", str(EXAMPLES / "tables.yaml"),
+                    "--step-configs", str(tmp_path / "plan_steps")],
+                   stdout=(tmp_path / "plan.json").open("w"), check=True)
+    monkeypatch.setenv("SFMIGRATE_HOME", str(tmp_path))
     for path in sorted(EXAMPLES.glob("airflow_*.py")):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -102,6 +109,10 @@ def test_examples_parse_without_deprecation_warnings():
         ]
         assert not ours, f"{path.name}: {[str(w.message) for w in ours]}"
         assert mod.dag.dag_id.startswith("sfmigrate_")
+        if path.stem == "airflow_plan_dag":
+            # One task group per step of the plan, in plan order.
+            groups = {t.task_group.group_id for t in mod.dag.tasks if t.task_group and t.task_group.group_id}
+            assert len(groups) >= 4, groups
 
 
 def test_steps_dag_with_connections_and_variable_from_the_metadata_db(deployment):
@@ -183,7 +194,9 @@ def test_steps_dag_zero_rows_skips(deployment):
     for task_id in ("extract", "upload", "collect_results", "update_status"):
         assert run["tasks"][task_id][0] == "skipped", (task_id, run["tasks"])
         assert run["xcom"][task_id]["rows"] == 0
-    assert emu.tracker("EMPTY") == "Uploaded"
+    # No rows is its own outcome: the tracker is not set to "Uploaded" (it
+    # stays as authenticate left it).
+    assert emu.tracker("EMPTY") == "In Progress"
 
 
 def test_tracker_dag(deployment):

@@ -97,7 +97,8 @@ def test_zero_rows_skip_with_summary(env_connections, workspace):
         with pytest.raises(AirflowSkipException, match="no rows"):
             SfmigrateOperator(task_id="s", step=step, table="EMPTY", run_id="z1").execute(ctx)
         assert ctx["ti"].xcom["return_value"]["rows"] == 0
-    assert env_connections.tracker("EMPTY") == "Uploaded"
+    # No rows is its own outcome: the tracker stays as authenticate left it.
+    assert env_connections.tracker("EMPTY") == "In Progress"
 
 
 def test_config_error_fails_without_retry_before_anything_is_written(env_connections, workspace):

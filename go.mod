@@ -16,6 +16,8 @@ require (
 	modernc.org/sqlite v1.62.0 // SQLite in pure Go: the embedded demo source and SQLite extraction
 )
 
+require go.uber.org/goleak v1.3.0 // tests: no goroutine of a run outlives it (pipeline/goroutines_test.go)
+
 require (
 	github.com/VividCortex/ewma v1.2.0 // indirect
 	github.com/acarl005/stripansi v0.0.0-20180116102854-5a71ef0e047d // indirect

@@ -203,42 +203,69 @@ func (r *Runner) extractAndUpload(ctx context.Context) error {
 		return r.step(gctx, StepUpload, func(ctx context.Context) error { return r.upload(ctx, queue) })
 	})
 	err := g.Wait()
-	r.collector.wait()
+	r.collector.close()
 	r.collector = nil
 	return err
 }
 
 // collector downloads the results of finished jobs while the upload goes
-// on. Failures are left for the collect-results step, which retries them.
+// on, with a fixed number of workers (parallel). add blocks while every
+// worker is busy and the queue is full: the loaders wait (back-pressure)
+// rather than goroutines piling up. Failures are left for the
+// collect-results step, which retries them.
 type collector struct {
-	ctx context.Context
-	r   *Runner
-	sem chan struct{}
-	wg  sync.WaitGroup
+	ctx     context.Context
+	r       *Runner
+	queue   chan collectJob
+	pending sync.WaitGroup // jobs added and not yet handled
+	workers sync.WaitGroup
+	stop    sync.Once
+}
+
+type collectJob struct {
+	idx   int
+	jobID string
 }
 
 func newCollector(ctx context.Context, r *Runner) *collector {
-	return &collector{ctx: ctx, r: r, sem: make(chan struct{}, r.settings.Parallel)}
+	n := max(r.settings.Parallel, 1)
+	c := &collector{ctx: ctx, r: r, queue: make(chan collectJob, n)}
+	for range n {
+		c.workers.Go(c.work)
+	}
+	return c
 }
 
-// add fetches batch idx's results in the background.
+func (c *collector) work() {
+	for j := range c.queue {
+		if c.ctx.Err() == nil {
+			if err := os.MkdirAll(c.r.logsDir, 0o755); err == nil { // else collect-results reports it
+				//nolint:errcheck // collect-results retries what failed here and reports it
+				c.r.saveResults(c.ctx, j.idx, j.jobID)
+			}
+		}
+		c.pending.Done()
+	}
+}
+
+// add queues batch idx's results for download.
 func (c *collector) add(idx int, jobID string) {
-	c.wg.Go(func() {
-		select {
-		case c.sem <- struct{}{}:
-		case <-c.ctx.Done():
-			return
-		}
-		defer func() { <-c.sem }()
-		if err := os.MkdirAll(c.r.logsDir, 0o755); err != nil {
-			return // collect-results reports it
-		}
-		//nolint:errcheck // collect-results retries what failed here and reports it
-		c.r.saveResults(c.ctx, idx, jobID)
-	})
+	c.pending.Add(1)
+	select {
+	case c.queue <- collectJob{idx, jobID}:
+	case <-c.ctx.Done():
+		c.pending.Done()
+	}
 }
 
-func (c *collector) wait() { c.wg.Wait() }
+// wait returns once every download added so far is done.
+func (c *collector) wait() { c.pending.Wait() }
+
+// close stops the workers after the downloads added so far, and waits for them.
+func (c *collector) close() {
+	c.stop.Do(func() { close(c.queue) })
+	c.workers.Wait()
+}
 
 // collectResults is the collect-results step: it saves the successful,
 // failed and unprocessed records of every finished job under the logs dir

@@ -282,8 +282,19 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 	// or when the grace runs out, the loader is stopped.
 	loadCtx, cancelLoad := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelLoad()
-	stopWatch := context.AfterFunc(ctx, func() { r.drainThenCancel(ctx, loadCtx, cancelLoad) })
-	defer stopWatch()
+	drained := make(chan struct{})
+	stopWatch := context.AfterFunc(ctx, func() {
+		defer close(drained)
+		r.drainThenCancel(ctx, loadCtx, cancelLoad)
+	})
+	defer func() {
+		// The watcher, once started, ends with loadCtx (cancelled by the
+		// deferred cancelLoad, which runs first): wait for it.
+		cancelLoad()
+		if !stopWatch() {
+			<-drained
+		}
+	}()
 
 	var paths batchPaths
 	files := make(chan salesforce.LoadFile)

@@ -10,10 +10,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/pipeline"
 )
 
-func init() {
-	register(&command{name: "check", summary: "check a table's connections, mapping, query and data without writing anything", run: runCheck})
-}
-
 // errCheckFailed is returned when check found problems (exit 2); the
 // problems are printed already.
 type checkFailed struct{ n int }

@@ -43,15 +43,29 @@ type command struct {
 	run func(ctx context.Context, env Env, args []string) error
 }
 
-// commands lists every subcommand; each registers itself from its own file's
-// init so that files stay independent.
-var commands = map[string]*command{}
+// commands is every subcommand, by name: the one list of what the CLI
+// offers (each command's flags, help and run function live in its file).
+var commands = commandsByName([]*command{
+	{name: "check", summary: "check a table's connections, mapping, query and data without writing anything", run: runCheck},
+	{name: "demo", summary: "migrate a generated ERP sample into the built-in emulator (no setup)", run: runDemo},
+	{name: "emulator", summary: "serve a local Salesforce org (OAuth, Bulk API 2.0, REST) for tests and rehearsals", run: runEmulator},
+	{name: "plan", summary: "show the order in which a tables config's tables load (nothing is sent)", run: runPlanCmd},
+	{name: "run", summary: "migrate one table, or a plan of several (--tables, --all-tables), end to end; resumes with --run-id", run: runRun},
+	{name: "task", summary: "run one step of a run (for orchestrators: one step per worker)", run: runTask},
+	{name: "tracker", summary: "read or set a status-tracker record (tracker get|set)", run: runTracker},
+	{name: "auth", summary: "check the Salesforce connection: sign in and show the instance (auth check)", run: runAuth},
+	{name: "version", summary: "print the version of sfmigrate", run: runVersion},
+})
 
-func register(c *command) {
-	if _, dup := commands[c.name]; dup {
-		panic("sfmigrate: command registered twice: " + c.name)
+func commandsByName(list []*command) map[string]*command {
+	m := make(map[string]*command, len(list))
+	for _, c := range list {
+		if _, dup := m[c.name]; dup {
+			panic("sfmigrate: two commands named " + c.name)
+		}
+		m[c.name] = c
 	}
-	commands[c.name] = c
+	return m
 }
 
 // Main runs sfmigrate with args (without the program name) and returns the

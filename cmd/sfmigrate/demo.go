@@ -21,10 +21,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
-func init() {
-	register(&command{name: "demo", summary: "migrate a generated ERP sample into the built-in emulator (no setup)", run: runDemo})
-}
-
 func runDemo(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "demo", "sfmigrate demo [--dir D] [--products N] [--prices N] [--accounts N] [--contacts N] [--orphans N] [--json]", `
 Shows the whole pipeline with nothing to set up:

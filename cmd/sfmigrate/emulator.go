@@ -23,10 +23,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
-func init() {
-	register(&command{name: "emulator", summary: "serve a local Salesforce org (OAuth, Bulk API 2.0, REST) for tests and rehearsals", run: runEmulator})
-}
-
 const emulatorHelp = `
 Serves an in-memory Salesforce org on ADDR: OAuth 2.0 client credentials at
 /services/oauth2/token, the versions list, Bulk API 2.0 ingest jobs, sObject

@@ -16,10 +16,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/plan"
 )
 
-func init() {
-	register(&command{name: "plan", summary: "show the order in which a tables config's tables load (nothing is sent)", run: runPlanCmd})
-}
-
 const planHelp = `A plan loads several tables of one tables config in one run: every table that
 looks up another (a field mapped as Relationship.External_Id__c) waits for the tables
 loading the object the lookup points to (the org's describe says which, polymorphic

@@ -11,10 +11,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/plan"
 )
 
-func init() {
-	register(&command{name: "run", summary: "migrate one table, or a plan of several (--tables, --all-tables), end to end; resumes with --run-id", run: runRun})
-}
-
 // settingsHelp explains where settings come from; shared by run and task.
 const settingsHelp = `Settings and where they come from (first match wins):
   start_batch, batch_size, parallel, max_jobs_in_flight, record_retries:

@@ -8,10 +8,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/plan"
 )
 
-func init() {
-	register(&command{name: "task", summary: "run one step of a run (for orchestrators: one step per worker)", run: runTask})
-}
-
 func runTask(ctx context.Context, env Env, args []string) error {
 	var f runFlags
 	fs := newFlagSet(env, "task", "sfmigrate task STEP --run-id ID [--table T] [flags]", `

@@ -14,11 +14,6 @@ import (
 	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
-func init() {
-	register(&command{name: "tracker", summary: "read or set a status-tracker record (tracker get|set)", run: runTracker})
-	register(&command{name: "auth", summary: "check the Salesforce connection: sign in and show the instance (auth check)", run: runAuth})
-}
-
 // connectionHelp says where the commands that only talk to the org get
 // their credentials.
 const connectionHelp = `Connection: AIRFLOW_CONN_SALESFORCE_API (URI or JSON form), login = client id,

@@ -10,10 +10,6 @@ import (
 // otherwise the module version from the build info is used.
 var version = ""
 
-func init() {
-	register(&command{name: "version", summary: "print the version of sfmigrate", run: runVersion})
-}
-
 func runVersion(_ context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "version", "sfmigrate version", "")
 	if err := parseFlags(env, fs, args); err != nil {

@@ -139,6 +139,13 @@ func Prepare(opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Said at once: a warning (an unknown run config key, say) is most
+	// useful exactly when something below stops the run.
+	if opts.Reporter != nil {
+		for _, w := range s.Warnings {
+			opts.Reporter.Report(Event{Kind: EventWarning, Message: w})
+		}
+	}
 	conns, err := ResolveConnections(in.Getenv, s)
 	if err != nil {
 		return nil, err
@@ -168,9 +175,9 @@ func Prepare(opts Options) (*Runner, error) {
 	if r.report == nil {
 		r.report = nopReporter{}
 	}
-	for _, w := range s.Warnings {
-		r.warn(w)
-	}
+	r.warnMu.Lock()
+	r.warnings = append(r.warnings, s.Warnings...) // reported above; kept for the summary
+	r.warnMu.Unlock()
 	if r.resumed {
 		// Under the run's lock: nothing else writes these files now.
 		if n := len(r.cleanTemp()); n > 0 {

@@ -5,6 +5,8 @@ package main
 // real SQLite source and the emulator over real HTTP.
 
 import (
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"bytes"
 	"context"
 	"database/sql"
@@ -34,7 +36,9 @@ func TestMain(m *testing.M) {
 		setJobCreatedHook(os.Getenv("SFMIGRATE_E2E_AT_JOB_CREATED"))
 		os.Exit(realMain())
 	}
-	os.Exit(m.Run())
+	// testscript re-executes this binary as the scripts' sfmigrate
+	// command (scripts_test.go); otherwise it runs the tests.
+	os.Exit(testscript.RunMain(m, map[string]func() int{"sfmigrate": realMain}))
 }
 
 // setJobCreatedHook arms pipeline.Options.BeforeRecordJob in an sfmigrate

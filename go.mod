@@ -18,7 +18,7 @@ require (
 
 require go.uber.org/goleak v1.3.0 // tests: no goroutine of a run outlives it (pipeline/goroutines_test.go)
 
-require github.com/rogpeppe/go-internal v1.16.0
+require github.com/rogpeppe/go-internal v1.16.0 // tests: CLI scenarios in cmd/sfmigrate/testdata/script (testscript)
 
 require (
 	github.com/VividCortex/ewma v1.2.0 // indirect

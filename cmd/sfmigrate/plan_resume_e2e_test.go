@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -130,14 +129,7 @@ func TestPlanKillAndResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.waitFor(p.name, func() bool { return p.at(h) }, cmd, &out)
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			err := cmd.Wait()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("process did not die by SIGKILL: %v\n%s", err, out.String())
-			}
+			killAndWait(t, cmd, &out)
 			h.emu.ClearFaults()
 			code, stdout, stderr := h.mainProcessing("run", "--run-id", "kp", "--json")
 			if code != 0 {

@@ -5,10 +5,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -133,14 +131,7 @@ func TestKillAndResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.waitManifest("k", p.name, func(m *pipeline.Manifest) bool { return p.at(h, m) }, cmd, &out)
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			err := cmd.Wait()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("process did not die by SIGKILL: %v\n%s", err, out.String())
-			}
+			killAndWait(t, cmd, &out)
 			jobsAtKill := len(h.emu.Jobs())
 
 			// Rerun the same run id (in-process), with jobs processed again.

@@ -5,8 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -82,14 +80,7 @@ func TestKillDuringFollowUpsAndResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.waitManifest("fk", p.name, p.at, cmd, &out)
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			err := cmd.Wait()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("process did not die by SIGKILL: %v\n%s", err, out.String())
-			}
+			killAndWait(t, cmd, &out)
 			stop()
 			h.emu.ClearFaults()
 			code, stdout, stderr := h.mainProcessing("run", "--run-id", "fk", "--json")

@@ -5,11 +5,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,14 +67,7 @@ func TestKillDuringRetryFailedAndResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.waitManifest("pp", p.name, p.at, cmd, &out)
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			err := cmd.Wait()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("process did not die by SIGKILL: %v\n%s", err, out.String())
-			}
+			killAndWait(t, cmd, &out)
 			stop()
 			h.emu.ClearFaults()
 			code, stdout, stderr := h.mainProcessing("run", p.resume...)

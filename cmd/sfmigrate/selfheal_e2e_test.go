@@ -60,6 +60,16 @@ func (h *harness) startRun(env []string, args ...string) (*exec.Cmd, *bytes.Buff
 }
 
 // waitKilled waits for cmd and fails unless SIGKILL ended it.
+// killAndWait kills cmd with SIGKILL and waits for it to die by it.
+func killAndWait(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitKilled(t, cmd, out)
+}
+
+// waitKilled waits for cmd and fails the test unless SIGKILL ended it.
 func waitKilled(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer) {
 	t.Helper()
 	err := cmd.Wait()

@@ -119,6 +119,26 @@ func newHarness(t *testing.T, s sample, opts ...sfemu.Option) *harness {
 	if err := os.WriteFile(h.tables, []byte(demo.TablesYAML()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A request sfmigrate sends that the emulator has no route for (or that
+	// panics a handler) fails the test: the client and the emulator
+	// disagree about the API. Reported when the test ends, after the
+	// server has stopped (cleanups run last-registered first).
+	var strayMu sync.Mutex
+	var stray []string
+	t.Cleanup(func() {
+		strayMu.Lock()
+		defer strayMu.Unlock()
+		for _, msg := range stray {
+			t.Errorf("emulator: %s", msg)
+		}
+	})
+	opts = append([]sfemu.Option{sfemu.WithLogger(func(format string, a ...any) {
+		if msg := fmt.Sprintf(format, a...); strings.Contains(msg, "no route") || strings.Contains(msg, "panic") {
+			strayMu.Lock()
+			stray = append(stray, msg)
+			strayMu.Unlock()
+		}
+	})}, opts...)
 	h.emu = sfemu.New(opts...)
 	h.reqs = sfemu.LogRequests(h.emu)
 	h.srv = httptest.NewServer(h.reqs)

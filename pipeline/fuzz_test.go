@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sfmigrate/sfmigrate/pipeline/demo"
+	"github.com/sfmigrate/sfmigrate/internal/demo"
 )
 
 // FuzzTablesConfig reads any bytes as a tables config: it is accepted or

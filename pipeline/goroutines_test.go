@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/sfmigrate/sfmigrate/internal/demo"
 	"github.com/sfmigrate/sfmigrate/pipeline"
-	"github.com/sfmigrate/sfmigrate/pipeline/demo"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 

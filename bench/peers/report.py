@@ -57,7 +57,7 @@ w(f"Machine: {os.cpu_count()} cores ({cpu()}), {platform.system()} {platform.rel
   f"{cmd('go', 'version').replace('go version ', '')}, Python {platform.python_version()}, Node {cmd('node', '--version')}; "
   f"load average at the end {open('/proc/loadavg').read().split()[0:3]} (other work shared the 2 cores).")
 w("")
-w(f"Data: the demo's PRODUCTS table (pipeline/demo: quotes, commas, line breaks, emoji, long texts), "
+w(f"Data: the demo's PRODUCTS table (internal/demo: quotes, commas, line breaks, emoji, long texts), "
   f"{rows:,} rows in SQLite, {jobs} batches of up to {rows // max(jobs, 1):,} rows, upserted into Product2 by External_Id__c. "
   f"Every run gets a fresh `sfmigrate emulator` on 127.0.0.1; tools run round robin. "
   f"Rounds: {max((int(r['round']) for r in runs), default=0)} (medians shown).")

@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/internal/demo"
 	"github.com/sfmigrate/sfmigrate/pipeline"
-	"github.com/sfmigrate/sfmigrate/pipeline/demo"
 	"github.com/sfmigrate/sfmigrate/plan"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )

@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfmigrate/sfmigrate/internal/demo"
 	"github.com/sfmigrate/sfmigrate/pipeline"
-	"github.com/sfmigrate/sfmigrate/pipeline/demo"
 	"github.com/sfmigrate/sfmigrate/plan"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )

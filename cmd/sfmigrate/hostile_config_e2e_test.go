@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sfmigrate/sfmigrate/pipeline/demo"
+	"github.com/sfmigrate/sfmigrate/internal/demo"
 )
 
 // TestHostileConfigs: config files sfmigrate cannot read whole are

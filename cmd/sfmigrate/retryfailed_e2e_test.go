@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sfmigrate/sfmigrate/internal/demo"
 	"github.com/sfmigrate/sfmigrate/pipeline"
-	"github.com/sfmigrate/sfmigrate/pipeline/demo"
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 

@@ -1,5 +1,5 @@
 // Command gen writes the peer benchmark's source database: the demo's
-// PRODUCTS table (pipeline/demo) with N rows and no prices, and the
+// PRODUCTS table (internal/demo) with N rows and no prices, and the
 // tables config sfmigrate reads it with.
 //
 //	go run ./bench/peers/gen -rows 200000 -db /tmp/x/erp.db -tables /tmp/x/tables.yaml
@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/sfmigrate/sfmigrate/pipeline/demo"
+	"github.com/sfmigrate/sfmigrate/internal/demo"
 )
 
 func main() {

@@ -313,9 +313,12 @@ func (r *Runner) collectResults(ctx context.Context) error {
 func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	var missing []string
 	var name string
+	var clean, complete bool
 	r.store.View(func(m *Manifest) {
 		if b := m.Batch(idx); b != nil {
 			name = r.batchName(b)
+			complete = b.JobState == string(salesforce.JobComplete)
+			clean = complete && b.Failed == 0
 			for _, kind := range ResultKinds {
 				if b.Results[kind] == nil {
 					missing = append(missing, kind)
@@ -327,6 +330,15 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 	var derr error
 	for _, kind := range missing {
 		path := filepath.Join(r.logsDir, fmt.Sprintf("%s_%s.csv", name, kind))
+		// A job that completed has no unprocessed rows, and one that
+		// completed without failures no failed rows (docs/salesforce-api.md
+		// §3.1): two API calls a job saved, nothing to download. The
+		// record says 0 rows, and no file is written (empty ones are not
+		// kept anyway).
+		if kind == ResultUnprocessed && complete || kind == ResultFailed && clean {
+			got[kind] = &ResultFile{Path: path, Rows: 0}
+			continue
+		}
 		if err := safefile.RefuseLink(path); err != nil {
 			derr = fmt.Errorf("batch %d: save %s results: %w", idx, kind, err)
 			break

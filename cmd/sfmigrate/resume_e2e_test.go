@@ -173,14 +173,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("sfmigrate did not stop within 30s of SIGTERM:\n%s", out.String())
-	}
+	waitExit(t, cmd, &out, 30*time.Second, "sfmigrate did not stop within 30s of SIGTERM")
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit %d after SIGTERM, want 1\n%s", code, out.String())
 	}

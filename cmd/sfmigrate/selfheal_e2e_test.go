@@ -60,6 +60,20 @@ func (h *harness) startRun(env []string, args ...string) (*exec.Cmd, *bytes.Buff
 }
 
 // waitKilled waits for cmd and fails unless SIGKILL ended it.
+// waitExit waits up to within for cmd to end; past that it kills it and
+// fails the test, saying what did not happen.
+func waitExit(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer, within time.Duration, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(within):
+		cmd.Process.Kill()
+		t.Fatalf("%s:\n%s", what, out.String())
+	}
+}
+
 // killAndWait kills cmd with SIGKILL and waits for it to die by it.
 func killAndWait(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer) {
 	t.Helper()
@@ -195,14 +209,7 @@ func TestDiskFullWhenRecordingJob(t *testing.T) {
 	mountTmpfs(t, h.dir, "8m")
 	cmd, out := h.startRun([]string{"SFMIGRATE_E2E_AT_JOB_CREATED=fill:" + h.dir},
 		"--table", "PRODUCTS", "--run-id", "full", "--conf", `{"batch_size": 100, "parallel": 1}`)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("run did not end:\n%s", out.String())
-	}
+	waitExit(t, cmd, out, 60*time.Second, "run did not end")
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out.String())
 	}

@@ -18,7 +18,10 @@ different workers (they must share --work-dir and --logs-dir). Steps, in order:
                    each field's type); create/mark the tracker record "In Progress"
   extract          write the batch files in the form each field's type needs (continues
                    after the last one written)
-  upload           one ingest job per batch file, in parallel; follows jobs already created
+  upload           one ingest job per batch file, in parallel; follows jobs already created.
+                   With --batch N, only batch N (and its follow-ups): processes for different
+                   batches run at once, on different workers (Airflow: .expand() over the
+                   extract step's upload_batches); the last one to finish marks upload done
   collect-results  save successful/failed/unprocessed records of every job
   update-status    tracker "Uploaded" if every record succeeded, else "In Progress" (exit 3)
 
@@ -31,11 +34,14 @@ Examples:
   sfmigrate task authenticate    --run-id {{ run_id }} --table PRODUCT_PRICE
   sfmigrate task extract         --run-id {{ run_id }} --table PRODUCT_PRICE --conf '{{ dag_run.conf | tojson }}'
   sfmigrate task upload          --run-id {{ run_id }}
+  sfmigrate task upload          --run-id {{ run_id }} --batch 7    (one mapped upload)
   sfmigrate task collect-results --run-id {{ run_id }}
   sfmigrate task update-status   --run-id {{ run_id }} --json
 
 `+exitCodesHelp)
 	f.bind(fs)
+	var batch int
+	fs.IntVar(&batch, "batch", 0, "upload step only: upload this one extracted batch (a number of the extract step's upload_batches), beside processes uploading the others")
 	if len(args) == 0 {
 		return usageErrorf("task: missing STEP; one of %s (see 'sfmigrate task --help')", strings.Join(pipeline.Steps, ", "))
 	}
@@ -60,6 +66,12 @@ Examples:
 	if fs.NArg() > 0 {
 		return usageErrorf("task: unexpected argument %q (see 'sfmigrate task --help')", fs.Arg(0))
 	}
+	if batch != 0 && step != pipeline.StepUpload {
+		return usageErrorf("task %s: --batch %d is for the upload step only (sfmigrate task upload --batch N)", step, batch)
+	}
+	if batch < 0 || pipeline.IsFollowUpIndex(batch) {
+		return usageErrorf("task upload: --batch %d: give the number of an extracted batch, from the extract step's upload_batches (1, 2, ...)", batch)
+	}
 	if f.runID == "" {
 		return usageErrorf("task: --run-id is required: every step of one run must use the same id (in Airflow: --run-id {{ run_id }})")
 	}
@@ -75,6 +87,7 @@ Examples:
 	if err != nil {
 		return jsonError(env, f.json, err)
 	}
+	opts.Batch = batch
 	sum, err := execute(ctx, newOutput(env, f.json), opts, append([]string{"task"}, args...),
 		func(r *pipeline.Runner, ctx context.Context) (*pipeline.Summary, error) { return r.Task(ctx, step) })
 	if sum == nil {

@@ -19,12 +19,12 @@ import (
 
 // mappedStart runs authenticate and extract of a run as separate tasks and
 // returns the batches the extract step says to map the upload over.
-func (h *harness) mappedStart(runID, conf string) []int {
+func (h *harness) mappedStart(runID, table, conf string) []int {
 	h.t.Helper()
-	if code, _, stderr := h.main("task", "authenticate", "--table", "PRODUCTS", "--run-id", runID, "--conf", conf); code != 0 {
+	if code, _, stderr := h.main("task", "authenticate", "--table", table, "--run-id", runID, "--conf", conf); code != 0 {
 		h.t.Fatalf("authenticate: exit %d\n%s", code, stderr)
 	}
-	code, stdout, stderr := h.main("task", "extract", "--table", "PRODUCTS", "--run-id", runID, "--conf", conf, "--json")
+	code, stdout, stderr := h.main("task", "extract", "--table", table, "--run-id", runID, "--conf", conf, "--json")
 	if code != 0 {
 		h.t.Fatalf("extract: exit %d\n%s", code, stderr)
 	}
@@ -52,7 +52,7 @@ func TestMappedUploadOneProcessPerBatch(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 600}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
 	h.emu.LockRecordsFor("Product2", 1, demo.ProductKey(5), demo.ProductKey(250), demo.ProductKey(420))
-	batches := h.mappedStart("mp", `{"batch_size": 100}`)
+	batches := h.mappedStart("mp", "PRODUCTS", `{"batch_size": 100}`)
 	if !slices.Equal(batches, []int{1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("extract's upload_batches = %v, want 1..6", batches)
 	}
@@ -122,7 +122,7 @@ func TestMappedUploadOneProcessPerBatch(t *testing.T) {
 func TestMappedUploadKilledAtCreate(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 300}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
-	batches := h.mappedStart("mk", `{"batch_size": 100}`)
+	batches := h.mappedStart("mk", "PRODUCTS", `{"batch_size": 100}`)
 	killed, kout := h.startMapped("mk", 2, "SFMIGRATE_E2E_AT_JOB_CREATED=kill")
 	var others []*exec.Cmd
 	for _, b := range batches {
@@ -169,7 +169,9 @@ func TestMappedUploadKilledAtCreate(t *testing.T) {
 	}
 }
 
-// flockFile holds a flock on path until the test ends.
+// flockFile holds a flock on path until the test ends. It waits up to 10 s
+// for the lock: a process another test forks may hold a copy of a lock's
+// descriptor for a moment, until it execs.
 func flockFile(t *testing.T, path string, how int) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -177,8 +179,14 @@ func flockFile(t *testing.T, path string, how int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flock %s: %v", path, err)
+		}
 	}
 }
 
@@ -188,7 +196,7 @@ func flockFile(t *testing.T, path string, how int) {
 func TestMappedUploadLocks(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 200}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
-	h.mappedStart("ml", `{"batch_size": 100}`)
+	h.mappedStart("ml", "PRODUCTS", `{"batch_size": 100}`)
 	dir := pipeline.RunDir(h.dir, "ml")
 
 	t.Run("same batch", func(t *testing.T) {
@@ -214,5 +222,24 @@ func TestMappedUploadLocks(t *testing.T) {
 	})
 	if jobs := h.jobsFor("Product2"); len(jobs) != 0 {
 		t.Errorf("refused uploads created %d jobs", len(jobs))
+	}
+}
+
+// A run without rows maps its upload over nothing (Airflow skips the
+// mapped task): collect-results and update-status still follow.
+func TestMappedUploadNoRows(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 5}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	h.splitProducts(100) // PRODUCTS_B: the products after the 100th, none
+	if batches := h.mappedStart("mz", "PRODUCTS_B", `{}`); len(batches) != 0 {
+		t.Fatalf("upload_batches = %v, want none", batches)
+	}
+	for _, step := range []string{"collect-results", "update-status"} {
+		if code, _, stderr := h.main("task", step, "--run-id", "mz"); code != 0 {
+			t.Fatalf("%s: exit %d\n%s", step, code, stderr)
+		}
+	}
+	if code, _, stderr := h.main("task", "upload", "--run-id", "mz", "--batch", "1"); code != 2 || !strings.Contains(stderr, "it has no batch with rows") {
+		t.Errorf("--batch 1 of a run without rows: exit %d, want 2\n%s", code, stderr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 const authHelp = `
@@ -42,7 +43,7 @@ func runAuth(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErrorf("auth check: unexpected argument %q (see 'sfmigrate auth --help')", fs.Arg(0))
 	}
-	sf, err := pipeline.OpenSalesforce(ctx, env.getenv, pipeline.TrackerConfig{}, nil)
+	sf, err := pipeline.OpenSalesforce(ctx, env.getenv, salesforce.TrackerConfig{}, nil)
 	if err != nil {
 		return err
 	}

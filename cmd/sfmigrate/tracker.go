@@ -161,18 +161,17 @@ func parseInterleaved(env Env, fs *flag.FlagSet, args []string) ([]string, error
 // trackerConfig reads the status_tracker section of the tables config. The
 // default file may be missing (the defaults apply); one named with
 // --tables-config must exist.
-func trackerConfig(fs *flag.FlagSet, path string) (pipeline.TrackerConfig, error) {
+func trackerConfig(fs *flag.FlagSet, path string) (salesforce.TrackerConfig, error) {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "tables-config" })
 	if !given {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return pipeline.TrackerConfig{SFObject: salesforce.DefaultTrackerObject,
-				ExternalIDField: salesforce.DefaultTrackerExternalIDField, StatusField: salesforce.DefaultTrackerStatusField}, nil
+			return salesforce.TrackerConfig{}.WithDefaults(), nil
 		}
 	}
 	cfg, err := pipeline.LoadTablesConfig(path)
 	if err != nil {
-		return pipeline.TrackerConfig{}, err
+		return salesforce.TrackerConfig{}, err
 	}
 	return cfg.StatusTracker, nil
 }
@@ -198,7 +197,7 @@ func (e *configErr) ConfigError() bool { return true }
 
 // fieldValues turns --field K=V into the JSON values the tracker's fields
 // take, by their describe type.
-func fieldValues(ctx context.Context, c *salesforce.Client, t pipeline.TrackerConfig, kvs []string) (map[string]any, error) {
+func fieldValues(ctx context.Context, c *salesforce.Client, t salesforce.TrackerConfig, kvs []string) (map[string]any, error) {
 	if len(kvs) == 0 {
 		return nil, nil
 	}
@@ -275,7 +274,7 @@ func convertField(f *salesforce.FieldDescribe, v string) (any, error) {
 
 // getTracker reads the tracker record with external id ref: its id, the
 // reference, the status and the optional fields the tables config names.
-func getTracker(ctx context.Context, c *salesforce.Client, t pipeline.TrackerConfig, ref string) (map[string]any, error) {
+func getTracker(ctx context.Context, c *salesforce.Client, t salesforce.TrackerConfig, ref string) (map[string]any, error) {
 	fields := []string{"Id", t.ExternalIDField, t.StatusField}
 	for _, f := range []string{t.RunIDField, t.RecordsTotalField, t.RecordsFailedField, t.MessageField} {
 		if f != "" {

@@ -164,7 +164,11 @@ func TestCheckOptions(t *testing.T) {
 				return o
 			}()},
 		{name: "all tables", args: []string{"--all-tables", "--sample", "1000", "--tables-config", "x.yaml"},
-			want: func() *checkOptions { o := def(); o.allTables, o.sample, o.tablesConfig = true, 1000, "x.yaml"; return o }()},
+			want: func() *checkOptions {
+				o := def()
+				o.allTables, o.sample, o.tablesConfig = true, 1000, "x.yaml"
+				return o
+			}()},
 		{name: "sample too big", args: []string{"--sample", "1001"}, err: "check: --sample 1001: give 0 to 1000 rows"},
 		{name: "sample negative", args: []string{"--sample", "-1", "--json"}, err: "--sample -1"},
 		{name: "poll", args: []string{"--poll-interval", "-5s"}, err: "--poll-interval -5s: must not be negative"},

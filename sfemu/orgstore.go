@@ -34,6 +34,8 @@ type orgStore struct {
 	querySeq uint64
 	closed   bool // Close was called: no new async processors
 
+	procs sync.WaitGroup // async job processors (setJobState, processorDone)
+
 	// jobIDBase offsets job IDs so that a restarted emulator never hands
 	// out an ID it gave before (newJobIDBase). Fixed after newOrgStore.
 	jobIDBase uint64

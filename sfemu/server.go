@@ -181,7 +181,6 @@ type Server struct {
 	*orgStore
 	api apiMeter
 
-	wg     sync.WaitGroup // async job processors
 	ctx    context.Context
 	cancel context.CancelFunc
 	// model is the realistic org's processing state (nil: jobs are
@@ -241,11 +240,9 @@ func New(opts ...Option) *Server {
 // Close stops background job processing and waits for it. Jobs still
 // waiting are left as they are. The Server still answers requests.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	s.stop()
 	s.cancel()
-	s.wg.Wait()
+	s.waitProcessors()
 }
 
 // request is what handlers see: the HTTP request, the API version of the

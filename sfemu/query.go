@@ -696,7 +696,7 @@ func (s *Server) queryPageLocked(rq *request, cur *queryCursor, _ string) (*repl
 func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uint32, fields []selField) []byte {
 	rec := t.rec(seq)
 	id := t.id(seq)
-	dst = s.appendAttributes(dst, rq, t.obj, id)
+	dst = appendAttributes(dst, rq.version, t.obj, id)
 	for _, sf := range fields {
 		dst = append(dst, ',')
 		if sf.sub == nil {
@@ -715,7 +715,7 @@ func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uin
 			continue
 		}
 		prec := pt.rec(pseq)
-		dst = s.appendAttributes(dst, rq, pt.obj, pt.id(pseq))
+		dst = appendAttributes(dst, rq.version, pt.obj, pt.id(pseq))
 		dst = append(dst, ',')
 		dst = appendJSONString(dst, sf.sub.name)
 		dst = append(dst, ':')

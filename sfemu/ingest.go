@@ -163,7 +163,7 @@ type JobSnapshot struct {
 }
 
 // Jobs returns every job not deleted, in creation order.
-func (s *Server) Jobs() []JobSnapshot { return s.jobSnapshots() }
+func (s *Server) Jobs() []JobSnapshot { return s.store.jobSnapshots() }
 
 // createJobRequest is the create body (salesforce-api.md 2.2). Unknown
 // properties are ignored [I].
@@ -268,14 +268,14 @@ func (s *Server) handleCreateJob(rq *request) (*reply, error) {
 			return nil, errInvalidJob(fmt.Sprintf("Field name provided, %s does not match an External ID for %s", name, ob.name))
 		}
 	}
-	info := s.createJob(jobSpec{obj: ob, operation: op, extField: ext, lineEnding: le, delimiter: cd, delim: delim,
+	info := s.store.createJob(jobSpec{obj: ob, operation: op, extField: ext, lineEnding: le, delimiter: cd, delim: delim,
 		ruleID: str(req.AssignmentRuleID), apiVersion: rq.version}, s.now())
 	return &reply{status: http.StatusOK, body: info}, nil
 }
 
 // handleGetJob serves GET jobs/ingest/{id} (salesforce-api.md 2.3).
 func (s *Server) handleGetJob(rq *request) (*reply, error) {
-	info, err := s.jobInfo(rq.params[0], viewGet)
+	info, err := s.store.jobInfo(rq.params[0], viewGet)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +294,7 @@ func (s *Server) handlePatchJob(rq *request) (*reply, error) {
 	if req.State != nil {
 		want = *req.State
 	}
-	j, info, spawn, aerr := s.setJobState(rq.params[0], want, s.opts.mode == ProcessAsync)
+	j, info, spawn, aerr := s.store.setJobState(rq.params[0], want, s.opts.mode == ProcessAsync)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -313,7 +313,7 @@ func (s *Server) handlePatchJob(rq *request) (*reply, error) {
 
 // handleDeleteJob serves DELETE jobs/ingest/{id} (salesforce-api.md 2.8).
 func (s *Server) handleDeleteJob(rq *request) (*reply, error) {
-	if err := s.deleteJob(rq.params[0]); err != nil {
+	if err := s.store.deleteJob(rq.params[0]); err != nil {
 		return nil, err
 	}
 	return &reply{status: http.StatusNoContent}, nil
@@ -344,7 +344,7 @@ func (s *Server) handleListJobs(rq *request) (*reply, error) {
 		Records        []jobInfo `json:"records"`
 		NextRecordsURL *string   `json:"nextRecordsUrl"`
 	}
-	infos, end, total := s.listJobs(offset, s.opts.listPageSize, jobType == "" || jobType == "V2Ingest")
+	infos, end, total := s.store.listJobs(offset, s.opts.listPageSize, jobType == "" || jobType == "V2Ingest")
 	p := page{Done: true, Records: append([]jobInfo{}, infos...)}
 	if end < total {
 		p.Done = false
@@ -369,12 +369,12 @@ func (s *Server) handleUpload(rq *request) (*reply, error) {
 				"Unsupported content type: "+ct+"; upload job data as text/csv")
 		}
 	}
-	j, aerr := s.beginUpload(rq.params[0])
+	j, aerr := s.store.beginUpload(rq.params[0])
 	if aerr != nil {
 		return nil, aerr
 	}
 	data, err := readUpload(r, s.opts.maxUpload)
-	if err := s.endUpload(j, data, err); err != nil {
+	if err := s.store.endUpload(j, data, err); err != nil {
 		return nil, err
 	}
 	return &reply{status: http.StatusCreated}, nil

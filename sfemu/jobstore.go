@@ -289,6 +289,46 @@ func (st *orgStore) claimJob(j *job, paced bool) (data []byte, ok bool) {
 	return j.data, true
 }
 
+// applyChunk saves up to 200 rows of p's job in one hold of the store
+// lock. It returns false when the job was aborted or deleted before the
+// chunk. lockRetry is set when a row failed on a lock.
+func (st *orgStore) applyChunk(p *processor, chunk []prow, lockRetry *bool) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if p.j.state != StateInProgress || p.j.deleted {
+		return false
+	}
+	now := st.now().UnixMilli()
+	res := p.res
+	var failed int64
+	if p.model != nil {
+		p.lockP = p.model.lockShareLocked(p.ob)
+	}
+	for i := range chunk {
+		r := &chunk[i]
+		seq, created, e := p.applyLocked(r, now)
+		res.rowStart = append(res.rowStart, r.start)
+		res.rec = append(res.rec, seq)
+		switch {
+		case e != nil:
+			res.status = append(res.status, rowFailed)
+			res.failRow = append(res.failRow, uint32(len(res.status)-1))
+			res.failErr = append(res.failErr, e.bulkText())
+			failed++
+			if e.code == "UNABLE_TO_LOCK_ROW" {
+				*lockRetry = true
+			}
+		case created:
+			res.status = append(res.status, rowCreated)
+		default:
+			res.status = append(res.status, rowUpdated)
+		}
+	}
+	p.j.processed += int64(len(chunk))
+	p.j.failed += failed
+	return true
+}
+
 // countRetry counts one retry of a job's internal batch (rows failed on
 // locks are retried by Salesforce, 4.4).
 func (st *orgStore) countRetry(j *job) {

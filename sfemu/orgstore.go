@@ -1,6 +1,7 @@
 package sfemu
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -57,3 +58,51 @@ func newOrgStore(g *org, now func() time.Time, model *orgState) *orgStore {
 // table returns the table of ob. The map never changes after
 // newOrgStore, so this needs no lock; the table's contents do.
 func (st *orgStore) table(ob *object) *table { return st.tables[ob] }
+
+// lockKeys makes writes of ob whose External ID value is one of keys
+// (case-insensitive) fail on a lock: attempts times, or until unlockKeys
+// when attempts is -1 (LockRecords, LockRecordsFor).
+func (st *orgStore) lockKeys(ob *object, attempts int, keys []string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := st.locks[ob]
+	if m == nil {
+		m = map[string]int{}
+		st.locks[ob] = m
+	}
+	for _, k := range keys {
+		m[strings.ToLower(k)] = attempts
+	}
+}
+
+// unlockKeys releases keys of ob locked by lockKeys; no keys releases all
+// of ob's.
+func (st *orgStore) unlockKeys(ob *object, keys []string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(keys) == 0 {
+		delete(st.locks, ob)
+		return
+	}
+	for _, k := range keys {
+		delete(st.locks[ob], strings.ToLower(k))
+	}
+}
+
+// failNextJob queues a job-level failure for the next job claimed
+// (claimJob).
+func (st *orgStore) failNextJob(errorMessage string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.failNext = append(st.failNext, errorMessage)
+}
+
+// orgStats returns the org model's counters (zero without a model).
+func (st *orgStore) orgStats() OrgStats {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.model == nil {
+		return OrgStats{}
+	}
+	return OrgStats{PeakInProgress: st.model.peak, LockFailures: st.model.lockFailures}
+}

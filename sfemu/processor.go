@@ -36,7 +36,7 @@ const (
 
 // processLater is the ProcessAsync goroutine of one job.
 func (s *Server) processLater(j *job) {
-	defer s.processorDone()
+	defer s.store.processorDone()
 	d := s.opts.delay
 	if s.model != nil {
 		d += s.model.m.QueueWait
@@ -62,7 +62,7 @@ func (s *Server) processLater(j *job) {
 // ProcessJobs processes, one after the other, every job waiting in
 // UploadComplete, and returns when they are done (for ProcessManual).
 func (s *Server) ProcessJobs() {
-	for _, j := range s.waitingJobs() {
+	for _, j := range s.store.waitingJobs() {
 		s.processJob(j)
 	}
 }
@@ -72,7 +72,7 @@ func (s *Server) ProcessJobs() {
 // or the job does not exist.
 func (s *Server) AwaitJob(ctx context.Context, jobID string, states ...string) (string, error) {
 	for {
-		st, ch, aerr := s.jobState(jobID)
+		st, ch, aerr := s.store.jobState(jobID)
 		if aerr != nil {
 			return "", fmt.Errorf("sfemu: await job %s: no such job", jobID)
 		}
@@ -92,11 +92,11 @@ func (s *Server) processJob(j *job) {
 	started := time.Now()
 	// The realistic org (orgmodel.go) paces and contends async jobs.
 	paced := s.model != nil && s.opts.mode == ProcessAsync
-	data, ok := s.claimJob(j, paced)
+	data, ok := s.store.claimJob(j, paced)
 	if !ok {
 		return
 	}
-	p := &processor{s: s, st: s.orgStore, j: j, data: data, t: s.table(j.obj), ob: j.obj}
+	p := &processor{s: s, st: s.store, j: j, data: data, t: s.store.table(j.obj), ob: j.obj}
 	if paced {
 		m := s.model
 		p.model = m
@@ -106,7 +106,7 @@ func (s *Server) processJob(j *job) {
 		p.lockRand = newLockRand(s.opts.seed, j.seq)
 	}
 	failMsg := p.run()
-	s.endJob(j, p.res, failMsg, started, paced)
+	s.store.endJob(j, p.res, failMsg, started, paced)
 }
 
 // colKind says what a CSV column does.
@@ -501,46 +501,6 @@ func (p *processor) markDuplicates(rows []prow) {
 			r.dup = true
 		}
 	}
-}
-
-// applyChunk saves up to 200 rows of p's job in one hold of the store
-// lock. It returns false when the job was aborted or deleted before the
-// chunk. lockRetry is set when a row failed on a lock.
-func (st *orgStore) applyChunk(p *processor, chunk []prow, lockRetry *bool) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if p.j.state != StateInProgress || p.j.deleted {
-		return false
-	}
-	now := st.now().UnixMilli()
-	res := p.res
-	var failed int64
-	if p.model != nil {
-		p.lockP = p.model.lockShareLocked(p.ob)
-	}
-	for i := range chunk {
-		r := &chunk[i]
-		seq, created, e := p.applyLocked(r, now)
-		res.rowStart = append(res.rowStart, r.start)
-		res.rec = append(res.rec, seq)
-		switch {
-		case e != nil:
-			res.status = append(res.status, rowFailed)
-			res.failRow = append(res.failRow, uint32(len(res.status)-1))
-			res.failErr = append(res.failErr, e.bulkText())
-			failed++
-			if e.code == "UNABLE_TO_LOCK_ROW" {
-				*lockRetry = true
-			}
-		case created:
-			res.status = append(res.status, rowCreated)
-		default:
-			res.status = append(res.status, rowUpdated)
-		}
-	}
-	p.j.processed += int64(len(chunk))
-	p.j.failed += failed
-	return true
 }
 
 // applyLocked saves one row, under the store lock (applyChunk). It

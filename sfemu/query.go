@@ -547,7 +547,7 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 		return &reply{status: http.StatusOK, body: map[string]any{"totalSize": len(seqs), "done": true, "records": []any{}}}, nil
 	}
 	cur := &queryCursor{obj: sq.obj, fields: sq.fields, seqs: seqs}
-	return queryReply(s.queryPage(cur, s.opts.queryPageSize, rq.version)), nil
+	return queryReply(s.store.queryPage(cur, s.opts.queryPageSize, rq.version)), nil
 }
 
 // queryReply answers a query page rendered by the store.
@@ -577,7 +577,7 @@ type matchRow struct {
 // are seen either before or after the change. The scan stops when ctx
 // ends: QUERY_TIMEOUT at the request deadline [I].
 func (s *Server) selectRows(ctx context.Context, sq *soqlQuery) (out []uint32, rows []matchRow, _ *apiError) {
-	t := s.table(sq.obj)
+	t := s.store.table(sq.obj)
 	done := ctx.Done()
 	var (
 		snap []record
@@ -585,7 +585,7 @@ func (s *Server) selectRows(ctx context.Context, sq *soqlQuery) (out []uint32, r
 		end  int
 	)
 	for next := 1; ; {
-		snap, seqs, end = s.copyLive(t, next, snap[:0], seqs[:0])
+		snap, seqs, end = s.store.copyLive(t, next, snap[:0], seqs[:0])
 		if end < next {
 			return out, rows, nil
 		}
@@ -650,7 +650,7 @@ func orderCompare(f *field) func(a, b *matchRow) int {
 
 // handleQueryMore serves GET /query/{locator}: the next page.
 func (s *Server) handleQueryMore(rq *request) (*reply, error) {
-	page, aerr := s.nextQueryPage(rq.params[0], s.opts.queryPageSize, rq.version)
+	page, aerr := s.store.nextQueryPage(rq.params[0], s.opts.queryPageSize, rq.version)
 	if aerr != nil {
 		return nil, aerr
 	}

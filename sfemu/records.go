@@ -68,7 +68,7 @@ const (
 )
 
 // resolveID identifies the record an ID names. The seq is also returned
-// for deleted records, so that failures can name them. Guarded by Server.mu.
+// for deleted records, so that failures can name them. Guarded by orgStore.mu.
 func (t *table) resolveID(id string) (uint32, idState) {
 	prefix, seq, ok := parseID(id)
 	switch {

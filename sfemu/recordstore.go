@@ -158,6 +158,23 @@ func (st *orgStore) deleteRecordLocked(t *table, seq uint32) *apiError {
 	return nil
 }
 
+// matchKeyLocked finds the live records whose field kf (Id or an External
+// ID field) has the value given in a URL (decoded once by the router,
+// 5.4). It also returns the value in its stored form.
+func (t *table) matchKeyLocked(kf *field, key string) ([]uint32, []byte, *rowErr) {
+	if kf.kind == kindID {
+		if sq, st := t.resolveID(key); st == idLive {
+			return []uint32{sq}, nil, nil
+		}
+		return nil, nil, nil
+	}
+	canon, e := convertValue(kf, []byte(key), nil)
+	if e != nil {
+		return nil, nil, e
+	}
+	return t.lookupAll(kf, canon), canon, nil
+}
+
 // recordByIDLocked finds a record by the ID in the path: a value that is
 // not an ID at all is read as an external-ID value and answers the
 // observed 404 (6.3).

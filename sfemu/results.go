@@ -392,7 +392,7 @@ func writeHeaderName(w *bufio.Writer, name string) {
 // Before a terminal state it answers 400 INVALIDJOBSTATE [I: 3.4].
 func resultsHandler(kind resultKind) handlerFunc {
 	return func(s *Server, rq *request) (*reply, error) {
-		j, done, aerr := s.jobResultsReady(rq.params[0])
+		j, done, aerr := s.store.jobResultsReady(rq.params[0])
 		if aerr != nil {
 			return nil, aerr
 		}
@@ -402,7 +402,7 @@ func resultsHandler(kind resultKind) handlerFunc {
 		case <-rq.r.Context().Done():
 			return nil, rq.r.Context().Err()
 		}
-		res := s.jobResults(j)
+		res := s.store.jobResults(j)
 		return &reply{status: http.StatusOK, contentType: "text/csv; charset=UTF-8", stream: func(w io.Writer) error {
 			bw, ok := w.(*bufio.Writer)
 			if !ok {

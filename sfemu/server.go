@@ -177,9 +177,10 @@ type Server struct {
 	auth   authState
 	faults faultState
 
-	// The org's mutable state (orgstore.go) and the daily API count.
-	*orgStore
-	api apiMeter
+	// The org's mutable state (orgstore.go) and the daily API count, each
+	// behind its own lock.
+	store *orgStore
+	api   apiMeter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -229,7 +230,7 @@ func New(opts ...Option) *Server {
 	}
 	s := &Server{opts: o, org: g, now: o.now, model: newOrgState(o.model)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.orgStore = newOrgStore(g, o.now, s.model)
+	s.store = newOrgStore(g, o.now, s.model)
 	s.auth.init(o)
 	s.faults.rng = mrand.New(mrand.NewPCG(uint64(o.seed), 0x7a11))
 	s.started = s.now()
@@ -240,9 +241,9 @@ func New(opts ...Option) *Server {
 // Close stops background job processing and waits for it. Jobs still
 // waiting are left as they are. The Server still answers requests.
 func (s *Server) Close() {
-	s.stop()
+	s.store.stop()
 	s.cancel()
-	s.waitProcessors()
+	s.store.waitProcessors()
 }
 
 // request is what handlers see: the HTTP request, the API version of the

@@ -185,23 +185,6 @@ func multipleChoices(rq *request, ob *object, ids []string) *reply {
 	return &reply{status: http.StatusMultipleChoices, body: urls}
 }
 
-// matchKeyLocked finds the live records whose field kf (Id or an External
-// ID field) has the value given in a URL (decoded once by the router,
-// 5.4). It also returns the value in its stored form.
-func (t *table) matchKeyLocked(kf *field, key string) ([]uint32, []byte, *rowErr) {
-	if kf.kind == kindID {
-		if sq, st := t.resolveID(key); st == idLive {
-			return []uint32{sq}, nil, nil
-		}
-		return nil, nil, nil
-	}
-	canon, e := convertValue(kf, []byte(key), nil)
-	if e != nil {
-		return nil, nil, e
-	}
-	return t.lookupAll(kf, canon), canon, nil
-}
-
 // keyField resolves the field of a /sobjects/{Object}/{Field}/{value} URL:
 // it must exist (else 404, 5.2 [D]) and be an External ID or Id.
 func keyField(ob *object, name string) (*field, *apiError) {
@@ -234,7 +217,7 @@ func (s *Server) handleCreate(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	id, aerr := s.createRecord(ob, ch, rels)
+	id, aerr := s.store.createRecord(ob, ch, rels)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -267,7 +250,7 @@ func (s *Server) handleUpsert(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	res, aerr := s.upsertRecord(ob, kf, rq.params[2], ch, rels, updateOnly)
+	res, aerr := s.store.upsertRecord(ob, kf, rq.params[2], ch, rels, updateOnly)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -310,7 +293,7 @@ func (s *Server) handleGetRecord(rq *request) (*reply, error) {
 		return nil, aerr
 	}
 	fields, ferr := fieldsParam(ob, rq.r.URL.Query().Get("fields"))
-	raw, aerr := s.recordJSON(ob, rq.params[1], fields, ferr, rq.version)
+	raw, aerr := s.store.recordJSON(ob, rq.params[1], fields, ferr, rq.version)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -324,7 +307,7 @@ func (s *Server) handleGetByExternalID(rq *request) (*reply, error) {
 		return nil, aerr
 	}
 	fields, ferr := fieldsParam(ob, rq.r.URL.Query().Get("fields"))
-	raw, several, aerr := s.recordJSONByKey(ob, kf, rq.params[2], fields, ferr, rq.version)
+	raw, several, aerr := s.store.recordJSONByKey(ob, kf, rq.params[2], fields, ferr, rq.version)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -340,7 +323,7 @@ func (s *Server) handleUpdateRecord(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if aerr := s.updateRecord(ob, rq.params[1], ch, rels); aerr != nil {
+	if aerr := s.store.updateRecord(ob, rq.params[1], ch, rels); aerr != nil {
 		return nil, aerr
 	}
 	return &reply{status: http.StatusNoContent}, nil
@@ -353,7 +336,7 @@ func (s *Server) handleDeleteRecord(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if aerr := s.deleteRecord(ob, rq.params[1]); aerr != nil {
+	if aerr := s.store.deleteRecord(ob, rq.params[1]); aerr != nil {
 		return nil, aerr
 	}
 	return &reply{status: http.StatusNoContent}, nil
@@ -365,7 +348,7 @@ func (s *Server) handleDeleteByExternalID(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	several, aerr := s.deleteRecordByKey(ob, kf, rq.params[2])
+	several, aerr := s.store.deleteRecordByKey(ob, kf, rq.params[2])
 	if aerr != nil {
 		return nil, aerr
 	}

@@ -31,4 +31,12 @@
 // wait, a limited number of jobs in progress, a records/s capacity shared
 // by them, and UNABLE_TO_LOCK_ROW failures that rise with the number of
 // concurrent jobs on related objects.
+//
+// A Server is safe for concurrent use. The org's mutable state (records,
+// jobs, injected record locks, query cursors) belongs to one store value
+// (orgStore) whose methods each take and release its lock; handlers only
+// translate between HTTP and those methods, and reading uploads, parsing
+// rows, evaluating queries and writing results happen outside the lock.
+// Independent state (the API count, tokens, faults) has its own small
+// locks. docs/emulator.md describes the rules.
 package sfemu

@@ -19,8 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sfmigrate/sfmigrate/internal/excerpt"
-
 	"github.com/sfmigrate/sfmigrate/internal/safefile"
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 // ManifestVersion is the manifest format written by this version. Older
@@ -208,6 +208,16 @@ func (b *BatchState) Terminal() bool {
 	}
 	return false
 }
+
+// Abandoned reports a batch whose job was aborted before it processed a
+// record: the batch gets a new job (replaceAbandonedJobs).
+func (b *BatchState) Abandoned() bool {
+	return b.JobID != "" && b.JobState == string(salesforce.JobAborted) && b.Processed == 0
+}
+
+// NeedsLoad reports whether the upload must load b: its job has not
+// reached a final state, or was abandoned and is replaced.
+func (b *BatchState) NeedsLoad() bool { return !b.Terminal() || b.Abandoned() }
 
 // Empty reports a batch with no row to upload: every source row of it was
 // rejected. It has no file and no job.

@@ -171,9 +171,10 @@ func (r *Runner) extractAndUpload(ctx context.Context) error {
 			}
 			close(queue)
 		}()
-		// Batches written by an earlier attempt whose job did not finish go first.
+		// Batches written by an earlier attempt whose job did not finish
+		// (or was abandoned: upload gives it a new one) go first.
 		for _, b := range m.Batches {
-			if b.Terminal() {
+			if !b.NeedsLoad() {
 				continue
 			}
 			select {

@@ -17,7 +17,7 @@ func (r *Runner) uploadAll(ctx context.Context) error {
 	m := r.store.Snapshot()
 	queue := make(chan int, len(m.Batches))
 	for _, b := range m.Batches {
-		if !b.Terminal() && r.store.Owns(b) {
+		if b.NeedsLoad() && r.store.Owns(b) {
 			queue <- b.Index
 		}
 	}
@@ -226,7 +226,7 @@ func (r *Runner) replaceAbandonedJobs() []int {
 	var redo []int
 	_ = r.store.Update(func(m *Manifest) error { // a failed write surfaces on the next Update
 		for _, b := range m.Batches {
-			if b.JobID != "" && b.JobState == string(salesforce.JobAborted) && b.Processed == 0 && r.store.Owns(b) {
+			if b.Abandoned() && r.store.Owns(b) {
 				b.PreviousJobs = append(b.PreviousJobs, b.JobID)
 				// ErrorMessage stays: why the job was given up, until the
 				// next job of the batch says otherwise.

@@ -56,14 +56,18 @@ func (a *authState) check(r *http.Request, now time.Time) *apiError {
 	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "OAuth")) {
 		return errSession()
 	}
-	tok = strings.TrimSpace(tok)
-	a.mu.Lock()
-	issued, known := a.tokens[tok]
-	a.mu.Unlock()
-	if !known || (a.lifetime > 0 && now.Sub(issued) >= a.lifetime) {
+	if !a.valid(strings.TrimSpace(tok), now) {
 		return errSession()
 	}
 	return nil
+}
+
+// valid says whether tok was issued and has not expired at now.
+func (a *authState) valid(tok string, now time.Time) bool {
+	a.mu.Lock()
+	issued, known := a.tokens[tok]
+	a.mu.Unlock()
+	return known && (a.lifetime <= 0 || now.Sub(issued) < a.lifetime)
 }
 
 // client returns the token endpoint's fault and the registered client.

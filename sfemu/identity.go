@@ -98,16 +98,11 @@ func identityRefusal(word string) *reply {
 	return &reply{status: http.StatusForbidden, contentType: "text/plain;charset=UTF-8", raw: []byte(word)}
 }
 
-// handleUserInfo serves GET and POST /services/oauth2/userinfo: the
-// OpenID Connect claims of the token's user, in the real field order
-// (salesforce-api.md §10.1).
-func (s *Server) handleUserInfo(rq *request) (*reply, error) {
-	if refused := s.identityToken(rq.r); refused != nil {
-		return refused, nil
-	}
-	b := rq.base
+// identityURLs is the "urls" object of UserInfo and the identity URL:
+// the APIs the token may call, with the literal "{version}".
+func identityURLs(b string) orderedJSON {
 	org15 := id15(orgID)
-	urls := orderedJSON{
+	return orderedJSON{
 		{"enterprise", b + "/services/Soap/c/{version}/" + org15},
 		{"metadata", b + "/services/Soap/m/{version}/" + org15},
 		{"partner", b + "/services/Soap/u/{version}/" + org15},
@@ -126,6 +121,65 @@ func (s *Server) handleUserInfo(rq *request) (*reply, error) {
 		{"feed_elements", b + "/services/data/v{version}/chatter/feed-elements"},
 		{"custom_domain", b},
 	}
+}
+
+// handleIdentity serves GET /id/{org id}/{user id}, the identity URL of
+// the token answer: the same facts as UserInfo under the identity
+// service's own names, in the real order (salesforce-api.md §10.1). It
+// refuses tokens as UserInfo does.
+func (s *Server) handleIdentity(rq *request) (*reply, error) {
+	if refused := s.identityToken(rq.r); refused != nil {
+		return refused, nil
+	}
+	if rq.params[0] != orgID || rq.params[1] != userID {
+		return nil, errNotFound()
+	}
+	b := rq.base
+	return &reply{status: http.StatusOK, body: orderedJSON{
+		{"id", b + "/id/" + orgID + "/" + userID},
+		{"asserted_user", true},
+		{"user_id", userID},
+		{"organization_id", orgID},
+		{"username", userName},
+		{"nick_name", userNickname},
+		{"display_name", userFirstName + " " + userLastName},
+		{"email", userName},
+		{"email_verified", true},
+		{"first_name", userFirstName},
+		{"last_name", userLastName},
+		{"timezone", userTimeZone},
+		{"photos", orderedJSON{
+			{"picture", b + "/profilephoto/005/F"},
+			{"thumbnail", b + "/profilephoto/005/T"},
+		}},
+		{"addr_street", nil},
+		{"addr_city", nil},
+		{"addr_state", nil},
+		{"addr_country", "US"},
+		{"addr_zip", nil},
+		{"mobile_phone", nil},
+		{"mobile_phone_verified", false},
+		{"is_lightning_login_user", false},
+		{"status", orderedJSON{{"created_date", nil}, {"body", nil}}},
+		{"urls", identityURLs(b)},
+		{"active", true},
+		{"user_type", "STANDARD"},
+		{"language", userLocale},
+		{"locale", userLocale},
+		{"utcOffset", 0},
+		{"last_modified_date", sfTime(s.started)},
+		{"is_app_installed", true},
+	}}, nil
+}
+
+// handleUserInfo serves GET and POST /services/oauth2/userinfo: the
+// OpenID Connect claims of the token's user, in the real field order
+// (salesforce-api.md §10.1).
+func (s *Server) handleUserInfo(rq *request) (*reply, error) {
+	if refused := s.identityToken(rq.r); refused != nil {
+		return refused, nil
+	}
+	b := rq.base
 	return &reply{status: http.StatusOK, body: orderedJSON{
 		{"sub", b + "/id/" + orgID + "/" + userID},
 		{"user_id", userID},
@@ -146,7 +200,7 @@ func (s *Server) handleUserInfo(rq *request) (*reply, error) {
 		{"picture", b + "/profilephoto/005/F"},
 		{"address", orderedJSON{{"country", "US"}}},
 		{"is_salesforce_integration_user", false},
-		{"urls", urls},
+		{"urls", identityURLs(b)},
 		{"active", true},
 		{"user_type", "STANDARD"},
 		{"language", userLocale},

@@ -260,3 +260,49 @@ func TestDefinedUserObjectWins(t *testing.T) {
 		t.Errorf("declared User table has %d records, want 0", n)
 	}
 }
+
+// TestIdentityURL: the token answer's id URL tells the same user and org
+// as UserInfo, under the identity service's names, and refuses tokens the
+// same way.
+func TestIdentityURL(t *testing.T) {
+	c := newTC(t)
+	idURL, org, user := tokenIdentity(t, c)
+	path := strings.TrimPrefix(idURL, c.srv.URL)
+	r := c.do("GET", path, "", "", true)
+	if r.status != 200 {
+		t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	}
+	pos := 0
+	for _, k := range []string{"id", "asserted_user", "user_id", "organization_id", "username", "nick_name", "display_name",
+		"email", "email_verified", "first_name", "last_name", "timezone", "photos", "addr_street", "addr_country",
+		"mobile_phone", "is_lightning_login_user", "status", "urls", "active", "user_type", "language", "locale",
+		"utcOffset", "last_modified_date", "is_app_installed"} {
+		i := strings.Index(r.body[pos:], `"`+k+`":`)
+		if i < 0 {
+			t.Fatalf("field %s missing or out of order in %s", k, r.body)
+		}
+		pos += i + 1
+	}
+	var id struct {
+		ID       string            `json:"id"`
+		UserID   string            `json:"user_id"`
+		OrgID    string            `json:"organization_id"`
+		Username string            `json:"username"`
+		URLs     map[string]string `json:"urls"`
+	}
+	r.json(&id)
+	var ui struct {
+		Username string `json:"preferred_username"`
+	}
+	c.do("GET", "/services/oauth2/userinfo", "", "", true).json(&ui)
+	if id.ID != idURL || id.UserID != user || id.OrgID != org || id.Username != ui.Username || id.URLs["rest"] == "" {
+		t.Errorf("identity %+v, want id %s, user %s, org %s, username %s", id, idURL, user, org, ui.Username)
+	}
+	if r := c.do("GET", "/id/"+org+"/0055g0000000XXXAAA", "", "", true); r.status != 404 {
+		t.Errorf("another user's identity: %d %s", r.status, r.body)
+	}
+	c.token = "00D000000000000!AQnotissued"
+	if r := c.do("GET", path, "", "", true); r.status != 403 || r.body != "Bad_OAuth_Token" {
+		t.Errorf("bad token: %d %s", r.status, r.body)
+	}
+}

@@ -212,26 +212,3 @@ func newToken() string {
 	}
 	return string(b)
 }
-
-// handleIdentity serves the identity URL returned as "id" (a minimal
-// version of the real response: who the token acts for).
-func (s *Server) handleIdentity(rq *request) (*reply, error) {
-	if rq.params[0] != orgID || rq.params[1] != userID {
-		return nil, errNotFound()
-	}
-	return &reply{status: http.StatusOK, body: map[string]any{
-		"id":              rq.base + "/id/" + orgID + "/" + userID,
-		"asserted_user":   true,
-		"user_id":         userID,
-		"organization_id": orgID,
-		"username":        "integration@sfemu.example",
-		"display_name":    "Integration User",
-		"active":          true,
-		"user_type":       "STANDARD",
-		"urls": map[string]string{
-			"rest":     rq.base + "/services/data/v{version}/",
-			"sobjects": rq.base + "/services/data/v{version}/sobjects/",
-			"query":    rq.base + "/services/data/v{version}/query/",
-		},
-	}}, nil
-}

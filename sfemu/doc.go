@@ -7,8 +7,10 @@
 // the versions list (GET /services/data/), Bulk API 2.0 ingest jobs
 // (/services/data/vXX.X/jobs/ingest: create, upload, close, abort, info,
 // list, delete and the three result sets), sObject REST (create, get,
-// update, delete, upsert by external ID, describe) and a SOQL subset
-// (GET .../query?q=). The contract is docs/salesforce-api.md of the
+// update, delete, upsert by external ID, describe), a SOQL subset
+// (GET .../query?q=) and what clients read after a login to learn who a
+// token acts for: /services/oauth2/userinfo, the identity URL and the
+// read-only User and Organization records (identity.go). The contract is docs/salesforce-api.md of the
 // project; behaviour that no public source establishes is marked [I] in
 // comments, with the section it belongs to.
 //

@@ -56,14 +56,18 @@ func (a *authState) check(r *http.Request, now time.Time) *apiError {
 	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "OAuth")) {
 		return errSession()
 	}
-	tok = strings.TrimSpace(tok)
-	a.mu.Lock()
-	issued, known := a.tokens[tok]
-	a.mu.Unlock()
-	if !known || (a.lifetime > 0 && now.Sub(issued) >= a.lifetime) {
+	if !a.valid(strings.TrimSpace(tok), now) {
 		return errSession()
 	}
 	return nil
+}
+
+// valid says whether tok was issued and has not expired at now.
+func (a *authState) valid(tok string, now time.Time) bool {
+	a.mu.Lock()
+	issued, known := a.tokens[tok]
+	a.mu.Unlock()
+	return known && (a.lifetime <= 0 || now.Sub(issued) < a.lifetime)
 }
 
 // client returns the token endpoint's fault and the registered client.
@@ -207,27 +211,4 @@ func newToken() string {
 		b = append(b, alphabet[int(c)%len(alphabet)])
 	}
 	return string(b)
-}
-
-// handleIdentity serves the identity URL returned as "id" (a minimal
-// version of the real response: who the token acts for).
-func (s *Server) handleIdentity(rq *request) (*reply, error) {
-	if rq.params[0] != orgID || rq.params[1] != userID {
-		return nil, errNotFound()
-	}
-	return &reply{status: http.StatusOK, body: map[string]any{
-		"id":              rq.base + "/id/" + orgID + "/" + userID,
-		"asserted_user":   true,
-		"user_id":         userID,
-		"organization_id": orgID,
-		"username":        "integration@sfemu.example",
-		"display_name":    "Integration User",
-		"active":          true,
-		"user_type":       "STANDARD",
-		"urls": map[string]string{
-			"rest":     rq.base + "/services/data/v{version}/",
-			"sobjects": rq.base + "/services/data/v{version}/sobjects/",
-			"query":    rq.base + "/services/data/v{version}/query/",
-		},
-	}}, nil
 }

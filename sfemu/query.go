@@ -516,6 +516,12 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 	if strings.TrimSpace(q) == "" {
 		return nil, errMalformed("the q parameter with a SOQL query is required")
 	}
+	if rep, ok, aerr := s.sysQuery(rq, q); ok {
+		if aerr != nil {
+			return nil, aerr
+		}
+		return rep, nil
+	}
 	sq, aerr := s.parseSOQL(q)
 	if aerr != nil {
 		return nil, aerr

@@ -280,8 +280,10 @@ type route struct {
 // routes is every endpoint the emulator serves, in one list.
 var routes = []route{
 	{segs: []string{"services", "oauth2", "token"}, methods: map[string]handlerFunc{"POST": (*Server).handleToken}},
+	{segs: []string{"services", "oauth2", "userinfo"}, methods: map[string]handlerFunc{
+		"GET": (*Server).handleUserInfo, "POST": (*Server).handleUserInfo}},
 	{segs: []string{"services", "data"}, methods: map[string]handlerFunc{"GET": (*Server).handleVersions}},
-	{segs: []string{"id", "{}", "{}"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleIdentity}},
+	{segs: []string{"id", "{}", "{}"}, methods: map[string]handlerFunc{"GET": (*Server).handleIdentity}},
 	{segs: []string{"services", "data", "{v}"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleResources}},
 	{segs: []string{"services", "data", "{v}", "limits"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleLimits}},
 	{segs: []string{"services", "data", "{v}", "jobs", "ingest"}, auth: true, methods: map[string]handlerFunc{

@@ -288,6 +288,9 @@ func (s *Server) keyParams(rq *request) (*object, *field, *apiError) {
 
 // handleGetRecord serves GET /sobjects/{Object}/{id}[?fields=a,b] (8).
 func (s *Server) handleGetRecord(rq *request) (*reply, error) {
+	if o := s.sysObjectNamed(rq.params[0]); o != nil {
+		return s.getSysRecord(rq, o)
+	}
 	ob, aerr := s.objectParam(rq.params[0])
 	if aerr != nil {
 		return nil, aerr

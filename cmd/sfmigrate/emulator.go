@@ -26,7 +26,9 @@ import (
 const emulatorHelp = `
 Serves an in-memory Salesforce org on ADDR: OAuth 2.0 client credentials at
 /services/oauth2/token, the versions list, Bulk API 2.0 ingest jobs, sObject
-REST (upsert by external id, create, get, describe) and a SOQL subset.
+REST (upsert by external id, create, get, describe), a SOQL subset, and the
+identity calls clients make after a login (/services/oauth2/userinfo, the
+run-as User and the Organization record; the sf CLI logs in with them).
 127.0.0.1:0 picks a free port. The first line printed on stdout holds the base
 URL; point a client's login URL (or AIRFLOW_CONN_SALESFORCE_API's host) at it.
 With the test client, the next lines show its id and secret and an export line

@@ -179,22 +179,38 @@ func (c *Client) load(ctx context.Context, spec JobSpec, opts LoadOptions, hint 
 	l := &loader{c: c, spec: spec, opts: opts, window: window, poller: newPoller(c)}
 	c.addWindow(window)
 	defer c.removeWindow(window)
+	// The poller follows every closed job; it ends after the last one.
 	pctx, stopPoller := context.WithCancel(ctx)
 	pollerDone := make(chan struct{})
 	go func() {
 		defer close(pollerDone)
 		l.poller.run(pctx)
 	}()
+	results := l.run(ctx, parallel, hint, next)
+	stopPoller()
+	<-pollerDone
+	if rest != nil {
+		for _, f := range rest() {
+			r := LoadResult{Path: f.Path, JobID: f.JobID, Resumed: f.JobID != "",
+				Err: fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))}
+			l.done(r)
+			results = append(results, r)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return results, fmt.Errorf("salesforce: load %s: %w", spec.Object, context.Cause(ctx))
+	}
+	return results, nil
+}
 
+// run takes files from next while the window has room and ctx lasts,
+// uploads up to parallel of them at once, and returns once every job it
+// started has ended: one result per file, in the order taken.
+func (l *loader) run(ctx context.Context, parallel, hint int, next func(context.Context) (LoadFile, bool)) []LoadResult {
 	var mu sync.Mutex
 	results := make([]LoadResult, 0, hint) // guarded by mu once goroutines run
 	finish := func(idx int, r LoadResult) {
-		if r.Retries > 0 {
-			// Salesforce had to process parts of the job again: lock
-			// contention or timeouts, worse with more jobs at once.
-			window.Shrink(fmt.Sprintf("Salesforce processed parts of job %s again %d times (lock contention or timeouts)", r.JobID, r.Retries))
-		}
-		window.Release(r.Err == nil && r.State == JobComplete && r.Retries == 0)
+		l.release(r)
 		l.done(r)
 		mu.Lock()
 		results[idx] = r
@@ -206,12 +222,12 @@ func (c *Client) load(ctx context.Context, spec JobSpec, opts LoadOptions, hint 
 	for ctx.Err() == nil {
 		// Room in the window first, then the next file: a file taken is
 		// one on disk, so none is taken that could not go out.
-		if err := window.Acquire(ctx); err != nil {
+		if err := l.window.Acquire(ctx); err != nil {
 			break
 		}
 		f, ok := next(ctx)
 		if !ok {
-			window.Unacquire()
+			l.window.Unacquire()
 			break
 		}
 		mu.Lock()
@@ -236,20 +252,17 @@ func (c *Client) load(ctx context.Context, spec JobSpec, opts LoadOptions, hint 
 	}
 	_ = g.Wait() // the goroutines never return an error
 	waiters.Wait()
-	stopPoller()
-	<-pollerDone
-	if rest != nil {
-		for _, f := range rest() {
-			r := LoadResult{Path: f.Path, JobID: f.JobID, Resumed: f.JobID != "",
-				Err: fmt.Errorf("load %s: not started: %w", f.Path, context.Cause(ctx))}
-			l.done(r)
-			results = append(results, r)
-		}
+	return results
+}
+
+// release gives a finished job's place in the window back, halving the
+// window first when Salesforce had to process parts of the job again
+// (lock contention or timeouts, worse with more jobs at once).
+func (l *loader) release(r LoadResult) {
+	if r.Retries > 0 {
+		l.window.Shrink(fmt.Sprintf("Salesforce processed parts of job %s again %d times (lock contention or timeouts)", r.JobID, r.Retries))
 	}
-	if err := ctx.Err(); err != nil {
-		return results, fmt.Errorf("salesforce: load %s: %w", spec.Object, context.Cause(ctx))
-	}
-	return results, nil
+	l.window.Release(r.Err == nil && r.State == JobComplete && r.Retries == 0)
 }
 
 // loader carries one LoadFiles call.

@@ -275,6 +275,11 @@ func appendText(dst, b []byte, maxChars int) ([]byte, error) {
 		return append(dst, b...), nil
 	}
 	dst = append(dst, '"')
+	if bytes.IndexByte(b, '"') < 0 && bytes.IndexByte(b, '\r') < 0 {
+		// Quoted for a comma or LF only (most quoted text): nothing to
+		// change inside.
+		return append(append(dst, b...), '"'), nil
+	}
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
 		case '"':

@@ -37,8 +37,9 @@ type progress struct {
 // A job still UploadComplete once the pace is known has not started: it
 // cannot end before it has run its records, and even at twice the pace
 // seen (an org runs a lone job faster) that takes n / (2·pace); it is not
-// polled before then, nor brought forward when other jobs end (they say
-// nothing of when the org starts it). This is what keeps the jobs that
+// polled before then (nor later than twice the longest poll interval, in
+// case the pace seen misleads), nor brought forward when other jobs end
+// (they say nothing of when the org starts it). This is what keeps the jobs that
 // wait in the org's queue, behind the ones it processes, from costing a
 // poll at every turn.
 func (p *poller) progressPollLocked(f *followed, info *JobInfo, now, backoff time.Time) time.Time {
@@ -56,7 +57,8 @@ func (p *poller) progressPollLocked(f *followed, info *JobInfo, now, backoff tim
 			return backoff
 		}
 		pr.queued = true
-		at := now.Add(time.Duration(float64(n) / (2 * p.pace) * float64(time.Second)))
+		wait := min(time.Duration(float64(n)/(2*p.pace)*float64(time.Second)), 2*p.c.cfg.PollMaxInterval)
+		at := now.Add(wait)
 		if at.After(f.deadline) {
 			at = f.deadline
 		}

@@ -103,9 +103,10 @@ url=""
 start_emu() { # flags...
   "$work/sfmigrate" emulator --listen 127.0.0.1:0 "$@" >"$work/emu.out" 2>"$work/emu.err" &
   emu_pid=$!
-  for _ in $(seq 100); do [[ -s "$work/emu.out" ]] && break; sleep 0.1; done
+  # Up to 30 s: on a machine shared with other work a start can take a while.
+  for _ in $(seq 300); do [[ -s "$work/emu.out" ]] && break; kill -0 "$emu_pid" 2>/dev/null || break; sleep 0.1; done
   url=$(head -n 1 "$work/emu.out" | sed 's/^sfemu listening on //')
-  [[ "$url" == http* ]] || { echo "run.sh: emulator did not start:" >&2; cat "$work/emu.err" >&2; exit 1; }
+  [[ "$url" == http* ]] || { echo "run.sh: emulator did not start (flags: $*):" >&2; cat "$work/emu.err" >&2; exit 1; }
 }
 
 # api_calls prints the calls the emulator counted, less the /limits call itself.

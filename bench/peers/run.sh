@@ -101,12 +101,21 @@ jobs=${#files[@]}
 # --- one emulator per run --------------------------------------------------------
 url=""
 start_emu() { # flags...
-  "$work/sfmigrate" emulator --listen 127.0.0.1:0 "$@" >"$work/emu.out" 2>"$work/emu.err" &
-  emu_pid=$!
-  # Up to 30 s: on a machine shared with other work a start can take a while.
-  for _ in $(seq 300); do [[ -s "$work/emu.out" ]] && break; kill -0 "$emu_pid" 2>/dev/null || break; sleep 0.1; done
-  url=$(head -n 1 "$work/emu.out" | sed 's/^sfemu listening on //')
-  [[ "$url" == http* ]] || { echo "run.sh: emulator did not start (flags: $*):" >&2; cat "$work/emu.err" >&2; exit 1; }
+  local attempt rc
+  for attempt in 1 2 3; do
+    "$work/sfmigrate" emulator --listen 127.0.0.1:0 "$@" >"$work/emu.out" 2>"$work/emu.err" &
+    emu_pid=$!
+    # Up to 30 s: on a machine shared with other work a start can take a while.
+    for _ in $(seq 300); do [[ -s "$work/emu.out" ]] && break; kill -0 "$emu_pid" 2>/dev/null || break; sleep 0.1; done
+    url=$(head -n 1 "$work/emu.out" | sed 's/^sfemu listening on //')
+    [[ "$url" == http* ]] && return
+    rc=0
+    kill "$emu_pid" 2>/dev/null || true
+    wait "$emu_pid" 2>/dev/null || rc=$?
+    emu_pid=""
+    echo "run.sh: emulator did not start (attempt $attempt, exit $rc, flags: $*): $(head -c 300 "$work/emu.err")" >&2
+  done
+  exit 1
 }
 
 # api_calls prints the calls the emulator counted, less the /limits call itself.

@@ -13,20 +13,20 @@ cycle, the second pass an upsert of the external id and those lookups). This fil
 plan.json: no subprocess and no Salesforce call at DAG parse time. Rerun the command above and
 redeploy when the tables config changes.
 
-Each task group runs the five steps of one plan step as `sfmigrate task STEP`, with a run id of
-its own derived from the DAG run's, so groups run on any worker sharing SFMIGRATE_WORK_DIR and
-SFMIGRATE_LOGS_DIR. Groups wait for the groups their step waits for; groups of one wave run at
-the same time, each with its share of PARALLEL jobs in flight (as `sfmigrate run --all-tables`
-divides it). Connections come from the workers' AIRFLOW_CONN_* variables, as sfmigrate reads them.
+Each task group runs the five steps of one plan step as `sfmigrate task STEP` (the provider's
+SfmigrateOperator), with a run id of its own derived from the DAG run's, so groups run on any
+worker sharing SFMIGRATE_WORK_DIR and SFMIGRATE_LOGS_DIR. Groups wait for the groups their step
+waits for; groups of one wave run at the same time, each with its share of PARALLEL jobs in
+flight (as `sfmigrate run --all-tables` divides it). Connections (salesforce_api and the sources
+the tables config names) and Variables are read through Airflow: metadata DB, AIRFLOW_CONN_*,
+or a secrets backend.
 
 Exit code 3 (some rows failed for good, tracker "In Progress") marks the step's update_status
-task skipped instead of failed: the groups waiting for it are then skipped too (Airflow's default
-trigger rule), which is on_parent_failure: stop; a table whose entry says
-on_parent_failure: continue starts anyway (trigger rule none_failed). Any other failure fails the
-task, and every group after it waits. The failed-results files are in the logs dir.
-
-The operators of the sfmigrate Airflow provider (airflow-provider/) can replace the
-BashOperators below one for one.
+task skipped instead of failed, with the summary in XCom: the groups waiting for it are then
+skipped too (Airflow's default trigger rule), which is on_parent_failure: stop; a table whose
+entry says on_parent_failure: continue starts anyway (trigger rule none_failed). Any other
+failure fails the task, and every group after it waits. The failed-results files are in the
+logs dir.
 """
 
 import json
@@ -34,18 +34,14 @@ import os
 from pathlib import Path
 
 import pendulum
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, TaskGroup
+
+from sfmigrate_provider.operators import SfmigrateOperator
 
 SFMIGRATE_HOME = Path(os.environ.get("SFMIGRATE_HOME", "/opt/sfmigrate"))
 PLAN_FILE = SFMIGRATE_HOME / "plan.json"
 STEP_CONFIGS = SFMIGRATE_HOME / "plan_steps"
 PARALLEL = 8  # jobs in flight for the whole plan
-COMMON = (
-    "--work-dir ${SFMIGRATE_WORK_DIR:-/shared/sfmigrate} "
-    "--logs-dir ${SFMIGRATE_LOGS_DIR:-/shared/sfmigrate/salesforce/logs}"
-)
-PARTIAL = 3  # sfmigrate's exit code for "finished, some records failed"
 
 
 def load_plan(path=PLAN_FILE):
@@ -63,37 +59,32 @@ def load_plan(path=PLAN_FILE):
 def step_group(step):
     """The five `sfmigrate task` steps of one plan step, in a task group named after it."""
     group_id = step["id"].replace(".", "_")  # Airflow ids may not hold dots
-    run_id = "'{{ run_id }}." + step["id"] + "'"
-    config = STEP_CONFIGS / f"{step['id']}.yaml"
-    common = f"--run-id {run_id} --tables-config {config} {COMMON}"
-    conf = json.dumps({"parallel": step["parallel"]})
+    common = {
+        "table": step["table"],
+        "run_id": "{{ run_id }}." + step["id"],
+        "tables_config": str(STEP_CONFIGS / f"{step['id']}.yaml"),
+        # The step's share of the plan's jobs in flight; work and logs dirs come from
+        # SFMIGRATE_WORK_DIR and SFMIGRATE_LOGS_DIR on the workers.
+        "conf": {"parallel": step["parallel"]},
+        # A table without rows succeeds (and lets the tables after it start) rather
+        # than skip: skipped means "rows failed" here.
+        "skip_on_zero_rows": False,
+    }
+    later = dict(common, trigger_rule="all_success")  # a skipped authenticate skips the group
     with TaskGroup(group_id=group_id, tooltip=step["table"] + " -> " + step["sf_object"]) as group:
-        authenticate = BashOperator(
+        authenticate = SfmigrateOperator(
             task_id="authenticate",
-            bash_command=f"sfmigrate task authenticate --table {step['table']} {common}",
+            step="authenticate",
             # A parent with failed rows ends skipped; continue still runs this step.
             trigger_rule="none_failed" if step["on_parent_failure"] == "continue" else "all_success",
+            **common,
         )
-        extract = BashOperator(
-            task_id="extract",
-            bash_command=f"sfmigrate task extract --table {step['table']} {common} --conf '{conf}'",
-        )
-        upload = BashOperator(
-            task_id="upload",
-            bash_command=f"sfmigrate task upload {common} --conf '{conf}'",
-            retries=3,  # uploads resume by job id: a retry never loads a batch twice
-        )
-        collect_results = BashOperator(
-            task_id="collect_results",
-            bash_command=f"sfmigrate task collect-results {common}",
-            retries=3,
-        )
-        update_status = BashOperator(
-            task_id="update_status",
-            bash_command=f"sfmigrate task update-status {common} --json",
-            do_xcom_push=True,  # the summary, the last stdout line
-            skip_on_exit_code=PARTIAL,
-        )
+        extract = SfmigrateOperator(task_id="extract", step="extract", **later)
+        # Network or Salesforce trouble is retried: uploads resume by job id, so a retry
+        # never loads a batch twice.
+        upload = SfmigrateOperator(task_id="upload", step="upload", retries=3, **later)
+        collect_results = SfmigrateOperator(task_id="collect_results", step="collect-results", retries=3, **later)
+        update_status = SfmigrateOperator(task_id="update_status", step="update-status", partial_as_skip=True, **later)
         authenticate >> extract >> upload >> collect_results >> update_status
     return group
 

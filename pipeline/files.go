@@ -37,10 +37,24 @@ func (r *Runner) cleanTemp() []string {
 	t := regexp.QuoteMeta(r.settings.Table)
 	name := t + `_\d{5,}(?:_attempt\d+)?`
 	kind := `(?:successful|failed|unprocessed)`
-	dirs := []struct {
+	type dirRe struct {
 		dir string
 		re  *regexp.Regexp
-	}{
+	}
+	if n := r.store.MappedBatch(); n != 0 {
+		// A mapped upload: only its own batch's files; other processes
+		// write the others now.
+		name = regexp.QuoteMeta(fmt.Sprintf("%s_%05d", r.settings.Table, n)) + `(?:_attempt\d+)?`
+		var removed []string
+		for _, d := range []dirRe{
+			{filepath.Join(r.store.Dir(), "batches"), regexp.MustCompile(`^` + name + `\.csv\.tmp$`)},
+			{r.logsDir, regexp.MustCompile(`^\.` + name + `_` + kind + `\.csv\.\d+\.tmp$`)},
+		} {
+			removed = append(removed, removeMatching(d.dir, d.re)...)
+		}
+		return removed
+	}
+	dirs := []dirRe{
 		{r.store.Dir(), regexp.MustCompile(`^manifest\.json\.tmp$`)},
 		{filepath.Join(r.store.Dir(), "batches"), regexp.MustCompile(`^` + name + `\.csv\.tmp$`)},
 		{r.logsDir, regexp.MustCompile(`^(?:` + name + `_rejected\.csv\.tmp|\.` + name + `_` + kind + `\.csv\.\d+\.tmp|` +
@@ -54,21 +68,29 @@ func (r *Runner) cleanTemp() []string {
 		}
 	}
 	for _, d := range dirs {
-		if safefile.RefuseDirLink(d.dir) != nil {
-			continue // reported when the directory is written
+		removed = append(removed, removeMatching(d.dir, d.re)...)
+	}
+	return removed
+}
+
+// removeMatching removes the files of dir whose names re matches and
+// returns their paths.
+func removeMatching(dir string, re *regexp.Regexp) []string {
+	if safefile.RefuseDirLink(dir) != nil {
+		return nil // reported when the directory is written
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // missing: nothing left there
+	}
+	var removed []string
+	for _, e := range ents {
+		if !re.MatchString(e.Name()) || e.IsDir() {
+			continue
 		}
-		ents, err := os.ReadDir(d.dir)
-		if err != nil {
-			continue // missing: nothing left there
-		}
-		for _, e := range ents {
-			if !d.re.MatchString(e.Name()) || e.IsDir() {
-				continue
-			}
-			p := filepath.Join(d.dir, e.Name())
-			if err := os.Remove(p); err == nil {
-				removed = append(removed, p)
-			}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err == nil {
+			removed = append(removed, p)
 		}
 	}
 	return removed

@@ -131,7 +131,7 @@ func (r *Runner) planFollowUps(ctx context.Context) ([]int, error) {
 	m := r.store.Snapshot()
 	var made []int
 	for _, b := range m.Batches {
-		if !b.Terminal() || b.Empty() || b.Settled || b.JobState == string(salesforce.JobComplete) && b.Failed == 0 {
+		if !b.Terminal() || b.Empty() || b.Settled || b.JobState == string(salesforce.JobComplete) && b.Failed == 0 || !r.store.Owns(b) {
 			continue
 		}
 		idx, err := r.settle(ctx, b)

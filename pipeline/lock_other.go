@@ -8,6 +8,10 @@ type noLock struct{}
 
 func (noLock) Close() error { return nil }
 
-// lockDir is a no-op where flock is not available: do not run two
+// The locks are no-ops where flock is not available: do not run two
 // processes on one run id there.
-func lockDir(string) (io.Closer, error) { return noLock{}, nil }
+
+func lockDir(string) (io.Closer, error)        { return noLock{}, nil }
+func lockDirShared(string) (io.Closer, error)  { return noLock{}, nil }
+func lockBatch(string, int) (io.Closer, error) { return noLock{}, nil }
+func lockManifest(string) (io.Closer, error)   { return noLock{}, nil }

@@ -19,8 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sfmigrate/sfmigrate/internal/excerpt"
-
 	"github.com/sfmigrate/sfmigrate/internal/safefile"
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 // ManifestVersion is the manifest format written by this version. Older
@@ -208,6 +208,16 @@ func (b *BatchState) Terminal() bool {
 	}
 	return false
 }
+
+// Abandoned reports a batch whose job was aborted before it processed a
+// record: the batch gets a new job (replaceAbandonedJobs).
+func (b *BatchState) Abandoned() bool {
+	return b.JobID != "" && b.JobState == string(salesforce.JobAborted) && b.Processed == 0
+}
+
+// NeedsLoad reports whether the upload must load b: its job has not
+// reached a final state, or was abandoned and is replaced.
+func (b *BatchState) NeedsLoad() bool { return !b.Terminal() || b.Abandoned() }
 
 // Empty reports a batch with no row to upload: every source row of it was
 // rejected. It has no file and no job.
@@ -425,6 +435,9 @@ func NewRunID(table string, now time.Time) string {
 type RunStore struct {
 	dir  string
 	lock io.Closer
+	// batch is, in a mapped upload (OpenRunBatch), the extracted batch
+	// this process owns; 0 for a process that owns the whole run.
+	batch int
 
 	mu    sync.Mutex
 	m     *Manifest          // guarded by mu
@@ -448,7 +461,12 @@ func ManifestExists(workDir, runID string) bool {
 
 // ReadManifest reads a run's manifest without locking it.
 func ReadManifest(workDir, runID string) (*Manifest, error) {
-	path := filepath.Join(RunDir(workDir, runID), "manifest.json")
+	return readManifestAt(RunDir(workDir, runID), runID)
+}
+
+// readManifestAt reads the manifest in run directory dir.
+func readManifestAt(dir, runID string) (*Manifest, error) {
+	path := filepath.Join(dir, "manifest.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest of run %s: %w", runID, err)
@@ -526,10 +544,20 @@ func (s *RunStore) Close() error {
 }
 
 // Update applies fn to the manifest and writes it. If fn returns an error
-// the manifest is still written (fn may have recorded the failure).
+// the manifest is still written (fn may have recorded the failure). In a
+// mapped upload the manifest is first read again under the manifest lock
+// and this process's batches laid over it (mergeOwned), so that writers of
+// other batches lose nothing.
 func (s *RunStore) Update(fn func(m *Manifest) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.batch != 0 {
+		unlock, err := s.mergeOwned()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	ferr := fn(s.m)
 	if err := s.writeLocked(); err != nil {
 		return errors.Join(ferr, err)

@@ -28,6 +28,10 @@ type Options struct {
 	LogsDir string
 	// RunID names the run; "" starts a new one named after the table and time.
 	RunID string
+	// Batch, when not 0, makes the Runner a mapped upload of that one
+	// extracted batch (`task upload --batch N`, mapped.go): it owns the
+	// batch and its follow-ups and runs beside the uploads of other batches.
+	Batch int
 	// Settings inputs (flags, run config, environment, tables config).
 	Inputs Inputs
 	// Reporter receives progress events (nil: none). It must be safe for
@@ -163,12 +167,21 @@ func Prepare(opts Options) (*Runner, error) {
 			runID = fmt.Sprintf("%s-%d", base, n)
 		}
 	}
-	store, err := OpenRun(opts.WorkDir, runID, func(m *Manifest) {
-		m.Table = s.Table
-		m.Settings = s.Sources
-		m.TableHash = s.TableConfig.Hash()
-		m.Tracker = TrackerState{Object: s.Tracker.SFObject, Ref: s.StatusRef}
-	})
+	var store *RunStore
+	if opts.Batch != 0 {
+		if opts.RunID == "" {
+			return nil, &ConfigError{Setting: "--batch", Value: fmt.Sprint(opts.Batch), Source: "flag --batch",
+				Problem: "a mapped upload needs the run it belongs to", Fix: "pass --run-id, the same as the extract step's"}
+		}
+		store, err = OpenRunBatch(opts.WorkDir, runID, opts.Batch)
+	} else {
+		store, err = OpenRun(opts.WorkDir, runID, func(m *Manifest) {
+			m.Table = s.Table
+			m.Settings = s.Sources
+			m.TableHash = s.TableConfig.Hash()
+			m.Tracker = TrackerState{Object: s.Tracker.SFObject, Ref: s.StatusRef}
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +195,8 @@ func Prepare(opts Options) (*Runner, error) {
 	r.warnings = append(r.warnings, s.Warnings...) // reported above; kept for the summary
 	r.warnMu.Unlock()
 	if r.resumed {
-		// Under the run's lock: nothing else writes these files now.
+		// Under the run's lock (a mapped upload: its batch's lock): nothing
+		// else writes these files now.
 		if n := len(r.cleanTemp()); n > 0 {
 			r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("removed %d temporary files an interrupted attempt left", n)})
 		}
@@ -408,13 +422,27 @@ func (r *Runner) task(ctx context.Context, name string) error {
 	default:
 		return &ConfigError{Setting: "STEP", Value: name, Source: "command line", Problem: "unknown step", Fix: "use one of " + strings.Join(Steps, ", ")}
 	}
-	if !r.store.Snapshot().StepDone(needs) {
+	if m := r.store.Snapshot(); !m.StepDone(needs) && !(needs == StepUpload && uploadSettled(m)) {
+		// Mapped uploads mark the step done when the last one ends; a run
+		// without rows, whose mapped uploads were all skipped, has none
+		// to do so, and nothing to upload either.
 		return &OrderError{Step: name, Needs: needs, RunID: r.runID, What: why}
 	}
 	if saves {
 		if err := r.checkLogsDir(); err != nil {
 			return err
 		}
+	}
+	if r.store.MappedBatch() != 0 {
+		// Not recorded as the step's start and end: many processes run it
+		// at once, one batch each (mapped.go).
+		if err := r.checkMappedBatch(); err != nil {
+			return err
+		}
+		if _, err := r.authenticateOnly(ctx); err != nil {
+			return err
+		}
+		return r.uploadMapped(ctx)
 	}
 	return r.step(ctx, name, func(ctx context.Context) error {
 		if _, err := r.authenticateOnly(ctx); err != nil {

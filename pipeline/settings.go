@@ -17,6 +17,7 @@ import (
 	"github.com/sfmigrate/sfmigrate/airflow"
 
 	"github.com/sfmigrate/sfmigrate/internal/excerpt"
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 // Defaults of the run settings that have one.
@@ -99,7 +100,7 @@ type Settings struct {
 	// TableConfig is the table's entry of the tables config.
 	TableConfig *TableConfig
 	// Tracker is the status tracker's definition.
-	Tracker TrackerConfig
+	Tracker salesforce.TrackerConfig
 	// Sources maps each setting name to its resolved value and source.
 	Sources map[string]Setting
 	// Warnings are problems that do not stop the run (unknown run config

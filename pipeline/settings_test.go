@@ -93,6 +93,11 @@ func TestTablesConfigErrors(t *testing.T) {
 		{"bad nulls", base + "    nulls: zero\n", []string{"tables.T.nulls", `"zero"`}},
 		{"bad zone", base + "    source_time_zone: Mars/Olympus\n", []string{"source_time_zone", "IANA"}},
 		{"bad name", strings.Replace(base, "  T:", "  T.X:", 1), []string{`"T.X"`, "letters, digits"}},
+		// The tracker's names go through salesforce.TrackerConfig.Validate,
+		// the check the client makes too.
+		{"bad tracker field", "status_tracker:\n  status_field: Status c\n" + base, []string{`status_tracker.status_field = "Status c" (from tables.yaml)`, "not a Salesforce API name", "e.g. Status__c"}},
+		{"tracker relationship path", "status_tracker:\n  message_field: Run__r.Message__c\n" + base, []string{`status_tracker.message_field = "Run__r.Message__c"`, "not a Salesforce API name"}},
+		{"bad tracker object", "status_tracker:\n  sf_object: 9Status__c\n" + base, []string{`status_tracker.sf_object = "9Status__c"`, "starting with a letter"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,7 +12,7 @@ import (
 
 // newSalesforceClient builds the client for the salesforce_api connection
 // and the tracker definition (no network call).
-func newSalesforceClient(conns *Connections, t TrackerConfig, poll, pollMax time.Duration, hc *http.Client, logger *slog.Logger) (*salesforce.Client, error) {
+func newSalesforceClient(conns *Connections, t salesforce.TrackerConfig, poll, pollMax time.Duration, hc *http.Client, logger *slog.Logger) (*salesforce.Client, error) {
 	cfg := salesforce.Config{
 		LoginURL:     conns.LoginURL,
 		ClientID:     conns.Salesforce.Login,
@@ -19,7 +20,7 @@ func newSalesforceClient(conns *Connections, t TrackerConfig, poll, pollMax time
 		Connection:   SalesforceConnID,
 		APIVersion:   conns.APIVersion,
 		PollInterval: poll,
-		Tracker:      salesforce.TrackerConfig{Object: t.SFObject, ExternalIDField: t.ExternalIDField, StatusField: t.StatusField},
+		Tracker:      t,
 	}
 	// The backoff grows to its maximum whatever the first interval: a short
 	// first interval must not multiply the polls (each an API call
@@ -34,6 +35,10 @@ func newSalesforceClient(conns *Connections, t TrackerConfig, poll, pollMax time
 	}
 	c, err := salesforce.New(cfg, copts...)
 	if err != nil {
+		var ne *salesforce.TrackerNameError
+		if errors.As(err, &ne) {
+			return nil, trackerConfigError(err, "tables config")
+		}
 		return nil, &ConfigError{Setting: "connection " + SalesforceConnID, Source: salesforceEnv,
 			Problem: "is not usable", Err: err, Fix: "check the connection's host, login and password"}
 	}
@@ -54,19 +59,10 @@ type Salesforce struct {
 // Salesforce refuses (wrong client id or secret, an app without the
 // client-credentials flow) is a configuration problem too, naming what to
 // check; a login that got no answer is not.
-func OpenSalesforce(ctx context.Context, getenv func(string) string, t TrackerConfig, logger *slog.Logger) (*Salesforce, error) {
+func OpenSalesforce(ctx context.Context, getenv func(string) string, t salesforce.TrackerConfig, logger *slog.Logger) (*Salesforce, error) {
 	conns, err := ResolveSalesforceConnection(getenv)
 	if err != nil {
 		return nil, err
-	}
-	if t.SFObject == "" {
-		t.SFObject = salesforce.DefaultTrackerObject
-	}
-	if t.ExternalIDField == "" {
-		t.ExternalIDField = salesforce.DefaultTrackerExternalIDField
-	}
-	if t.StatusField == "" {
-		t.StatusField = salesforce.DefaultTrackerStatusField
 	}
 	c, err := newSalesforceClient(conns, t, 0, 0, nil, logger)
 	if err != nil {

@@ -28,12 +28,7 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 		return nil
 	}
 	s := r.settings
-	start := extract.Position{BatchIndex: s.StartBatch, Row: int64(s.StartBatch-1) * int64(s.BatchSize)}
-	if last := m.LastExtracted(); last != nil {
-		n := m.Totals().Batches
-		start = extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows + last.Rejected, AfterKey: last.LastKey}
-		r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("resuming extraction at batch %d (row %d); %d batches were written before", start.BatchIndex, start.Row, n)})
-	}
+	start := r.extractStart(m)
 	fields, err := r.targetFields(m)
 	if err != nil {
 		return err
@@ -63,36 +58,11 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 		RejectDir:   r.logsDir,
 		MaxRejected: maxRejected,
 		OnBatch: func(ctx context.Context, b extract.Batch) error {
-			rel := ""
-			if b.Path != "" {
-				var err error
-				if rel, err = filepath.Rel(r.store.Dir(), b.Path); err != nil {
-					rel = b.Path
-				}
-			}
-			if err := r.store.Update(func(m *Manifest) error {
-				bs := &BatchState{Index: b.Index, File: rel, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, FirstRow: b.FirstRow, LastKey: b.LastKey,
-					Rejected: b.Rejected, RejectedFile: b.RejectedPath, Truncated: b.Truncated}
-				if old := m.Batch(b.Index); old != nil {
-					if old.JobID != "" {
-						return fmt.Errorf("batch %d was extracted again although job %s exists for it", b.Index, old.JobID)
-					}
-					*old = *bs
-				} else {
-					m.Batches = append(m.Batches, bs)
-				}
-				m.Extract.Rows = sumRows(m)
-				return nil
-			}); err != nil {
-				return fmt.Errorf("record batch %d: %w", b.Index, err)
-			}
-			r.wroteHere.Store(b.Index, true)
-			r.report.Report(Event{Kind: EventBatchExtracted, Batch: b.Index, Rows: b.Rows, Bytes: b.Bytes, Path: b.Path})
-			if b.Rejected > 0 {
-				r.report.Report(Event{Kind: EventRejected, Batch: b.Index, Rows: b.Rejected, Path: b.RejectedPath})
+			if err := r.recordExtracted(b); err != nil {
+				return err
 			}
 			if feed != nil && b.Rows > 0 {
-				return feed(ctx, b.Index)
+				return feed(ctx, b.Index) // to the upload, when run overlaps them
 			}
 			return nil
 		},
@@ -116,6 +86,54 @@ func (r *Runner) extract(ctx context.Context, feed func(ctx context.Context, idx
 	}
 	if total == 0 {
 		r.warn(fmt.Sprintf("the query for table %s returned no rows (from batch %d on): nothing to upload", s.Table, s.StartBatch))
+	}
+	return nil
+}
+
+// extractStart is where extraction starts: at start_batch, or after the
+// last batch an earlier attempt wrote.
+func (r *Runner) extractStart(m *Manifest) extract.Position {
+	s := r.settings
+	last := m.LastExtracted()
+	if last == nil {
+		return extract.Position{BatchIndex: s.StartBatch, Row: int64(s.StartBatch-1) * int64(s.BatchSize)}
+	}
+	start := extract.Position{BatchIndex: last.Index + 1, Row: last.FirstRow + last.Rows + last.Rejected, AfterKey: last.LastKey}
+	r.report.Report(Event{Kind: EventInfo, Message: fmt.Sprintf("resuming extraction at batch %d (row %d); %d batches were written before",
+		start.BatchIndex, start.Row, m.Totals().Batches)})
+	return start
+}
+
+// recordExtracted records a batch file extraction has written, before it
+// is handed on: a batch the manifest does not hold is never uploaded.
+func (r *Runner) recordExtracted(b extract.Batch) error {
+	rel := ""
+	if b.Path != "" {
+		var err error
+		if rel, err = filepath.Rel(r.store.Dir(), b.Path); err != nil {
+			rel = b.Path
+		}
+	}
+	if err := r.store.Update(func(m *Manifest) error {
+		bs := &BatchState{Index: b.Index, File: rel, Rows: b.Rows, Bytes: b.Bytes, SHA256: b.SHA256, FirstRow: b.FirstRow, LastKey: b.LastKey,
+			Rejected: b.Rejected, RejectedFile: b.RejectedPath, Truncated: b.Truncated}
+		if old := m.Batch(b.Index); old != nil {
+			if old.JobID != "" {
+				return fmt.Errorf("batch %d was extracted again although job %s exists for it", b.Index, old.JobID)
+			}
+			*old = *bs
+		} else {
+			m.Batches = append(m.Batches, bs)
+		}
+		m.Extract.Rows = sumRows(m)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("record batch %d: %w", b.Index, err)
+	}
+	r.wroteHere.Store(b.Index, true)
+	r.report.Report(Event{Kind: EventBatchExtracted, Batch: b.Index, Rows: b.Rows, Bytes: b.Bytes, Path: b.Path})
+	if b.Rejected > 0 {
+		r.report.Report(Event{Kind: EventRejected, Batch: b.Index, Rows: b.Rejected, Path: b.RejectedPath})
 	}
 	return nil
 }
@@ -172,9 +190,10 @@ func (r *Runner) extractAndUpload(ctx context.Context) error {
 			}
 			close(queue)
 		}()
-		// Batches written by an earlier attempt whose job did not finish go first.
+		// Batches written by an earlier attempt whose job did not finish
+		// (or was abandoned: upload gives it a new one) go first.
 		for _, b := range m.Batches {
-			if b.Terminal() {
+			if !b.NeedsLoad() {
 				continue
 			}
 			select {
@@ -340,38 +359,14 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 			got[kind] = &ResultFile{Path: path, Rows: 0}
 			continue
 		}
-		if err := safefile.RefuseLink(path); err != nil {
-			derr = fmt.Errorf("batch %d: save %s results: %w", idx, kind, err)
+		if derr = r.downloadResults(ctx, idx, jobID, kind, path, got); derr != nil {
 			break
 		}
-		rows, err := r.client.DownloadResults(ctx, jobID, resultKind(kind), path)
-		if err != nil {
-			derr = fmt.Errorf("batch %d: %w", idx, err) // the client's message names the job, the result set and the file
-			break
-		}
-		got[kind] = &ResultFile{Path: path, Rows: rows}
 	}
 	// The file goes before the manifest says so: should the process die in
 	// between, the next run downloads the results again and finds the file
 	// gone, which is all right for a job that completed.
-	removed := false
-	if derr == nil && !r.opts.KeepBatches {
-		var path string
-		r.store.View(func(m *Manifest) {
-			// A batch with failed rows keeps its file until settle has taken
-			// the rows to send again from it.
-			if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == string(salesforce.JobComplete) && (b.Failed == 0 || b.Settled) {
-				path = r.batchPath(b)
-			}
-		})
-		if path != "" {
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				r.warn(fmt.Sprintf("cannot remove finished batch file %s: %v", path, err))
-			} else {
-				removed = true
-			}
-		}
-	}
+	removed := derr == nil && !r.opts.KeepBatches && r.removeFinishedFile(idx)
 	if len(got) == 0 && !removed {
 		return derr
 	}
@@ -396,6 +391,41 @@ func (r *Runner) saveResults(ctx context.Context, idx int, jobID string) error {
 		}
 	}
 	return derr
+}
+
+// downloadResults saves one result set of batch idx's job to path and
+// notes it in got.
+func (r *Runner) downloadResults(ctx context.Context, idx int, jobID, kind, path string, got map[string]*ResultFile) error {
+	if err := safefile.RefuseLink(path); err != nil {
+		return fmt.Errorf("batch %d: save %s results: %w", idx, kind, err)
+	}
+	rows, err := r.client.DownloadResults(ctx, jobID, resultKind(kind), path)
+	if err != nil {
+		return fmt.Errorf("batch %d: %w", idx, err) // the client's message names the job, the result set and the file
+	}
+	got[kind] = &ResultFile{Path: path, Rows: rows}
+	return nil
+}
+
+// removeFinishedFile removes batch idx's file once its job completed and
+// the file is no longer needed, and reports whether it did.
+func (r *Runner) removeFinishedFile(idx int) bool {
+	var path string
+	r.store.View(func(m *Manifest) {
+		// A batch with failed rows keeps its file until settle has taken
+		// the rows to send again from it.
+		if b := m.Batch(idx); b != nil && !b.FileRemoved && b.JobState == string(salesforce.JobComplete) && (b.Failed == 0 || b.Settled) {
+			path = r.batchPath(b)
+		}
+	})
+	if path == "" {
+		return false
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.warn(fmt.Sprintf("cannot remove finished batch file %s: %v", path, err))
+		return false
+	}
+	return true
 }
 
 // resultKind maps a result file kind to the API's result set.

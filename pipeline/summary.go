@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,6 +30,14 @@ type Summary struct {
 	Totals
 	// RetryRounds counts the `run --retry-failed` rounds of the run.
 	RetryRounds int `json:"retry_rounds,omitempty"`
+	// Batch is the extracted batch of a mapped upload (`task upload
+	// --batch N`); the totals and files are then that batch's (with its
+	// follow-ups) only.
+	Batch int `json:"batch,omitempty"`
+	// UploadBatches lists, once extraction is done, the extracted batches
+	// with rows to upload: what an orchestrator maps `task upload --batch`
+	// over.
+	UploadBatches []int `json:"upload_batches,omitempty"`
 	// Steps maps each step to its state (running, done, failed).
 	Steps map[string]string `json:"steps"`
 	// Seconds is the time this invocation took; RowsPerSecond the records
@@ -111,7 +120,15 @@ func possiblyOpen(m *Manifest, object string) *PossiblyOpenJobs {
 // Summarize builds the summary of the run as the manifest says now.
 func (r *Runner) Summarize(runErr error) *Summary {
 	m := r.store.Snapshot()
-	s := &Summary{
+	var uploadBatches []int
+	if n := r.store.MappedBatch(); n != 0 {
+		// The other batches are other processes' to report.
+		m.Batches = slices.DeleteFunc(m.Batches, func(b *BatchState) bool { return !r.store.Owns(b) })
+		m.PossiblyOpenJobs = slices.DeleteFunc(m.PossiblyOpenJobs, func(p PossiblyOpenJob) bool { return !r.store.ownsIndex(p.Batch) })
+	} else if m.Extract.Done {
+		uploadBatches = UploadBatches(m)
+	}
+	s := &Summary{Batch: r.store.MappedBatch(), UploadBatches: uploadBatches,
 		RunID: r.runID, Table: r.settings.Table, Object: r.settings.SFObject, Operation: r.settings.Operation,
 		TrackerStatus: m.Tracker.Status, TrackerRef: r.settings.StatusRef, Totals: m.Totals(),
 		RetryRounds: m.RetryRounds, Steps: map[string]string{}, StartedAt: m.CreatedAt, Manifest: r.ManifestPath(), ResultsDir: r.logsDir,
@@ -213,6 +230,9 @@ func (r *Runner) writeSummaryOf(s *Summary) error {
 // rewrites summary.json when the run got as far as collecting results.
 func (r *Runner) finish(err error) (*Summary, error) {
 	s := r.Summarize(err)
+	if r.store.MappedBatch() != 0 {
+		return s, err // summary.json is the run's, written by its later steps
+	}
 	if s.SummaryFile != "" || err == nil && s.Steps[StepCollectResults] == StateDone {
 		if werr := r.writeSummaryOf(s); werr != nil && err == nil {
 			err = werr

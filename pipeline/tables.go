@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sfmigrate/sfmigrate/internal/yamlcheck"
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 // TablesConfig is the tables config file (design.md §2): where the status
@@ -25,7 +26,7 @@ type TablesConfig struct {
 	// Path is the file the config was read from ("" when parsed from a reader).
 	Path string `yaml:"-"`
 	// StatusTracker says which object and fields update-status writes.
-	StatusTracker TrackerConfig `yaml:"status_tracker"`
+	StatusTracker salesforce.TrackerConfig `yaml:"status_tracker"`
 	// PlanStatusRef is the tracker record's external id for a plan (several
 	// tables in one run, plan/doc.go); default PLAN.
 	PlanStatusRef string `yaml:"plan_status_ref"`
@@ -33,28 +34,6 @@ type TablesConfig struct {
 	// the default tracker key) to its definition.
 	Tables map[string]*TableConfig `yaml:"tables"`
 }
-
-// TrackerConfig names the status-tracker object. Zero values take the
-// defaults of design.md §2.
-type TrackerConfig struct {
-	SFObject        string `yaml:"sf_object"`         // default Migration_Status__c
-	ExternalIDField string `yaml:"external_id_field"` // default External_Ref__c
-	StatusField     string `yaml:"status_field"`      // default Status__c
-	// Create says whether the authenticate step creates the tracker record
-	// (upsert with status "In Progress") when it does not exist yet. Default
-	// true. With false, the record must exist before the run: update-status
-	// only ever updates (updateOnly=true), as the original DAG did.
-	Create *bool `yaml:"create"`
-	// Optional fields filled alongside the status when set: the run id, the
-	// records extracted, the records that did not succeed and a one-line message.
-	RunIDField         string `yaml:"run_id_field"`
-	RecordsTotalField  string `yaml:"records_total_field"`
-	RecordsFailedField string `yaml:"records_failed_field"`
-	MessageField       string `yaml:"message_field"`
-}
-
-// CreateRecord reports whether the tracker record is created when missing.
-func (t TrackerConfig) CreateRecord() bool { return t.Create == nil || *t.Create }
 
 // TableConfig is one entry of the tables config.
 type TableConfig struct {
@@ -261,23 +240,9 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 			Fix: "give each key a value of the kind examples/tables.yaml shows"}
 	}
 	cfg.Path = path
-	t := &cfg.StatusTracker
-	if t.SFObject == "" {
-		t.SFObject = "Migration_Status__c"
-	}
-	if t.ExternalIDField == "" {
-		t.ExternalIDField = "External_Ref__c"
-	}
-	if t.StatusField == "" {
-		t.StatusField = "Status__c"
-	}
-	for key, name := range map[string]string{"sf_object": t.SFObject, "external_id_field": t.ExternalIDField,
-		"status_field": t.StatusField, "run_id_field": t.RunIDField, "records_total_field": t.RecordsTotalField,
-		"records_failed_field": t.RecordsFailedField, "message_field": t.MessageField} {
-		if name != "" && !fieldNameRE.MatchString(name) {
-			return nil, &ConfigError{Setting: "status_tracker." + key, Value: name, Source: src,
-				Problem: "not a Salesforce API name", Fix: "use the API name, e.g. Status__c"}
-		}
+	cfg.StatusTracker = cfg.StatusTracker.WithDefaults()
+	if err := cfg.StatusTracker.Validate(); err != nil {
+		return nil, trackerConfigError(err, src)
 	}
 	if len(cfg.Tables) == 0 {
 		return nil, &ConfigError{Setting: "tables", Source: src, Problem: "no tables are defined",
@@ -292,6 +257,18 @@ func ParseTablesConfig(r io.Reader, path string) (*TablesConfig, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// trackerConfigError makes the tracker definition's validation error
+// (salesforce.TrackerConfig.Validate) a ConfigError naming the
+// status_tracker key, its value and src.
+func trackerConfigError(err error, src string) error {
+	var ne *salesforce.TrackerNameError
+	if !errors.As(err, &ne) {
+		return err
+	}
+	return &ConfigError{Setting: "status_tracker." + ne.Key, Value: ne.Value, Source: src,
+		Problem: ne.Problem(), Fix: "use the API name, e.g. Status__c"}
 }
 
 // Keys of the tables config at each level, in the order of design.md §2.

@@ -17,7 +17,7 @@ func (r *Runner) uploadAll(ctx context.Context) error {
 	m := r.store.Snapshot()
 	queue := make(chan int, len(m.Batches))
 	for _, b := range m.Batches {
-		if !b.Terminal() {
+		if b.NeedsLoad() && r.store.Owns(b) {
 			queue <- b.Index
 		}
 	}
@@ -99,7 +99,7 @@ func (r *Runner) checkUploaded() error {
 		return errors.New("upload finished before extraction: the extract step did not complete")
 	}
 	for _, b := range m.Batches {
-		if !b.Terminal() {
+		if !b.Terminal() && r.store.Owns(b) {
 			msg := b.ErrorMessage
 			if msg == "" {
 				msg = "job state " + b.JobState
@@ -149,7 +149,7 @@ func (r *Runner) noteUnrecordedCreates() error {
 	n := 0
 	err := r.store.Update(func(m *Manifest) error {
 		for _, b := range m.Batches {
-			if b.JobID == "" && b.HandedAt != nil && !b.Terminal() {
+			if b.JobID == "" && b.HandedAt != nil && !b.Terminal() && r.store.Owns(b) {
 				m.notePossiblyOpen(b, now, "the process ended before the job id was recorded")
 				n++
 			}
@@ -211,7 +211,7 @@ func (r *Runner) batchesToRedo() []int {
 	redo := slices.DeleteFunc(r.replaceAbandonedJobs(), r.refusedForGood)
 	m := r.store.Snapshot()
 	for _, b := range m.Batches {
-		if !b.Terminal() && !slices.Contains(redo, b.Index) && r.failedAs(b.Index) == salesforce.ClassTransient {
+		if !b.Terminal() && r.store.Owns(b) && !slices.Contains(redo, b.Index) && r.failedAs(b.Index) == salesforce.ClassTransient {
 			redo = append(redo, b.Index)
 		}
 	}
@@ -226,7 +226,7 @@ func (r *Runner) replaceAbandonedJobs() []int {
 	var redo []int
 	_ = r.store.Update(func(m *Manifest) error { // a failed write surfaces on the next Update
 		for _, b := range m.Batches {
-			if b.JobID != "" && b.JobState == string(salesforce.JobAborted) && b.Processed == 0 {
+			if b.Abandoned() && r.store.Owns(b) {
 				b.PreviousJobs = append(b.PreviousJobs, b.JobID)
 				// ErrorMessage stays: why the job was given up, until the
 				// next job of the batch says otherwise.
@@ -517,7 +517,7 @@ func (r *Runner) drainThenCancel(ctx, loadCtx context.Context, cancel context.Ca
 		var open []string
 		r.store.View(func(m *Manifest) {
 			for _, b := range m.Batches {
-				if b.JobID != "" && b.JobState == string(salesforce.JobOpen) {
+				if b.JobID != "" && b.JobState == string(salesforce.JobOpen) && r.store.Owns(b) {
 					open = append(open, b.JobID)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 // Lookup is what the plan needs to know about one lookup (reference) field
@@ -608,7 +609,7 @@ func (p *Plan) StepConfig(cfg *pipeline.TablesConfig, st *Step) ([]byte, error) 
 	}
 	tc.DependsOn, tc.OnParentFailure = nil, ""
 	out := struct {
-		StatusTracker pipeline.TrackerConfig           `yaml:"status_tracker"`
+		StatusTracker salesforce.TrackerConfig         `yaml:"status_tracker"`
 		Tables        map[string]*pipeline.TableConfig `yaml:"tables"`
 	}{cfg.StatusTracker, map[string]*pipeline.TableConfig{st.Table: tc}}
 	data, err := yaml.Marshal(out)

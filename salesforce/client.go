@@ -77,25 +77,6 @@ type Config struct {
 	Tracker TrackerConfig
 }
 
-// TrackerConfig names the object and fields of the status tracker
-// (salesforce-api.md §5). Empty fields take the defaults.
-type TrackerConfig struct {
-	// Object is the tracker sObject (default Migration_Status__c).
-	Object string
-	// ExternalIDField is its unique External ID field holding the
-	// reference (default External_Ref__c).
-	ExternalIDField string
-	// StatusField is the field the status is written to (default Status__c).
-	StatusField string
-}
-
-// Defaults of TrackerConfig.
-const (
-	DefaultTrackerObject          = "Migration_Status__c"
-	DefaultTrackerExternalIDField = "External_Ref__c"
-	DefaultTrackerStatusField     = "Status__c"
-)
-
 const redacted = "[redacted]"
 
 func redact(s string) string {
@@ -247,6 +228,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		return nil, &ConfigError{Connection: cfg.Connection, Problems: problems}
 	}
 	setDefaults(&cfg)
+	if err := cfg.Tracker.Validate(); err != nil {
+		return nil, err
+	}
 
 	c := &Client{
 		secret:   secret(cfg.ClientSecret),
@@ -295,15 +279,7 @@ func setDefaults(cfg *Config) {
 	if cfg.MaxUploadBytes == 0 {
 		cfg.MaxUploadBytes = DefaultMaxUploadBytes
 	}
-	if cfg.Tracker.Object == "" {
-		cfg.Tracker.Object = DefaultTrackerObject
-	}
-	if cfg.Tracker.ExternalIDField == "" {
-		cfg.Tracker.ExternalIDField = DefaultTrackerExternalIDField
-	}
-	if cfg.Tracker.StatusField == "" {
-		cfg.Tracker.StatusField = DefaultTrackerStatusField
-	}
+	cfg.Tracker = cfg.Tracker.WithDefaults()
 }
 
 // normaliseLoginURL checks the connection host and returns it as

@@ -388,3 +388,23 @@ func TestScrub(t *testing.T) {
 		t.Errorf("scrub(plain) = %v, want the same error", got)
 	}
 }
+
+// A job followed after the poller stopped (an upload that closed its job
+// while the load was being stopped) is answered at once: the load waits
+// for every job it follows, so an unanswered one would hang it.
+func TestPollerAnswersJobsFollowedAfterStop(t *testing.T) {
+	p := newPoller(&Client{cfg: Config{PollInterval: time.Millisecond, JobTimeout: time.Minute}})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); p.run(ctx) }()
+	cancel()
+	<-done
+	select {
+	case res := <-p.follow("750000000000001AAA", 10, time.Now()):
+		if !errors.Is(res.err, context.Canceled) {
+			t.Errorf("answer = %v, want the stop's cause", res.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a job followed after the poller stopped was never answered")
+	}
+}

@@ -49,6 +49,9 @@ type poller struct {
 	learned int           // guarded by mu: jobs the estimate is made of
 	pace    float64       // guarded by mu: records per second of a job in progress (0: not seen)
 	polls   atomic.Int64  // GET job calls made
+	// stopped is why run ended (nil while it runs): a job followed after
+	// that is answered at once with it, never left waiting. Guarded by mu.
+	stopped error
 }
 
 // followed is one job the poller follows.
@@ -101,6 +104,12 @@ func (p *poller) follow(id string, records int64, closedAt time.Time) <-chan pol
 	f := &followed{id: id, records: records, closedAt: closedAt, deadline: closedAt.Add(p.c.cfg.JobTimeout),
 		done: make(chan pollResult, 1)}
 	p.mu.Lock()
+	if p.stopped != nil {
+		// An upload that closed its job as the load was being stopped.
+		p.mu.Unlock()
+		f.done <- pollResult{err: fmt.Errorf("wait for job %s: %w", id, p.stopped)}
+		return f.done
+	}
 	f.next = closedAt.Add(p.firstWaitLocked(records))
 	heap.Push(&p.queue, f)
 	p.mu.Unlock()
@@ -214,6 +223,7 @@ func (p *poller) run(ctx context.Context) {
 // stop ends every job still followed with ctx's cause.
 func (p *poller) stop(ctx context.Context) {
 	p.mu.Lock()
+	p.stopped = context.Cause(ctx)
 	q := p.queue
 	p.queue = nil
 	p.mu.Unlock()

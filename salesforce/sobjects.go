@@ -208,7 +208,7 @@ func escapeSegment(s string) string {
 
 func (c *Client) trackerPath(ref string) string {
 	t := c.cfg.Tracker
-	return c.dataPath("sobjects", t.Object, t.ExternalIDField) + "/" + escapeSegment(ref)
+	return c.dataPath("sobjects", t.SFObject, t.ExternalIDField) + "/" + escapeSegment(ref)
 }
 
 // ensureTracker checks once, by describe, that the tracker object and its
@@ -221,20 +221,15 @@ func (c *Client) ensureTracker(ctx context.Context) (*SObjectDescribe, error) {
 	if ready {
 		return meta, nil
 	}
-	t := c.cfg.Tracker
-	for _, n := range []struct{ what, name string }{{"tracker object", t.Object}, {"tracker external id field", t.ExternalIDField}, {"tracker status field", t.StatusField}} {
-		if err := checkAPIName(n.what, n.name); err != nil {
-			return nil, err
-		}
-	}
+	t := c.cfg.Tracker // its names were checked by New (TrackerConfig.Validate)
 	// The wrapped error already says "salesforce:", the describe request
 	// (method, path with the object) and the answer: the messages below
 	// add only what the tracker makes of it, so nothing reads twice.
-	d, err := c.describe(ctx, t.Object)
+	d, err := c.describe(ctx, t.SFObject)
 	if err != nil {
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
-			return nil, fmt.Errorf("status tracker: object %s does not exist in the org or the run-as user cannot see it; deploy it or configure the tracker object: %w", t.Object, err)
+			return nil, fmt.Errorf("status tracker: object %s does not exist in the org or the run-as user cannot see it; deploy it or configure the tracker object: %w", t.SFObject, err)
 		}
 		return nil, fmt.Errorf("status tracker: check the tracker object: %w", err)
 	}
@@ -250,7 +245,7 @@ func (c *Client) ensureTracker(ctx context.Context) (*SObjectDescribe, error) {
 		problems = append(problems, fmt.Sprintf("its field %s is not updateable by the run-as user", t.StatusField))
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("salesforce: status tracker object %s: %s; fix the object or the tracker settings", t.Object, strings.Join(problems, "; "))
+		return nil, fmt.Errorf("salesforce: status tracker object %s: %s; fix the object or the tracker settings", t.SFObject, strings.Join(problems, "; "))
 	}
 	c.mu.Lock()
 	c.trackerReady, c.trackerMeta = true, d
@@ -304,7 +299,7 @@ func trackerBody(t TrackerConfig, d *SObjectDescribe, ref, status string, fields
 		body[k] = fields[k]
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("salesforce: status tracker %q: %s has no field %s", ref, t.Object, strings.Join(unknown, ", "))
+		return nil, fmt.Errorf("salesforce: status tracker %q: %s has no field %s", ref, t.SFObject, strings.Join(unknown, ", "))
 	}
 	return body, nil
 }
@@ -361,13 +356,13 @@ func (c *Client) patchTracker(ctx context.Context, ref string, body map[string]a
 			// ensureTracker proved object and field exist, so the 404
 			// means no record matched (§5.3).
 			return fmt.Errorf("%w: no %s record has %s = %q, and this update never creates one; create it first (in Salesforce, or let sfmigrate create it: status_tracker.create: true in the tables config, the default, and 'sfmigrate task authenticate --run-id ID'), then rerun: %w",
-				ErrTrackerRecordNotFound, t.Object, t.ExternalIDField, ref, err)
+				ErrTrackerRecordNotFound, t.SFObject, t.ExternalIDField, ref, err)
 		case apiErr.Status == http.StatusMultipleChoices:
 			return fmt.Errorf("salesforce: status tracker: several %s records have %s = %q; make the field unique and remove the duplicates: %w",
-				t.Object, t.ExternalIDField, ref, err)
+				t.SFObject, t.ExternalIDField, ref, err)
 		}
 	}
-	return fmt.Errorf("salesforce: status tracker: set %s of %s %q: %w", t.StatusField, t.Object, ref, err)
+	return fmt.Errorf("salesforce: status tracker: set %s of %s %q: %w", t.StatusField, t.SFObject, ref, err)
 }
 
 // apiMajor is the major number of the configured API version (66 for v66.0).

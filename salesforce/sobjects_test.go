@@ -151,7 +151,7 @@ func TestUpdateStatusNeedsV61(t *testing.T) {
 // TestTrackerMisconfigured: a missing tracker object or field is reported
 // as such (by describe), not as a missing record.
 func TestTrackerMisconfigured(t *testing.T) {
-	env := newEnv(t, func(c *salesforce.Config) { c.Tracker.Object = "Load_Status__c" })
+	env := newEnv(t, func(c *salesforce.Config) { c.Tracker.SFObject = "Load_Status__c" })
 	err := env.client.UpdateStatus(t.Context(), "T1", "Uploaded")
 	if err == nil || errors.Is(err, salesforce.ErrTrackerRecordNotFound) || !strings.Contains(err.Error(), "object Load_Status__c does not exist") {
 		t.Errorf("err = %v", err)
@@ -182,7 +182,7 @@ func TestTrackerDescribeErrorReadsOnce(t *testing.T) {
 		want   string
 	}{
 		{"object missing (404)", func(t *testing.T) *testEnv {
-			return newEnv(t, func(c *salesforce.Config) { c.Tracker.Object = "Load_Status__c" })
+			return newEnv(t, func(c *salesforce.Config) { c.Tracker.SFObject = "Load_Status__c" })
 		}, "Load_Status__c", 404, "does not exist in the org"},
 		{"describe keeps failing (500)", func(t *testing.T) *testEnv {
 			env := newEnv(t, func(c *salesforce.Config) { c.MaxAttempts = 2 })

@@ -7,8 +7,10 @@
 // the versions list (GET /services/data/), Bulk API 2.0 ingest jobs
 // (/services/data/vXX.X/jobs/ingest: create, upload, close, abort, info,
 // list, delete and the three result sets), sObject REST (create, get,
-// update, delete, upsert by external ID, describe) and a SOQL subset
-// (GET .../query?q=). The contract is docs/salesforce-api.md of the
+// update, delete, upsert by external ID, describe), a SOQL subset
+// (GET .../query?q=) and what clients read after a login to learn who a
+// token acts for: /services/oauth2/userinfo, the identity URL and the
+// read-only User and Organization records (identity.go). The contract is docs/salesforce-api.md of the
 // project; behaviour that no public source establishes is marked [I] in
 // comments, with the section it belongs to.
 //
@@ -31,4 +33,12 @@
 // wait, a limited number of jobs in progress, a records/s capacity shared
 // by them, and UNABLE_TO_LOCK_ROW failures that rise with the number of
 // concurrent jobs on related objects.
+//
+// A Server is safe for concurrent use. The org's mutable state (records,
+// jobs, injected record locks, query cursors) belongs to one store value
+// (orgStore) whose methods each take and release its lock; handlers only
+// translate between HTTP and those methods, and reading uploads, parsing
+// rows, evaluating queries and writing results happen outside the lock.
+// Independent state (the API count, tokens, faults) has its own small
+// locks. docs/emulator.md describes the rules.
 package sfemu

@@ -118,9 +118,11 @@ func TestAppendSavedRowMatchesAppendRow(t *testing.T) {
 		_ = json.Unmarshal([]byte(created), &job)
 		call("PUT", "/jobs/ingest/"+job.ID+"/batches", "text/csv", tc.data)
 		call("PATCH", "/jobs/ingest/"+job.ID, "application/json", `{"state":"UploadComplete"}`)
-		s.mu.Lock()
-		r := s.jobs[id15(job.ID)].res
-		s.mu.Unlock()
+		j, _, aerr := s.store.jobResultsReady(job.ID)
+		if aerr != nil {
+			t.Fatalf("case %d: job %s: %v", n, job.ID, aerr)
+		}
+		r := s.store.jobResults(j)
 		if saved := compareSavedRows(t, r); saved < 2 {
 			t.Errorf("case %d: only %d rows saved; the case tests too little", n, saved)
 		}
@@ -219,21 +221,21 @@ func FuzzSavedRowRendering(f *testing.F) {
 		if semicolonCRLF {
 			delim, le = ';', "CRLF"
 		}
-		s.mu.Lock()
-		s.jobSeq++
-		ext := s.org.objects[0]
-		for _, ob := range s.org.objects {
-			if ob.name == "Product2" {
-				ext = ob
-			}
+		ext := s.org.object("Product2")
+		info := s.store.createJob(jobSpec{obj: ext, operation: "upsert", extField: ext.byName["external_id__c"],
+			lineEnding: le, delim: delim, apiVersion: APIVersion}, s.now())
+		up, aerr := s.store.beginUpload(info.ID)
+		if aerr != nil {
+			t.Fatal(aerr)
 		}
-		j := &job{id: makeID("750", s.jobIDBase+s.jobSeq), seq: s.jobSeq, obj: ext, operation: "upsert",
-			extField: ext.byName["external_id__c"], lineEnding: le, delim: delim, state: StateUploadComplete,
-			data: []byte(data), done: make(chan struct{})}
-		s.jobs[id15(j.id)] = j
-		s.jobList = append(s.jobList, j)
-		s.mu.Unlock()
+		if err := s.store.endUpload(up, []byte(data), nil); err != nil {
+			t.Fatal(err)
+		}
+		j, _, _, aerr := s.store.setJobState(info.ID, StateUploadComplete, false)
+		if aerr != nil {
+			t.Fatal(aerr)
+		}
 		s.processJob(j)
-		compareSavedRows(t, j.res)
+		compareSavedRows(t, s.store.jobResults(j))
 	})
 }

@@ -72,16 +72,22 @@ func (s *Server) AddFault(f Fault) {
 	if f.Share <= 0 && f.Count <= 0 {
 		left = 1
 	}
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.faults = append(s.faults.faults, &armedFault{f: f, left: left})
+	s.faults.add(&armedFault{f: f, left: left})
 }
 
 // ClearFaults removes every fault added with AddFault.
-func (s *Server) ClearFaults() {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.faults = nil
+func (s *Server) ClearFaults() { s.faults.clear() }
+
+func (fs *faultState) add(af *armedFault) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.faults = append(fs.faults, af)
+}
+
+func (fs *faultState) clear() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.faults = nil
 }
 
 func (fs *faultState) match(r *http.Request) faultAction {
@@ -181,16 +187,7 @@ func (s *Server) lockRecords(caller, object string, attempts int, keys []string)
 	if ob == nil {
 		panic("sfemu: " + caller + ": unknown object " + object)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.locks[ob]
-	if m == nil {
-		m = map[string]int{}
-		s.locks[ob] = m
-	}
-	for _, k := range keys {
-		m[strings.ToLower(k)] = attempts
-	}
+	s.store.lockKeys(ob, attempts, keys)
 }
 
 // HasObject reports whether the org defines the object (case-insensitive).
@@ -203,21 +200,11 @@ func (s *Server) UnlockRecords(object string, keys ...string) {
 	if ob == nil {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(keys) == 0 {
-		delete(s.locks, ob)
-		return
-	}
-	for _, k := range keys {
-		delete(s.locks[ob], strings.ToLower(k))
-	}
+	s.store.unlockKeys(ob, keys)
 }
 
 // FailNextJob makes the next job to be processed end Failed with this
 // errorMessage, without processing any of its rows (all unprocessed).
 func (s *Server) FailNextJob(errorMessage string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext = append(s.failNext, errorMessage)
+	s.store.failNextJob(errorMessage)
 }

@@ -13,7 +13,7 @@ import (
 // stored: a candidate's key is read back from its record, and the hash
 // keeps those reads to real matches. So an index costs 8-16 bytes per
 // record, where a Go map cost about 70 plus a copy of every key. Records
-// with an empty value are not indexed. Guarded by Server.mu.
+// with an empty value are not indexed. Guarded by orgStore.mu.
 type keyIndex struct {
 	seed  maphash.Seed
 	slots []keySlot // power-of-two length (or nil); seq 0 marks an empty slot

@@ -30,7 +30,7 @@ func terminal(state string) bool {
 	return state == StateJobComplete || state == StateFailed || state == StateAborted
 }
 
-// job is one ingest job. Its mutable fields are guarded by Server.mu;
+// job is one ingest job. Its mutable fields are guarded by orgStore.mu;
 // data is written once by the upload before the state leaves Open.
 type job struct {
 	id         string // 18 characters
@@ -163,83 +163,7 @@ type JobSnapshot struct {
 }
 
 // Jobs returns every job not deleted, in creation order.
-func (s *Server) Jobs() []JobSnapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]JobSnapshot, 0, len(s.jobList))
-	for _, j := range s.jobList {
-		if j.deleted {
-			continue
-		}
-		snap := JobSnapshot{ID: j.id, Object: j.obj.name, Operation: j.operation, State: j.state,
-			NumberRecordsProcessed: j.processed, NumberRecordsFailed: j.failed, Retries: j.retries,
-			ErrorMessage: j.errorMessage, UploadedBytes: len(j.data)}
-		if j.extField != nil {
-			snap.ExternalIDFieldName = j.extField.name
-		}
-		out = append(out, snap)
-	}
-	return out
-}
-
-// jobLocked finds a live job by 15- or 18-character ID.
-func (s *Server) jobLocked(id string) (*job, *apiError) {
-	s.expireLocked()
-	prefix, _, ok := parseID(id)
-	if !ok || prefix != "750" {
-		return nil, errNotFound()
-	}
-	j := s.jobs[id15(id)]
-	if j == nil || j.deleted {
-		return nil, errNotFound()
-	}
-	return j, nil
-}
-
-// lockJob locks s.mu and finds the job named in the path. On success the
-// caller holds s.mu and must release it; on error it is released.
-func (s *Server) lockJob(id string) (*job, *apiError) {
-	s.mu.Lock()
-	j, err := s.jobLocked(id)
-	if err != nil {
-		s.mu.Unlock()
-		return nil, err
-	}
-	return j, nil
-}
-
-// expireLocked applies the documented lifetimes lazily: an Open job not
-// closed within 24 h is aborted [D/I: fate not documented, 2.6], terminal
-// jobs and their results are deleted after 7 days [D].
-func (s *Server) expireLocked() {
-	now := s.now()
-	for _, j := range s.jobList {
-		switch {
-		case j.deleted:
-		case j.state == StateOpen && now.Sub(j.created) >= 24*time.Hour:
-			j.state = StateAborted
-			j.modstamp = j.created.Add(24 * time.Hour)
-			s.finishUnprocessedLocked(j)
-			s.broadcastLocked()
-		case terminal(j.state) && now.Sub(j.modstamp) >= 7*24*time.Hour:
-			s.deleteJobLocked(j)
-		}
-	}
-}
-
-func (s *Server) deleteJobLocked(j *job) {
-	j.deleted = true
-	j.data = nil
-	j.res = nil
-	delete(s.jobs, id15(j.id))
-	s.broadcastLocked()
-}
-
-// broadcastLocked wakes AwaitJob callers.
-func (s *Server) broadcastLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+func (s *Server) Jobs() []JobSnapshot { return s.store.jobSnapshots() }
 
 // createJobRequest is the create body (salesforce-api.md 2.2). Unknown
 // properties are ignored [I].
@@ -344,31 +268,18 @@ func (s *Server) handleCreateJob(rq *request) (*reply, error) {
 			return nil, errInvalidJob(fmt.Sprintf("Field name provided, %s does not match an External ID for %s", name, ob.name))
 		}
 	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.jobSeq++
-	j := &job{
-		id: makeID("750", s.jobIDBase+s.jobSeq), seq: s.jobSeq, obj: ob, operation: op, extField: ext,
-		lineEnding: le, delimiter: cd, delim: delim, ruleID: str(req.AssignmentRuleID),
-		apiVersion: rq.version, created: now, modstamp: now, state: StateOpen,
-		done: make(chan struct{}),
-	}
-	s.jobs[id15(j.id)] = j
-	s.jobList = append(s.jobList, j)
-	s.broadcastLocked()
-	return &reply{status: http.StatusOK, body: j.infoLocked(viewCreate)}, nil
+	info := s.store.createJob(jobSpec{obj: ob, operation: op, extField: ext, lineEnding: le, delimiter: cd, delim: delim,
+		ruleID: str(req.AssignmentRuleID), apiVersion: rq.version}, s.now())
+	return &reply{status: http.StatusOK, body: info}, nil
 }
 
 // handleGetJob serves GET jobs/ingest/{id} (salesforce-api.md 2.3).
 func (s *Server) handleGetJob(rq *request) (*reply, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.jobLocked(rq.params[0])
+	info, err := s.store.jobInfo(rq.params[0], viewGet)
 	if err != nil {
 		return nil, err
 	}
-	return &reply{status: http.StatusOK, body: j.infoLocked(viewGet)}, nil
+	return &reply{status: http.StatusOK, body: info}, nil
 }
 
 // handlePatchJob serves PATCH jobs/ingest/{id}: close or abort (2.5, 2.6).
@@ -379,83 +290,32 @@ func (s *Server) handlePatchJob(rq *request) (*reply, error) {
 	if err := readJSON(rq.r, &req); err != nil {
 		return nil, err
 	}
-	j, aerr := s.lockJob(rq.params[0])
-	if aerr != nil {
-		return nil, aerr
-	}
 	want := ""
 	if req.State != nil {
 		want = *req.State
 	}
-	now := s.now()
-	switch want {
-	case StateUploadComplete:
-		if j.state != StateOpen {
-			s.mu.Unlock()
-			// Wire body [I] (salesforce-api.md 2.6, §9 item 5).
-			return nil, errJobState("Job with id " + j.id + " is not in Open state and can not be closed (current state: " + j.state + ")")
-		}
-		if j.uploading {
-			s.mu.Unlock()
-			return nil, errJobState("Job with id " + j.id + " is receiving its data; wait for the upload to finish")
-		}
-		j.state = StateUploadComplete
-		j.modstamp = now
-		s.broadcastLocked()
-		info := j.infoLocked(viewPatch)
-		mode := s.opts.mode
-		closed := s.closed
-		if mode == ProcessAsync && !closed {
-			s.wg.Add(1)
-		}
-		s.mu.Unlock()
-		switch mode {
+	j, info, spawn, aerr := s.store.setJobState(rq.params[0], want, s.opts.mode == ProcessAsync)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if j != nil { // closed: process it as the mode says
+		switch s.opts.mode {
 		case ProcessInstant:
 			s.processJob(j)
 		case ProcessAsync:
-			if !closed {
+			if spawn {
 				go s.processLater(j)
 			}
 		}
-		return &reply{status: http.StatusOK, body: info}, nil
-	case StateAborted:
-		if terminal(j.state) {
-			s.mu.Unlock()
-			return nil, errJobState("Job with id " + j.id + " is already in a terminal state (" + j.state + ") and can not be aborted")
-		}
-		wasClaimed := j.claimed
-		j.state = StateAborted
-		j.modstamp = now
-		if !wasClaimed {
-			// Nothing processed yet: every uploaded row is unprocessed.
-			s.finishUnprocessedLocked(j)
-		}
-		// A running processor sees Aborted between chunks and stops (2.5:
-		// rows already committed stay).
-		s.broadcastLocked()
-		info := j.infoLocked(viewPatch)
-		s.mu.Unlock()
-		return &reply{status: http.StatusOK, body: info}, nil
-	default:
-		s.mu.Unlock()
-		// Documented only as InvalidJobState [D]; body [I].
-		return nil, errJobState(fmt.Sprintf("Invalid state transition: '%s' can not be set on a job in state %s; use UploadComplete or Aborted", want, j.state))
 	}
+	return &reply{status: http.StatusOK, body: info}, nil
 }
 
 // handleDeleteJob serves DELETE jobs/ingest/{id} (salesforce-api.md 2.8).
 func (s *Server) handleDeleteJob(rq *request) (*reply, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, err := s.jobLocked(rq.params[0])
-	if err != nil {
+	if err := s.store.deleteJob(rq.params[0]); err != nil {
 		return nil, err
 	}
-	if j.state == StateOpen || j.state == StateInProgress || (j.state == StateUploadComplete && j.claimed) {
-		// Body [I] by analogy with the documented query-job case (2.8).
-		return nil, newAPIError(http.StatusBadRequest, "API_ERROR", "Error encountered when deleting the job because the job is not terminated")
-	}
-	s.deleteJobLocked(j)
 	return &reply{status: http.StatusNoContent}, nil
 }
 
@@ -484,26 +344,9 @@ func (s *Server) handleListJobs(rq *request) (*reply, error) {
 		Records        []jobInfo `json:"records"`
 		NextRecordsURL *string   `json:"nextRecordsUrl"`
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expireLocked()
-	var all []*job
-	if jobType == "" || jobType == "V2Ingest" {
-		for _, j := range s.jobList {
-			if !j.deleted {
-				all = append(all, j)
-			}
-		}
-	}
-	p := page{Done: true, Records: []jobInfo{}}
-	if offset > len(all) {
-		offset = len(all)
-	}
-	end := min(offset+s.opts.listPageSize, len(all))
-	for _, j := range all[offset:end] {
-		p.Records = append(p.Records, j.infoLocked(viewList))
-	}
-	if end < len(all) {
+	infos, end, total := s.store.listJobs(offset, s.opts.listPageSize, jobType == "" || jobType == "V2Ingest")
+	p := page{Done: true, Records: append([]jobInfo{}, infos...)}
+	if end < total {
 		p.Done = false
 		next := fmt.Sprintf("/services/data/v%s/jobs/ingest?queryLocator=01g5g00000%s-%d", rq.version, "opRTIAY", end)
 		if jobType != "" {
@@ -526,38 +369,14 @@ func (s *Server) handleUpload(rq *request) (*reply, error) {
 				"Unsupported content type: "+ct+"; upload job data as text/csv")
 		}
 	}
-	j, aerr := s.lockJob(rq.params[0])
+	j, aerr := s.store.beginUpload(rq.params[0])
 	if aerr != nil {
 		return nil, aerr
 	}
-	if j.state == StateOpen && (j.uploaded || j.uploading) {
-		s.mu.Unlock()
-		// Text [O] with its typo; status 400 [I] (2.4). The ID is shown in
-		// its 15-character form as in the observed message.
-		return nil, newAPIError(http.StatusBadRequest, "BULK_API_ERROR",
-			"Found multipe contents for job: <"+id15(j.id)+">, please 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only do 'PUT' once on a given Job.")
-	}
-	if j.state != StateOpen {
-		s.mu.Unlock()
-		return nil, errJobState("Job is not in Open state") // [I] (2.4)
-	}
-	j.uploading = true
-	limit := s.opts.maxUpload
-	s.mu.Unlock()
-
-	data, err := readUpload(r, limit)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j.uploading = false
-	if err != nil {
+	data, err := readUpload(r, s.opts.maxUpload)
+	if err := s.store.endUpload(j, data, err); err != nil {
 		return nil, err
 	}
-	if j.deleted || j.state != StateOpen {
-		return nil, errJobState("Job is not in Open state")
-	}
-	j.data = data
-	j.uploaded = true
-	j.modstamp = s.now()
 	return &reply{status: http.StatusCreated}, nil
 }
 

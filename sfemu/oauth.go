@@ -56,30 +56,52 @@ func (a *authState) check(r *http.Request, now time.Time) *apiError {
 	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "OAuth")) {
 		return errSession()
 	}
-	tok = strings.TrimSpace(tok)
-	a.mu.Lock()
-	issued, known := a.tokens[tok]
-	a.mu.Unlock()
-	if !known || (a.lifetime > 0 && now.Sub(issued) >= a.lifetime) {
+	if !a.valid(strings.TrimSpace(tok), now) {
 		return errSession()
 	}
 	return nil
 }
 
+// valid says whether tok was issued and has not expired at now.
+func (a *authState) valid(tok string, now time.Time) bool {
+	a.mu.Lock()
+	issued, known := a.tokens[tok]
+	a.mu.Unlock()
+	return known && (a.lifetime <= 0 || now.Sub(issued) < a.lifetime)
+}
+
+// client returns the token endpoint's fault and the registered client.
+func (a *authState) client() (fault OAuthFault, id, secret string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fault, a.clientID, a.secret
+}
+
+// issue records a token issued at now.
+func (a *authState) issue(tok string, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens[tok] = now
+}
+
 // ExpireTokens invalidates every token issued so far: data calls with them
 // answer 401 INVALID_SESSION_ID, and clients must request a new one.
-func (s *Server) ExpireTokens() {
-	s.auth.mu.Lock()
-	defer s.auth.mu.Unlock()
-	clear(s.auth.tokens)
+func (s *Server) ExpireTokens() { s.auth.expireAll() }
+
+func (a *authState) expireAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.tokens)
 }
 
 // SetOAuthFault makes the token endpoint fail as an org set up wrongly
 // would; OAuthNone restores normal behaviour.
-func (s *Server) SetOAuthFault(f OAuthFault) {
-	s.auth.mu.Lock()
-	defer s.auth.mu.Unlock()
-	s.auth.fault = f
+func (s *Server) SetOAuthFault(f OAuthFault) { s.auth.setFault(f) }
+
+func (a *authState) setFault(f OAuthFault) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fault = f
 }
 
 // tokenResponse is the success body of salesforce-api.md 1.2, fields in
@@ -137,9 +159,7 @@ func (s *Server) handleToken(rq *request) (*reply, error) {
 	if bid, bsecret, ok := r.BasicAuth(); ok && id == "" {
 		id, secret = bid, bsecret
 	}
-	s.auth.mu.Lock()
-	fault, wantID, wantSecret := s.auth.fault, s.auth.clientID, s.auth.secret
-	s.auth.mu.Unlock()
+	fault, wantID, wantSecret := s.auth.client()
 	if fault == OAuthWrongDomain {
 		return nil, oauthErr("invalid_grant", "request not supported on this domain")
 	}
@@ -162,9 +182,7 @@ func (s *Server) handleToken(rq *request) (*reply, error) {
 	}
 	now := s.now()
 	tok := newToken()
-	s.auth.mu.Lock()
-	s.auth.tokens[tok] = now
-	s.auth.mu.Unlock()
+	s.auth.issue(tok, now)
 	issued := strconv.FormatInt(now.UnixMilli(), 10)
 	idURL := rq.base + "/id/" + orgID + "/" + userID
 	mac := hmac.New(sha256.New, []byte(wantSecret))
@@ -193,27 +211,4 @@ func newToken() string {
 		b = append(b, alphabet[int(c)%len(alphabet)])
 	}
 	return string(b)
-}
-
-// handleIdentity serves the identity URL returned as "id" (a minimal
-// version of the real response: who the token acts for).
-func (s *Server) handleIdentity(rq *request) (*reply, error) {
-	if rq.params[0] != orgID || rq.params[1] != userID {
-		return nil, errNotFound()
-	}
-	return &reply{status: http.StatusOK, body: map[string]any{
-		"id":              rq.base + "/id/" + orgID + "/" + userID,
-		"asserted_user":   true,
-		"user_id":         userID,
-		"organization_id": orgID,
-		"username":        "integration@sfemu.example",
-		"display_name":    "Integration User",
-		"active":          true,
-		"user_type":       "STANDARD",
-		"urls": map[string]string{
-			"rest":     rq.base + "/services/data/v{version}/",
-			"sobjects": rq.base + "/services/data/v{version}/sobjects/",
-			"query":    rq.base + "/services/data/v{version}/query/",
-		},
-	}}, nil
 }

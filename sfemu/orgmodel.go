@@ -99,12 +99,7 @@ type OrgStats struct {
 
 // OrgStats returns the org model's counters (zero without a model).
 func (s *Server) OrgStats() OrgStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.model == nil {
-		return OrgStats{}
-	}
-	return OrgStats{PeakInProgress: s.model.peak, LockFailures: s.model.lockFailures}
+	return s.store.orgStats()
 }
 
 // orgState is the model's run-time state.
@@ -116,7 +111,7 @@ type orgState struct {
 	free    int
 	waiting []chan struct{} // FIFO of jobs waiting for a slot
 
-	// Guarded by Server.mu.
+	// Guarded by orgStore.mu.
 	running      map[*object]int // jobs in progress per object
 	inProgress   int
 	peak         int

@@ -19,8 +19,8 @@ import (
 // Like Salesforce (4.4), a job is processed in internal batches of 10,000
 // records, and each batch is saved in chunks of 200 records. Parsing and
 // type conversion of a batch run without the store lock; each chunk is
-// applied to the org under Server.mu, so REST calls and other jobs
-// interleave with a long job. Abort takes effect between chunks.
+// applied to the org in one orgStore.applyChunk call, so REST calls and
+// other jobs interleave with a long job. Abort takes effect between chunks.
 
 const (
 	internalBatch = 10_000
@@ -36,7 +36,7 @@ const (
 
 // processLater is the ProcessAsync goroutine of one job.
 func (s *Server) processLater(j *job) {
-	defer s.wg.Done()
+	defer s.store.processorDone()
 	d := s.opts.delay
 	if s.model != nil {
 		d += s.model.m.QueueWait
@@ -62,15 +62,7 @@ func (s *Server) processLater(j *job) {
 // ProcessJobs processes, one after the other, every job waiting in
 // UploadComplete, and returns when they are done (for ProcessManual).
 func (s *Server) ProcessJobs() {
-	s.mu.Lock()
-	var todo []*job
-	for _, j := range s.jobList {
-		if !j.deleted && j.state == StateUploadComplete && !j.claimed {
-			todo = append(todo, j)
-		}
-	}
-	s.mu.Unlock()
-	for _, j := range todo {
+	for _, j := range s.store.waitingJobs() {
 		s.processJob(j)
 	}
 }
@@ -80,15 +72,10 @@ func (s *Server) ProcessJobs() {
 // or the job does not exist.
 func (s *Server) AwaitJob(ctx context.Context, jobID string, states ...string) (string, error) {
 	for {
-		s.mu.Lock()
-		j, aerr := s.jobLocked(jobID)
+		st, ch, aerr := s.store.jobState(jobID)
 		if aerr != nil {
-			s.mu.Unlock()
 			return "", fmt.Errorf("sfemu: await job %s: no such job", jobID)
 		}
-		st := j.state
-		ch := s.changed
-		s.mu.Unlock()
 		if (len(states) == 0 && terminal(st)) || slices.Contains(states, st) {
 			return st, nil
 		}
@@ -103,76 +90,23 @@ func (s *Server) AwaitJob(ctx context.Context, jobID string, states ...string) (
 // processJob claims a closed job and processes it on the calling goroutine.
 func (s *Server) processJob(j *job) {
 	started := time.Now()
-	s.mu.Lock()
-	if j.deleted || j.state != StateUploadComplete || j.claimed {
-		s.mu.Unlock()
+	// The realistic org (orgmodel.go) paces and contends async jobs.
+	paced := s.model != nil && s.opts.mode == ProcessAsync
+	data, ok := s.store.claimJob(j, paced)
+	if !ok {
 		return
 	}
-	j.claimed = true
-	now := s.now()
-	if len(s.failNext) > 0 {
-		msg := s.failNext[0]
-		s.failNext = s.failNext[1:]
-		j.state = StateFailed
-		j.errorMessage = msg
-		j.modstamp = now
-		s.finishUnprocessedLocked(j)
-		s.broadcastLocked()
-		s.mu.Unlock()
-		return
-	}
-	j.state = StateInProgress
-	j.modstamp = now
-	s.broadcastLocked()
-	p := &processor{s: s, j: j, data: j.data, t: s.tables[j.obj], ob: j.obj}
-	if m := s.model; m != nil && s.opts.mode == ProcessAsync {
-		// The realistic org (orgmodel.go): paced, and contended.
+	p := &processor{s: s, st: s.store, j: j, data: data, t: s.store.table(j.obj), ob: j.obj}
+	if paced {
+		m := s.model
 		p.model = m
-		m.startLocked(j.obj)
 		if m.perJob > 0 {
 			p.pace = &pacer{perJob: m.perJob, start: started}
 		}
 		p.lockRand = newLockRand(s.opts.seed, j.seq)
 	}
-	s.mu.Unlock()
-
 	failMsg := p.run()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p.model != nil {
-		p.model.endLocked(j.obj)
-	}
-	j.totalMs = time.Since(started).Milliseconds()
-	j.modstamp = s.now()
-	if j.state == StateInProgress {
-		if failMsg != "" {
-			j.state = StateFailed
-			j.errorMessage = excerpt.N(failMsg, maxErrorMessage) // may quote a header name
-		} else {
-			j.state = StateJobComplete
-		}
-	}
-	s.setResultsLocked(j, p.res)
-	s.broadcastLocked()
-}
-
-// setResultsLocked publishes a job's results; readers waiting on done
-// may then stream them (they never change again).
-func (s *Server) setResultsLocked(j *job, res *jobResults) {
-	if j.res != nil {
-		return
-	}
-	j.res = res
-	close(j.done)
-}
-
-// finishUnprocessedLocked ends a job that processed nothing: every
-// uploaded row is unprocessed.
-func (s *Server) finishUnprocessedLocked(j *job) {
-	res := &jobResults{data: j.data, delim: j.delim, crlf: j.lineEnding == "CRLF", prefix: j.obj.prefix}
-	res.setUnprocessedHeader()
-	s.setResultsLocked(j, res)
+	s.store.endJob(j, p.res, failMsg, started, paced)
 }
 
 // colKind says what a CSV column does.
@@ -206,7 +140,8 @@ type prow struct {
 
 // processor holds one job's processing state; only its goroutine uses it.
 type processor struct {
-	s      *Server
+	s      *Server   // options and the server's context
+	st     *orgStore // where rows are saved
 	j      *job
 	data   []byte
 	t      *table
@@ -331,15 +266,13 @@ func (p *processor) run() string {
 				p.res.unprocFrom = chunk[0].start
 				return ""
 			}
-			if !p.applyChunk(chunk, &lockRetry) {
+			if !p.st.applyChunk(p, chunk, &lockRetry) {
 				p.res.unprocFrom = chunk[0].start
 				return ""
 			}
 		}
 		if lockRetry {
-			p.s.mu.Lock()
-			j.retries++
-			p.s.mu.Unlock()
+			p.st.countRetry(j)
 		}
 		free <- b
 	}
@@ -356,18 +289,7 @@ func (p *processor) presize(rd *csvReader) int {
 	res.rowStart = make([]uint32, 0, rows)
 	res.rec = make([]uint32, 0, rows)
 	res.status = make([]uint8, 0, rows)
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Size the empty indexes of a table for a first big load; later loads
-	// grow them as they go, so an upsert that only updates does not
-	// reserve twice. (Records are stored in pages, which never move.)
-	t := p.t
-	for i := range t.idx {
-		if t.idx[i].n == 0 {
-			t.idx[i].reserve(rows)
-		}
-	}
+	p.st.reserveIndexes(p.t, rows)
 	return rows
 }
 
@@ -581,48 +503,9 @@ func (p *processor) markDuplicates(rows []prow) {
 	}
 }
 
-// applyChunk saves up to 200 rows under the store lock. It returns false
-// when the job was aborted or deleted before the chunk.
-func (p *processor) applyChunk(chunk []prow, lockRetry *bool) bool {
-	s := p.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p.j.state != StateInProgress || p.j.deleted {
-		return false
-	}
-	now := s.now().UnixMilli()
-	res := p.res
-	var failed int64
-	if p.model != nil {
-		p.lockP = p.model.lockShareLocked(p.ob)
-	}
-	for i := range chunk {
-		r := &chunk[i]
-		seq, created, e := p.applyLocked(r, now)
-		res.rowStart = append(res.rowStart, r.start)
-		res.rec = append(res.rec, seq)
-		switch {
-		case e != nil:
-			res.status = append(res.status, rowFailed)
-			res.failRow = append(res.failRow, uint32(len(res.status)-1))
-			res.failErr = append(res.failErr, e.bulkText())
-			failed++
-			if e.code == "UNABLE_TO_LOCK_ROW" {
-				*lockRetry = true
-			}
-		case created:
-			res.status = append(res.status, rowCreated)
-		default:
-			res.status = append(res.status, rowUpdated)
-		}
-	}
-	p.j.processed += int64(len(chunk))
-	p.j.failed += failed
-	return true
-}
-
-// applyLocked saves one row. It returns the record's seq (also for rows
-// that failed on an identified record, for sf__Id) and whether it created it.
+// applyLocked saves one row, under the store lock (applyChunk). It
+// returns the record's seq (also for rows that failed on an identified
+// record, for sf__Id) and whether it created it.
 func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 	t := p.t
 	var target uint32 // record identified by Id or key
@@ -695,7 +578,7 @@ func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 	}
 	if op == "delete" || op == "hardDelete" {
 		// hardDelete skips the Recycle Bin [D]; here both remove the record.
-		if e := p.s.lockErrLocked(t, r.ch, target); e != nil {
+		if e := p.st.lockErrLocked(t, r.ch, target); e != nil {
 			return target, false, e
 		}
 		t.deleteLocked(target, now, &p.sc)
@@ -705,7 +588,7 @@ func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 		// The key was just looked up: no need to check its uniqueness again.
 		p.sc.known = p.ext
 	}
-	seq, created, e := p.s.saveLocked(t, target, r.ch, p.rels, now, &p.sc)
+	seq, created, e := p.st.saveLocked(t, target, r.ch, p.rels, now, &p.sc)
 	p.sc.known = nil
 	return seq, created, e
 }

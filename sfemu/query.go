@@ -516,6 +516,12 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 	if strings.TrimSpace(q) == "" {
 		return nil, errMalformed("the q parameter with a SOQL query is required")
 	}
+	if rep, ok, aerr := s.sysQuery(rq, q); ok {
+		if aerr != nil {
+			return nil, aerr
+		}
+		return rep, nil
+	}
 	sq, aerr := s.parseSOQL(q)
 	if aerr != nil {
 		return nil, aerr
@@ -546,10 +552,13 @@ func (s *Server) handleQuery(rq *request) (*reply, error) {
 	if sq.count {
 		return &reply{status: http.StatusOK, body: map[string]any{"totalSize": len(seqs), "done": true, "records": []any{}}}, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	cur := &queryCursor{obj: sq.obj, fields: sq.fields, seqs: seqs}
-	return s.queryPageLocked(rq, cur, "")
+	return queryReply(s.store.queryPage(cur, s.opts.queryPageSize, rq.version)), nil
+}
+
+// queryReply answers a query page rendered by the store.
+func queryReply(page []byte) *reply {
+	return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8", raw: page}
 }
 
 // scanChunk is how many records a query copies per hold of the store lock.
@@ -566,30 +575,23 @@ type matchRow struct {
 
 // selectRows returns the live records that match the query's WHERE, in
 // creation order (and, for ORDER BY, with their sort values). It holds the
-// store lock only to copy scanChunk records at a time (a record's values
-// are an immutable string, so the copy stays valid) and evaluates the
+// store lock only to copy scanChunk records at a time (orgStore.copyLive;
+// a record's values are an immutable string, so the copy stays valid) and
+// evaluates the
 // condition without the lock, so however slow a condition is, other
 // requests wait at most for one copy. Records changed while the scan runs
 // are seen either before or after the change. The scan stops when ctx
 // ends: QUERY_TIMEOUT at the request deadline [I].
 func (s *Server) selectRows(ctx context.Context, sq *soqlQuery) (out []uint32, rows []matchRow, _ *apiError) {
-	t := s.tables[sq.obj] // the map is not changed after New
+	t := s.store.table(sq.obj)
 	done := ctx.Done()
 	var (
 		snap []record
 		seqs []uint32
+		end  int
 	)
 	for next := 1; ; {
-		s.mu.Lock()
-		end := min(t.n, next+scanChunk-1)
-		snap, seqs = snap[:0], seqs[:0]
-		for seq := next; seq <= end; seq++ {
-			if r := t.rec(uint32(seq)); !r.isDeleted() {
-				snap = append(snap, *r)
-				seqs = append(seqs, uint32(seq))
-			}
-		}
-		s.mu.Unlock()
+		snap, seqs, end = s.store.copyLive(t, next, snap[:0], seqs[:0])
 		if end < next {
 			return out, rows, nil
 		}
@@ -654,75 +656,11 @@ func orderCompare(f *field) func(a, b *matchRow) int {
 
 // handleQueryMore serves GET /query/{locator}: the next page.
 func (s *Server) handleQueryMore(rq *request) (*reply, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	loc := rq.params[0]
-	cur := s.queries[loc]
-	if cur == nil {
-		return nil, newAPIError(http.StatusBadRequest, "INVALID_QUERY_LOCATOR", "invalid query locator")
+	page, aerr := s.store.nextQueryPage(rq.params[0], s.opts.queryPageSize, rq.version)
+	if aerr != nil {
+		return nil, aerr
 	}
-	delete(s.queries, loc)
-	return s.queryPageLocked(rq, cur, loc)
-}
-
-func (s *Server) queryPageLocked(rq *request, cur *queryCursor, _ string) (*reply, error) {
-	t := s.tables[cur.obj]
-	end := min(cur.pos+s.opts.queryPageSize, len(cur.seqs))
-	buf := []byte(`{"totalSize":`)
-	buf = strconv.AppendInt(buf, int64(len(cur.seqs)), 10)
-	buf = append(buf, `,"done":`...)
-	done := end >= len(cur.seqs)
-	buf = strconv.AppendBool(buf, done)
-	if !done {
-		s.querySeq++
-		loc := fmt.Sprintf("01g5g%010d-%d", s.querySeq, end)
-		s.queries[loc] = &queryCursor{obj: cur.obj, fields: cur.fields, seqs: cur.seqs, pos: end}
-		buf = append(buf, `,"nextRecordsUrl":`...)
-		buf = appendJSONString(buf, "/services/data/v"+rq.version+"/query/"+loc)
-	}
-	buf = append(buf, `,"records":[`...)
-	for i, seq := range cur.seqs[cur.pos:end] {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = s.appendSelectedLocked(buf, rq, t, seq, cur.fields)
-	}
-	buf = append(buf, "]}"...)
-	return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8", raw: buf}, nil
-}
-
-// appendSelectedLocked renders one query row; relationship fields become
-// nested records ({"attributes":...,"Field":value}) or null.
-func (s *Server) appendSelectedLocked(dst []byte, rq *request, t *table, seq uint32, fields []selField) []byte {
-	rec := t.rec(seq)
-	id := t.id(seq)
-	dst = s.appendAttributes(dst, rq, t.obj, id)
-	for _, sf := range fields {
-		dst = append(dst, ',')
-		if sf.sub == nil {
-			dst = appendJSONString(dst, sf.f.name)
-			dst = append(dst, ':')
-			dst = appendFieldJSON(dst, sf.f, rec, id)
-			continue
-		}
-		dst = appendJSONString(dst, sf.f.relName)
-		dst = append(dst, ':')
-		pid := valueAt(rec.vals, sf.f.slot)
-		pt := s.tables[sf.f.refObj]
-		pseq, st := pt.resolveID(pid)
-		if pid == "" || st != idLive {
-			dst = append(dst, "null"...)
-			continue
-		}
-		prec := pt.rec(pseq)
-		dst = s.appendAttributes(dst, rq, pt.obj, pt.id(pseq))
-		dst = append(dst, ',')
-		dst = appendJSONString(dst, sf.sub.name)
-		dst = append(dst, ':')
-		dst = appendFieldJSON(dst, sf.sub, prec, pt.id(pseq))
-		dst = append(dst, '}')
-	}
-	return append(dst, '}')
+	return queryReply(page), nil
 }
 
 func timeMillis(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -68,7 +68,7 @@ const (
 )
 
 // resolveID identifies the record an ID names. The seq is also returned
-// for deleted records, so that failures can name them. Guarded by Server.mu.
+// for deleted records, so that failures can name them. Guarded by orgStore.mu.
 func (t *table) resolveID(id string) (uint32, idState) {
 	prefix, seq, ok := parseID(id)
 	switch {
@@ -97,10 +97,10 @@ type relCol struct {
 // resolveRefsLocked checks that lookups given by ID name live parents and
 // replaces parents given by key (stRel) with their IDs, kept in sc.ref
 // until the next write (salesforce-api.md 3.3, 4.3).
-func (s *Server) resolveRefsLocked(ob *object, ch []change, rels []relCol, sc *applyScratch) *rowErr {
+func (st *orgStore) resolveRefsLocked(ob *object, ch []change, rels []relCol, sc *applyScratch) *rowErr {
 	for _, f := range ob.refs {
 		if c := ch[f.slot]; c.st == stSet {
-			if _, st := s.tables[f.refObj].resolveID(string(c.v)); st != idLive {
+			if _, st := st.tables[f.refObj].resolveID(string(c.v)); st != idLive {
 				return errCrossReference()
 			}
 		}
@@ -114,7 +114,7 @@ func (s *Server) resolveRefsLocked(ob *object, ch []change, rels []relCol, sc *a
 		if c.st != stRel {
 			continue
 		}
-		pt := s.tables[rc.ref.refObj]
+		pt := st.tables[rc.ref.refObj]
 		var pseq uint32
 		if rc.key.kind == kindID {
 			seq, st := pt.resolveID(string(c.v))
@@ -150,8 +150,8 @@ func errForeignKey(v []byte, key *field, parent *object) *rowErr {
 // record's, were locked with LockRecords or LockRecordsFor:
 // UNABLE_TO_LOCK_ROW. A lock with a count spends one failure per write it
 // fails and lets the write through once spent.
-func (s *Server) lockErrLocked(t *table, ch []change, target uint32) *rowErr {
-	locked := s.locks[t.obj]
+func (st *orgStore) lockErrLocked(t *table, ch []change, target uint32) *rowErr {
+	locked := st.locks[t.obj]
 	if len(locked) == 0 {
 		return nil
 	}
@@ -195,11 +195,11 @@ func (s *Server) lockErrLocked(t *table, ch []change, target uint32) *rowErr {
 // saveLocked applies one converted record write, from a Bulk row or a
 // REST call: lock check, parents, then insert (target 0) or update of
 // target. It returns the record's seq and whether it was created.
-func (s *Server) saveLocked(t *table, target uint32, ch []change, rels []relCol, now int64, sc *applyScratch) (uint32, bool, *rowErr) {
-	if e := s.lockErrLocked(t, ch, target); e != nil {
+func (st *orgStore) saveLocked(t *table, target uint32, ch []change, rels []relCol, now int64, sc *applyScratch) (uint32, bool, *rowErr) {
+	if e := st.lockErrLocked(t, ch, target); e != nil {
 		return target, false, e
 	}
-	if e := s.resolveRefsLocked(t.obj, ch, rels, sc); e != nil {
+	if e := st.resolveRefsLocked(t.obj, ch, rels, sc); e != nil {
 		return target, false, e
 	}
 	if target == 0 {

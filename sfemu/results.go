@@ -26,7 +26,7 @@ const (
 	resultUnprocessed
 )
 
-// jobResults is immutable once published with setResultsLocked.
+// jobResults is immutable once published with setResults.
 type jobResults struct {
 	data   []byte
 	delim  byte
@@ -392,25 +392,17 @@ func writeHeaderName(w *bufio.Writer, name string) {
 // Before a terminal state it answers 400 INVALIDJOBSTATE [I: 3.4].
 func resultsHandler(kind resultKind) handlerFunc {
 	return func(s *Server, rq *request) (*reply, error) {
-		j, aerr := s.lockJob(rq.params[0])
+		j, done, aerr := s.store.jobResultsReady(rq.params[0])
 		if aerr != nil {
 			return nil, aerr
 		}
-		if !terminal(j.state) {
-			s.mu.Unlock()
-			return nil, errJobState("Job is not in a terminal state")
-		}
-		done := j.done
-		s.mu.Unlock()
 		// An aborted job's processor may still be finishing its chunk.
 		select {
 		case <-done:
 		case <-rq.r.Context().Done():
 			return nil, rq.r.Context().Err()
 		}
-		s.mu.Lock()
-		res := j.res
-		s.mu.Unlock()
+		res := s.store.jobResults(j)
 		return &reply{status: http.StatusOK, contentType: "text/csv; charset=UTF-8", stream: func(w io.Writer) error {
 			bw, ok := w.(*bufio.Writer)
 			if !ok {

@@ -177,28 +177,13 @@ type Server struct {
 	auth   authState
 	faults faultState
 
-	mu sync.Mutex
-	// The fields below are guarded by mu.
-	tables   map[*object]*table
-	jobs     map[string]*job // by 15-character job ID
-	jobList  []*job          // creation order
-	jobSeq   uint64
-	changed  chan struct{}              // closed and replaced whenever a job changes state
-	locks    map[*object]map[string]int // key -> writes left to fail (-1: until unlocked)
-	failNext []string
-	queries  map[string]*queryCursor
-	querySeq uint64
-	apiUsed  int64
-	apiDay   time.Time
-	closed   bool
+	// The org's mutable state (orgstore.go) and the daily API count, each
+	// behind its own lock.
+	store *orgStore
+	api   apiMeter
 
-	wg     sync.WaitGroup // async job processors
 	ctx    context.Context
 	cancel context.CancelFunc
-
-	// jobIDBase offsets job IDs so that a restarted emulator never hands
-	// out an ID it gave before (newJobIDBase).
-	jobIDBase uint64
 	// model is the realistic org's processing state (nil: jobs are
 	// processed as soon as they are closed; see WithOrgModel).
 	model *orgState
@@ -243,32 +228,22 @@ func New(opts ...Option) *Server {
 	if o.maxVersion < minAPIVersion {
 		o.maxVersion = minAPIVersion
 	}
-	s := &Server{opts: o, org: g, now: o.now,
-		tables: map[*object]*table{}, jobs: map[string]*job{},
-		changed: make(chan struct{}), locks: map[*object]map[string]int{},
-		queries: map[string]*queryCursor{},
-	}
+	s := &Server{opts: o, org: g, now: o.now, model: newOrgState(o.model)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	for _, ob := range g.objects {
-		s.tables[ob] = newTable(ob)
-	}
+	s.store = newOrgStore(g, o.now, s.model)
 	s.auth.init(o)
 	s.faults.rng = mrand.New(mrand.NewPCG(uint64(o.seed), 0x7a11))
-	s.apiDay = s.now()
-	s.started = s.apiDay
-	s.jobIDBase = newJobIDBase(time.Now())
-	s.model = newOrgState(o.model)
+	s.started = s.now()
+	s.api = apiMeter{limit: o.apiLimit, day: s.started}
 	return s
 }
 
 // Close stops background job processing and waits for it. Jobs still
 // waiting are left as they are. The Server still answers requests.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	s.store.stop()
 	s.cancel()
-	s.wg.Wait()
+	s.store.waitProcessors()
 }
 
 // request is what handlers see: the HTTP request, the API version of the
@@ -305,8 +280,10 @@ type route struct {
 // routes is every endpoint the emulator serves, in one list.
 var routes = []route{
 	{segs: []string{"services", "oauth2", "token"}, methods: map[string]handlerFunc{"POST": (*Server).handleToken}},
+	{segs: []string{"services", "oauth2", "userinfo"}, methods: map[string]handlerFunc{
+		"GET": (*Server).handleUserInfo, "POST": (*Server).handleUserInfo}},
 	{segs: []string{"services", "data"}, methods: map[string]handlerFunc{"GET": (*Server).handleVersions}},
-	{segs: []string{"id", "{}", "{}"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleIdentity}},
+	{segs: []string{"id", "{}", "{}"}, methods: map[string]handlerFunc{"GET": (*Server).handleIdentity}},
 	{segs: []string{"services", "data", "{v}"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleResources}},
 	{segs: []string{"services", "data", "{v}", "limits"}, auth: true, methods: map[string]handlerFunc{"GET": (*Server).handleLimits}},
 	{segs: []string{"services", "data", "{v}", "jobs", "ingest"}, auth: true, methods: map[string]handlerFunc{
@@ -361,7 +338,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limitedPath(r.URL.Path) {
 		// Every data API response carries the allocation, errors included;
 		// serve replaces it once the call is counted (salesforce-api.md 6.4).
-		w.Header().Set("Sforce-Limit-Info", s.limitInfo())
+		w.Header().Set("Sforce-Limit-Info", s.api.info())
 	}
 	act := s.faults.match(r)
 	if act.latency > 0 {
@@ -433,7 +410,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
-		used, max, err := s.countCall()
+		used, max, err := s.api.count(s.now())
 		w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", used, max))
 		if err != nil {
 			writeError(w, err)
@@ -563,37 +540,53 @@ func limitedPath(path string) bool {
 	return ok && strings.Trim(rest, "/") != ""
 }
 
-// limitInfo is the Sforce-Limit-Info value for the calls counted so far.
-// Calls refused before they are counted (bad token, unknown version)
-// show the count without adding to it [I].
-func (s *Server) limitInfo() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return "api-usage=" + strconv.FormatInt(s.apiUsed, 10) + "/" + strconv.FormatInt(s.opts.apiLimit, 10)
+// apiMeter counts API calls against the daily allocation
+// (salesforce-api.md 6.4). It has its own lock: the count is independent
+// of the org's records and jobs.
+type apiMeter struct {
+	limit int64 // fixed after New
+
+	mu   sync.Mutex
+	used int64     // guarded by mu
+	day  time.Time // start of the current 24 hours; guarded by mu
 }
 
-// countCall counts one API call against the daily allocation
-// (salesforce-api.md 6.4) and refuses it once the allocation is used.
-func (s *Server) countCall() (used, max int64, err *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if now.Sub(s.apiDay) >= 24*time.Hour {
-		s.apiDay, s.apiUsed = now, 0
+// info is the Sforce-Limit-Info value for the calls counted so far.
+// Calls refused before they are counted (bad token, unknown version)
+// show the count without adding to it [I].
+func (m *apiMeter) info() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return "api-usage=" + strconv.FormatInt(m.used, 10) + "/" + strconv.FormatInt(m.limit, 10)
+}
+
+// count counts one API call and refuses it once the allocation is used.
+// The count restarts 24 hours (of the clock now) after the day began.
+func (m *apiMeter) count(now time.Time) (used, max int64, err *apiError) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if now.Sub(m.day) >= 24*time.Hour {
+		m.day, m.used = now, 0
 	}
-	max = s.opts.apiLimit
-	if s.apiUsed >= max {
-		return s.apiUsed, max, newAPIError(http.StatusForbidden, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+	max = m.limit
+	if m.used >= max {
+		return m.used, max, newAPIError(http.StatusForbidden, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
 	}
-	s.apiUsed++
-	return s.apiUsed, max, nil
+	m.used++
+	return m.used, max, nil
+}
+
+// usage returns the calls counted in the current day and the allocation.
+func (m *apiMeter) usage() (used, max int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.used, m.limit
 }
 
 // APIUsage returns the number of API calls counted so far in the current day.
 func (s *Server) APIUsage() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.apiUsed
+	used, _ := s.api.usage()
+	return used
 }
 
 func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, rep *reply) {
@@ -734,9 +727,7 @@ func (s *Server) handleResources(rq *request) (*reply, error) {
 
 // handleLimits serves GET .../limits with DailyApiRequests (6.4).
 func (s *Server) handleLimits(rq *request) (*reply, error) {
-	s.mu.Lock()
-	used, max := s.apiUsed, s.opts.apiLimit
-	s.mu.Unlock()
+	used, max := s.api.usage()
 	type limit struct {
 		Max       int64 `json:"Max"`
 		Remaining int64 `json:"Remaining"`

@@ -170,35 +170,19 @@ type saveResult struct {
 	Created *bool     `json:"created,omitempty"`
 }
 
-func (s *Server) recordURL(rq *request, ob *object, id string) string {
-	return "/services/data/v" + rq.version + "/sobjects/" + ob.name + "/" + id
+// recordURL is a record's REST path in this API version.
+func recordURL(version string, ob *object, id string) string {
+	return "/services/data/v" + version + "/sobjects/" + ob.name + "/" + id
 }
 
 // multipleChoices is the 300 answer for a key that matches several
 // records: the array of their URLs; nothing was written (5.2, body shape [I]).
-func (s *Server) multipleChoicesLocked(rq *request, t *table, matches []uint32) *reply {
-	urls := make([]string, len(matches))
-	for i, sq := range matches {
-		urls[i] = s.recordURL(rq, t.obj, t.id(sq))
+func multipleChoices(rq *request, ob *object, ids []string) *reply {
+	urls := make([]string, len(ids))
+	for i, id := range ids {
+		urls[i] = recordURL(rq.version, ob, id)
 	}
 	return &reply{status: http.StatusMultipleChoices, body: urls}
-}
-
-// matchKeyLocked finds the live records whose field kf (Id or an External
-// ID field) has the value given in a URL (decoded once by the router,
-// 5.4). It also returns the value in its stored form.
-func (t *table) matchKeyLocked(kf *field, key string) ([]uint32, []byte, *rowErr) {
-	if kf.kind == kindID {
-		if sq, st := t.resolveID(key); st == idLive {
-			return []uint32{sq}, nil, nil
-		}
-		return nil, nil, nil
-	}
-	canon, e := convertValue(kf, []byte(key), nil)
-	if e != nil {
-		return nil, nil, e
-	}
-	return t.lookupAll(kf, canon), canon, nil
 }
 
 // keyField resolves the field of a /sobjects/{Object}/{Field}/{value} URL:
@@ -233,16 +217,11 @@ func (s *Server) handleCreate(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.tables[ob]
-	var sc applyScratch
-	seq, _, e := s.saveLocked(t, 0, ch, rels, s.now().UnixMilli(), &sc)
-	if e != nil {
-		return nil, restErr(e)
+	id, aerr := s.store.createRecord(ob, ch, rels)
+	if aerr != nil {
+		return nil, aerr
 	}
-	id := t.id(seq)
-	return &reply{status: http.StatusCreated, location: s.recordURL(rq, ob, id),
+	return &reply{status: http.StatusCreated, location: recordURL(rq.version, ob, id),
 		body: saveResult{ID: id, Success: true, Errors: []errItem{}}}, nil
 }
 
@@ -271,83 +250,31 @@ func (s *Server) handleUpsert(rq *request) (*reply, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.tables[ob]
-	matches, canon, e := t.matchKeyLocked(kf, rq.params[2])
-	if e != nil {
-		return nil, restErr(e)
+	res, aerr := s.store.upsertRecord(ob, kf, rq.params[2], ch, rels, updateOnly)
+	if aerr != nil {
+		return nil, aerr
 	}
-	if len(matches) > 1 {
-		return s.multipleChoicesLocked(rq, t, matches), nil
+	if res.several != nil {
+		return multipleChoices(rq, ob, res.several), nil
 	}
-	var target uint32
-	if len(matches) == 1 {
-		target = matches[0]
-	} else if updateOnly || kf.kind == kindID {
-		return nil, errNotFound() // 5.3: body [I]
-	}
-	if kf.kind != kindID {
-		ch[kf.slot] = change{st: stSet, v: canon}
-	}
-	var sc applyScratch
-	seq, created, e := s.saveLocked(t, target, ch, rels, s.now().UnixMilli(), &sc)
-	if e != nil {
-		return nil, restErr(e)
-	}
-	id := t.id(seq)
+	id, created := res.id, res.created
 	switch {
 	case created:
 		res := saveResult{ID: id, Success: true, Errors: []errItem{}}
 		if rq.major >= 46 {
 			res.Created = &created
 		}
-		return &reply{status: http.StatusCreated, location: s.recordURL(rq, ob, id), body: res}, nil
+		return &reply{status: http.StatusCreated, location: recordURL(rq.version, ob, id), body: res}, nil
 	case rq.major < 46:
 		return &reply{status: http.StatusNoContent}, nil // v45.0 and earlier [D]
 	}
 	return &reply{status: http.StatusOK, body: saveResult{ID: id, Success: true, Errors: []errItem{}, Created: &created}}, nil
 }
 
-// recordByIDLocked finds a record by the ID in the path: a value that is
-// not an ID at all is read as an external-ID value and answers the
-// observed 404 (6.3).
-func (s *Server) recordByIDLocked(t *table, id string) (uint32, *apiError) {
-	seq, st := t.resolveID(id)
-	switch st {
-	case idMalformed:
-		return 0, newAPIError(http.StatusNotFound, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: "+excerpt.Of(id))
-	case idOtherObject:
-		// A well-formed ID of another object (6.3 MALFORMED_ID [D]).
-		return 0, newAPIError(http.StatusBadRequest, "MALFORMED_ID", t.obj.name+" ID: id value of incorrect type: "+excerpt.Of(id), "Id")
-	case idUnknown, idDeleted:
-		return 0, errNotFound()
-	}
-	return seq, nil
-}
-
-// lockRecordByID finds the object and the record of
-// /sobjects/{Object}/{id} and locks s.mu; on success the caller must
-// release it, on error it is released.
-func (s *Server) lockRecordByID(rq *request) (*table, uint32, *apiError) {
-	ob, aerr := s.objectParam(rq.params[0])
-	if aerr != nil {
-		return nil, 0, aerr
-	}
-	s.mu.Lock()
-	t := s.tables[ob]
-	seq, aerr := s.recordByIDLocked(t, rq.params[1])
-	if aerr != nil {
-		s.mu.Unlock()
-		return nil, 0, aerr
-	}
-	return t, seq, nil
-}
-
-// lockRecordsByKey finds the object and the live records of
-// /sobjects/{Object}/{Field}/{value} (none: 404) and locks s.mu; on
-// success the caller must release it, on error it is released.
-func (s *Server) lockRecordsByKey(rq *request) (*table, []uint32, *apiError) {
+// keyParams resolves the object and the key field of
+// /sobjects/{Object}/{Field}/{value}; a key field that is not one answers
+// 404 here, as Salesforce does for GET and DELETE.
+func (s *Server) keyParams(rq *request) (*object, *field, *apiError) {
 	ob, aerr := s.objectParam(rq.params[0])
 	if aerr != nil {
 		return nil, nil, aerr
@@ -356,97 +283,82 @@ func (s *Server) lockRecordsByKey(rq *request) (*table, []uint32, *apiError) {
 	if aerr != nil {
 		return nil, nil, errNotFound()
 	}
-	s.mu.Lock()
-	t := s.tables[ob]
-	matches, _, _ := t.matchKeyLocked(kf, rq.params[2])
-	if len(matches) == 0 {
-		s.mu.Unlock()
-		return nil, nil, errNotFound()
-	}
-	return t, matches, nil
+	return ob, kf, nil
 }
 
 // handleGetRecord serves GET /sobjects/{Object}/{id}[?fields=a,b] (8).
 func (s *Server) handleGetRecord(rq *request) (*reply, error) {
-	t, seq, aerr := s.lockRecordByID(rq)
+	if o := s.sysObjectNamed(rq.params[0]); o != nil {
+		return s.getSysRecord(rq, o)
+	}
+	ob, aerr := s.objectParam(rq.params[0])
 	if aerr != nil {
 		return nil, aerr
 	}
-	defer s.mu.Unlock()
-	fields, aerr := fieldsParam(t.obj, rq.r.URL.Query().Get("fields"))
+	fields, ferr := fieldsParam(ob, rq.r.URL.Query().Get("fields"))
+	raw, aerr := s.store.recordJSON(ob, rq.params[1], fields, ferr, rq.version)
 	if aerr != nil {
 		return nil, aerr
 	}
-	return s.recordReplyLocked(rq, t, seq, fields), nil
+	return recordReply(raw), nil
 }
 
 // handleGetByExternalID serves GET /sobjects/{Object}/{Field}/{value}.
 func (s *Server) handleGetByExternalID(rq *request) (*reply, error) {
-	t, matches, aerr := s.lockRecordsByKey(rq)
+	ob, kf, aerr := s.keyParams(rq)
 	if aerr != nil {
 		return nil, aerr
 	}
-	defer s.mu.Unlock()
-	fields, aerr := fieldsParam(t.obj, rq.r.URL.Query().Get("fields"))
+	fields, ferr := fieldsParam(ob, rq.r.URL.Query().Get("fields"))
+	raw, several, aerr := s.store.recordJSONByKey(ob, kf, rq.params[2], fields, ferr, rq.version)
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(matches) > 1 {
-		return s.multipleChoicesLocked(rq, t, matches), nil
+	if several != nil {
+		return multipleChoices(rq, ob, several), nil
 	}
-	return s.recordReplyLocked(rq, t, matches[0], fields), nil
+	return recordReply(raw), nil
 }
 
 // handleUpdateRecord serves PATCH /sobjects/{Object}/{id}: 204 on success.
 func (s *Server) handleUpdateRecord(rq *request) (*reply, error) {
-	_, ch, rels, aerr := s.recordRequest(rq, false)
+	ob, ch, rels, aerr := s.recordRequest(rq, false)
 	if aerr != nil {
 		return nil, aerr
 	}
-	t, seq, aerr := s.lockRecordByID(rq)
-	if aerr != nil {
+	if aerr := s.store.updateRecord(ob, rq.params[1], ch, rels); aerr != nil {
 		return nil, aerr
-	}
-	defer s.mu.Unlock()
-	var sc applyScratch
-	if _, _, e := s.saveLocked(t, seq, ch, rels, s.now().UnixMilli(), &sc); e != nil {
-		return nil, restErr(e)
 	}
 	return &reply{status: http.StatusNoContent}, nil
 }
 
-// handleDeleteRecord serves DELETE /sobjects/{Object}/{id}: 204.
+// handleDeleteRecord serves DELETE /sobjects/{Object}/{id}: 204, or
+// UNABLE_TO_LOCK_ROW for a record locked with LockRecords.
 func (s *Server) handleDeleteRecord(rq *request) (*reply, error) {
-	t, seq, aerr := s.lockRecordByID(rq)
+	ob, aerr := s.objectParam(rq.params[0])
 	if aerr != nil {
 		return nil, aerr
 	}
-	defer s.mu.Unlock()
-	return s.deleteRecordLocked(t, seq)
-}
-
-// deleteRecordLocked deletes one record for a REST DELETE: 204, or
-// UNABLE_TO_LOCK_ROW for a record locked with LockRecords.
-func (s *Server) deleteRecordLocked(t *table, seq uint32) (*reply, error) {
-	if e := s.lockErrLocked(t, make([]change, len(t.obj.data)), seq); e != nil {
-		return nil, restErr(e)
+	if aerr := s.store.deleteRecord(ob, rq.params[1]); aerr != nil {
+		return nil, aerr
 	}
-	var sc applyScratch
-	t.deleteLocked(seq, s.now().UnixMilli(), &sc)
 	return &reply{status: http.StatusNoContent}, nil
 }
 
 // handleDeleteByExternalID serves DELETE /sobjects/{Object}/{Field}/{value}.
 func (s *Server) handleDeleteByExternalID(rq *request) (*reply, error) {
-	t, matches, aerr := s.lockRecordsByKey(rq)
+	ob, kf, aerr := s.keyParams(rq)
 	if aerr != nil {
 		return nil, aerr
 	}
-	defer s.mu.Unlock()
-	if len(matches) > 1 {
-		return s.multipleChoicesLocked(rq, t, matches), nil
+	several, aerr := s.store.deleteRecordByKey(ob, kf, rq.params[2])
+	if aerr != nil {
+		return nil, aerr
 	}
-	return s.deleteRecordLocked(t, matches[0])
+	if several != nil {
+		return multipleChoices(rq, ob, several), nil
+	}
+	return &reply{status: http.StatusNoContent}, nil
 }
 
 // fieldsParam parses ?fields=a,b; empty means every field.
@@ -467,18 +379,17 @@ func fieldsParam(ob *object, list string) ([]*field, *apiError) {
 	return out, nil
 }
 
-// recordReplyLocked answers a REST GET of one record.
-func (s *Server) recordReplyLocked(rq *request, t *table, seq uint32, fields []*field) *reply {
-	return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8",
-		raw: s.appendRecordJSONLocked(nil, rq, t, seq, fields)}
+// recordReply answers a REST GET of one record.
+func recordReply(raw []byte) *reply {
+	return &reply{status: http.StatusOK, contentType: "application/json;charset=UTF-8", raw: raw}
 }
 
 // appendRecordJSONLocked renders a record: "attributes" first, then the
-// fields in the order asked (8).
-func (s *Server) appendRecordJSONLocked(dst []byte, rq *request, t *table, seq uint32, fields []*field) []byte {
+// fields in the order asked (8). The caller holds the store lock.
+func appendRecordJSONLocked(dst []byte, version string, t *table, seq uint32, fields []*field) []byte {
 	rec := t.rec(seq)
 	id := t.id(seq)
-	dst = s.appendAttributes(dst, rq, t.obj, id)
+	dst = appendAttributes(dst, version, t.obj, id)
 	for _, f := range fields {
 		dst = append(dst, ',')
 		dst = appendJSONString(dst, f.name)
@@ -490,11 +401,11 @@ func (s *Server) appendRecordJSONLocked(dst []byte, rq *request, t *table, seq u
 
 // appendAttributes opens a record's JSON with its "attributes" (type and
 // URL), as every REST record and query row starts (8).
-func (s *Server) appendAttributes(dst []byte, rq *request, ob *object, id string) []byte {
+func appendAttributes(dst []byte, version string, ob *object, id string) []byte {
 	dst = append(dst, `{"attributes":{"type":`...)
 	dst = appendJSONString(dst, ob.name)
 	dst = append(dst, `,"url":`...)
-	dst = appendJSONString(dst, s.recordURL(rq, ob, id))
+	dst = appendJSONString(dst, recordURL(version, ob, id))
 	return append(dst, '}')
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // The org's records live in one table per object, all guarded by
-// Server.mu. A record keeps its field values in one string (a uvarint
+// orgStore.mu (orgstore.go). A record keeps its field values in one string (a uvarint
 // length before each value, in field order), so a million records cost one
 // small allocation each and no per-field headers. IDs are not stored: a
 // record's ID is derived from its object's key prefix and its position.
@@ -27,7 +27,7 @@ const tombstone = "\xff"
 func (r *record) isDeleted() bool { return r.vals == tombstone }
 
 // table holds an object's records and the indexes of its unique and
-// external-ID fields. Guarded by Server.mu.
+// external-ID fields. Guarded by orgStore.mu.
 type table struct {
 	obj *object
 	// pages hold the records in creation order, seq 1 first (see rec).

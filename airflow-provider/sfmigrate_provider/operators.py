@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from sfmigrate_provider.hooks import (
@@ -49,7 +49,9 @@ class SfmigrateOperator(BaseOperator):
       (extract and every later step).
     * 3 (some records failed or were unprocessed): the summary is pushed as the return
       value (``failed_files`` lists the failed-records files), then the task fails
-      without retrying: retrying cannot make Salesforce accept those records.
+      without retrying: retrying cannot make Salesforce accept those records. With
+      ``partial_as_skip=True`` the task is skipped instead (a plan's tasks after it skip
+      too, unless their trigger rule says otherwise).
     * 2 (configuration or usage): the task fails without retrying, with sfmigrate's
       message naming the bad value, where it came from and the fix.
     * anything else: the task fails and Airflow may retry it; every step is safe to
@@ -74,6 +76,18 @@ class SfmigrateOperator(BaseOperator):
     :param poll_interval: first delay between job status polls, e.g. ``"50ms"`` against
         the emulator (default ``$SFMIGRATE_POLL_INTERVAL``, else sfmigrate's 2s).
     :param extra_args: further flags for ``sfmigrate task``.
+    :param batch: upload step only: upload this one extracted batch (``--batch N``).
+        Map the upload over the batches the extract task wrote to spread a run's jobs
+        over workers (``upload_batches`` turns the extract summary into that list)::
+
+            SfmigrateOperator.partial(task_id="upload", step="upload").expand(
+                batch=upload_batches(extract.output))
+
+        Each mapped task owns its batch and that batch's retries; the last one to finish
+        lets collect-results run.
+    :param partial_as_skip: on exit 3, skip the task instead of failing it.
+    :param skip_on_zero_rows: skip the task when the run has no rows (default). A plan's
+        tasks set it False, so that a table with no rows lets the tables after it start.
     """
 
     template_fields: Sequence[str] = ("table", "run_id", "tables_config", "work_dir", "logs_dir", "conf")
@@ -95,11 +109,16 @@ class SfmigrateOperator(BaseOperator):
         binary: str | None = None,
         poll_interval: str | None = None,
         extra_args: Sequence[str] = (),
+        batch: int | None = None,
+        partial_as_skip: bool = False,
+        skip_on_zero_rows: bool = True,
         **kwargs: Any,
     ) -> None:
         if step not in STEPS and step != RUN:
             raise ValueError(f"SfmigrateOperator: unknown step {step!r}; use one of {', '.join(STEPS)} or {RUN!r}")
-        if step not in ("authenticate", RUN):
+        if batch is not None and (step != "upload" or isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise ValueError(f"SfmigrateOperator: batch={batch!r}: give a batch number (1, 2, ...) to the upload step only")
+        if step not in ("authenticate", RUN) and skip_on_zero_rows:
             # After a step that found no rows (skipped), the later steps still run: they
             # have nothing to do but mark the tracker, and skip themselves. sfmigrate
             # refuses (exit 2) a step whose predecessor did not finish.
@@ -118,6 +137,9 @@ class SfmigrateOperator(BaseOperator):
         self.binary = binary
         self.poll_interval = poll_interval
         self.extra_args = list(extra_args)
+        self.batch = batch
+        self.partial_as_skip = partial_as_skip
+        self.skip_on_zero_rows = skip_on_zero_rows
         self._hook: SfmigrateHook | None = None
 
     # -- building the command ----------------------------------------------------------
@@ -177,6 +199,8 @@ class SfmigrateOperator(BaseOperator):
             args += ["--logs-dir", logs_dir]
         if conf:
             args += ["--conf", json.dumps(conf)]
+        if self.batch is not None:
+            args += ["--batch", str(self.batch)]
         poll = self.poll_interval or os.environ.get("SFMIGRATE_POLL_INTERVAL")
         if poll:
             args += ["--poll-interval", poll]
@@ -201,7 +225,7 @@ class SfmigrateOperator(BaseOperator):
         if code == EXIT_OK:
             if summary is None:
                 raise SfmigrateError(f"sfmigrate {self.step} succeeded but printed no JSON summary on its last stdout line")
-            if self.step != "authenticate" and zero_rows(summary):
+            if self.step != "authenticate" and self.skip_on_zero_rows and zero_rows(summary):
                 self._push(context, summary)
                 raise AirflowSkipException(
                     f"nothing to migrate: the query of table {summary.get('table')} returned no rows "
@@ -211,6 +235,8 @@ class SfmigrateOperator(BaseOperator):
         if summary is not None:
             # Pushed before failing, so the failed files are in XCom exactly when needed.
             self._push(context, summary)
+        if code == EXIT_PARTIAL and self.partial_as_skip:
+            raise AirflowSkipException(f"{result.message}; skipped (partial_as_skip): the summary is in XCom")
         if code == EXIT_PARTIAL:
             files = (summary or {}).get("failed_files") or []
             unprocessed = (summary or {}).get("unprocessed_files") or []
@@ -223,11 +249,22 @@ class SfmigrateOperator(BaseOperator):
             raise SfmigrateConfigError(result.message, code, summary)
         raise SfmigrateError(result.message, code, summary)
 
-    def _push(self, context: Any, summary: dict[str, Any]) -> None:
+    def _push(self, context: Any, value: Any, key: str = "return_value") -> None:
         ti = context.get("ti") or context.get("task_instance")
         if ti is not None:
-            ti.xcom_push(key="return_value", value=summary)
+            ti.xcom_push(key=key, value=value)
 
     def on_kill(self) -> None:
         if self._hook is not None:
             self._hook.terminate()
+
+
+@task
+def upload_batches(summary: dict[str, Any] | None) -> list[int]:
+    """The batches with rows an extract task's summary lists (``upload_batches``): what
+    a mapped upload expands over. Airflow maps only over a task's return value, and the
+    extract task's is its whole summary."""
+    batches = (summary or {}).get("upload_batches") or []
+    if not all(isinstance(b, int) and not isinstance(b, bool) for b in batches):
+        raise SfmigrateError(f"extract summary's upload_batches is not a list of batch numbers: {batches!r:.80}")
+    return list(batches)

@@ -54,9 +54,38 @@ tables:
     sf_object: Product2
     external_id_field: External_Id__c
     fields: {id: External_Id__c, name: Name, code: ProductCode}
+  MAPPED_PRODUCTS:
+    source: erp
+    query: SELECT id, name, code FROM products WHERE id > 300 AND id <= 335
+    order_by: id
+    sf_object: Product2
+    external_id_field: External_Id__c
+    fields: {id: External_Id__c, name: Name, code: ProductCode}
   EMPTY:
     source: erp
     query: SELECT id, name, code FROM products WHERE id > 100000
+    order_by: id
+    sf_object: Product2
+    external_id_field: External_Id__c
+    fields: {id: External_Id__c, name: Name, code: ProductCode}
+"""
+
+
+# A plan of two related tables for the plan DAG: prices point at their products by the
+# products' external id, so the plan loads the products first.
+PLAN_TABLES_YAML = """
+tables:
+  PLAN_PRICES:
+    source: erp
+    query: SELECT 'PR-' || id AS price_key, product_id, price FROM prices
+    order_by: price_key
+    sf_object: Product_Price__c
+    external_id_field: External_Id__c
+    depends_on: PLAN_PRODUCTS
+    fields: {price_key: External_Id__c, product_id: Product__r.External_Id__c, price: Unit_Price__c}
+  PLAN_PRODUCTS:
+    source: erp
+    query: SELECT id, name, code FROM products WHERE id > 400 AND id <= 410
     order_by: id
     sf_object: Product2
     external_id_field: External_Id__c
@@ -70,7 +99,12 @@ def _make_source(path: Path) -> None:
     rows = [(i, f"Product {i}", f"C-{i}") for i in range(1, 26)]
     rows += [(i, f"More, \"quoted\" {i}", f"M-{i}") for i in range(101, 131)]
     rows += [(i, None if i % 4 == 0 else f"Bad {i}", f"B-{i}") for i in range(201, 221)]
+    rows += [(i, f"Mapped {i}", f"P-{i}") for i in range(301, 336)]
+    rows += [(i, f"Plan {i}", f"L-{i}") for i in range(401, 411)]
     db.executemany("INSERT INTO products VALUES (?, ?, ?)", rows)
+    # Prices of the plan products (401-410), two each: they load after their products.
+    db.execute("CREATE TABLE prices (id INTEGER PRIMARY KEY, product_id TEXT, price REAL)")
+    db.executemany("INSERT INTO prices VALUES (?, ?, ?)", [(i, str(401 + i % 10), 9.5 + i) for i in range(1, 21)])
     db.commit()
     db.close()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, TABLES_YAML, Emulator, _make_source, airflow_cli
+from conftest import EXAMPLES, PLAN_TABLES_YAML, TABLES_YAML, Emulator, _make_source, airflow_cli
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +49,18 @@ def deployment(airflow_db, sfmigrate_bin, tmp_path_factory):
     emu.stop()
 
 
-def dags_test(deployment, dag_id: str, conf: dict | None = None):
+def dags_test(deployment, dag_id: str, conf: dict | None = None, env: dict | None = None):
     args = ["dags", "test", dag_id]
     if conf is not None:
         args += ["--conf", json.dumps(conf)]
-    p = airflow_cli(*args, check=False, env=deployment["env"])
+    p = airflow_cli(*args, check=False, env=env or deployment["env"])
     return p, latest_run(dag_id)
 
 
 def latest_run(dag_id: str) -> dict:
     """The last DAG run of dag_id as the metadata DB holds it: state, each task's state
-    and tries, and each task's return-value XCom."""
+    and tries, and each task's return-value XCom; for mapped tasks, by map index under
+    "mapped" and "mapped_xcom"; each task's start and end under "times"."""
     from sqlalchemy import select
 
     from airflow.models.dagrun import DagRun
@@ -76,8 +77,17 @@ def latest_run(dag_id: str) -> dict:
         return {
             "run_id": run.run_id,
             "state": str(run.state),
-            "tasks": {ti.task_id: (str(ti.state), ti.try_number) for ti in tis},
-            "xcom": {x.task_id: x.value for x in xcoms},
+            "tasks": {ti.task_id: (str(ti.state), ti.try_number) for ti in tis if ti.map_index < 0},
+            "xcom": {x.task_id: x.value for x in xcoms if x.map_index < 0},
+            "mapped": {
+                t: {ti.map_index: (str(ti.state), ti.try_number) for ti in tis if ti.task_id == t}
+                for t in {ti.task_id for ti in tis if ti.map_index >= 0}
+            },
+            "mapped_xcom": {
+                t: {x.map_index: x.value for x in xcoms if x.task_id == t}
+                for t in {x.task_id for x in xcoms if x.map_index >= 0}
+            },
+            "times": {ti.task_id: (ti.start_date, ti.end_date) for ti in tis if ti.map_index < 0},
         }
 
 
@@ -208,3 +218,50 @@ def test_tracker_dag(deployment):
     rec = run["xcom"]["reset_tracker"]
     assert rec["ref"] == "PRODUCTS" and rec["status"] == "In Progress"
     assert emu.tracker("PRODUCTS") == "In Progress"
+
+
+def test_mapped_upload_dag(deployment):
+    emu = deployment["emu"]
+    # 35 rows in batches of 10: the upload task is mapped over 4 batches.
+    p, run = dags_test(deployment, "sfmigrate_mapped", {"table": "MAPPED_PRODUCTS", "batch_size": 10})
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    assert run["state"] == "success"
+    assert run["xcom"]["upload_batches"] == [1, 2, 3, 4]
+    assert run["mapped"]["upload"] == {i: ("success", 1) for i in range(4)}
+    # Each mapped task's summary is its own batch's.
+    uploads = run["mapped_xcom"]["upload"]
+    assert sorted(s["batch"] for s in uploads.values()) == [1, 2, 3, 4]
+    assert sorted(s["rows"] for s in uploads.values()) == [5, 10, 10, 10]
+    final = run["xcom"]["update_status"]
+    assert final["outcome"] == "succeeded" and final["batches"] == 4 and final["successful"] == 35
+    assert final["jobs"] == 4  # one job per batch, whichever worker uploaded it
+    assert emu.tracker("MAPPED_PRODUCTS") == "Uploaded"
+    assert emu.count("SELECT COUNT() FROM Product2 WHERE ProductCode LIKE 'P-%'") == 35
+    assert successful_rows(final) == 35
+
+
+def test_plan_dag(deployment, sfmigrate_bin):
+    emu = deployment["emu"]
+    # Written at deploy time, as the DAG's docstring says (offline: from the config).
+    home = deployment["root"] / "plan_home"
+    home.mkdir()
+    (home / "tables.yaml").write_text(PLAN_TABLES_YAML)
+    with (home / "plan.json").open("w") as out:
+        subprocess.run([sfmigrate_bin, "plan", "--offline", "--json", "--tables-config", str(home / "tables.yaml"),
+                        "--step-configs", str(home / "plan_steps")], stdout=out, check=True)
+    env = dict(deployment["env"], SFMIGRATE_HOME=str(home))
+    p, run = dags_test(deployment, "sfmigrate_plan", env=env)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    assert run["state"] == "success"
+    assert set(run["tasks"].values()) == {("success", 1)}, run["tasks"]
+    for group, rows in (("PLAN_PRODUCTS", 10), ("PLAN_PRICES", 20)):
+        final = run["xcom"][f"{group}.update_status"]
+        assert final["outcome"] == "succeeded" and final["successful"] == rows, final
+        assert final["run_id"] == run["run_id"] + "." + group
+        assert emu.tracker(group) == "Uploaded"
+    # Prices waited for their products: the lookups found them.
+    products_done = run["times"]["PLAN_PRODUCTS.update_status"][1]
+    prices_started = run["times"]["PLAN_PRICES.authenticate"][0]
+    assert products_done <= prices_started
+    assert emu.count("SELECT COUNT() FROM Product_Price__c WHERE External_Id__c LIKE 'PR-%'") == 20
+    assert emu.count("SELECT COUNT() FROM Product_Price__c WHERE Product__c = null") == 0

@@ -133,3 +133,43 @@ def test_network_error_is_retryable(env_connections, workspace, monkeypatch):
         op.execute(context())
     assert isinstance(e.value, AirflowException) and not isinstance(e.value, AirflowFailException)
     assert e.value.exit_code == 1
+
+
+def test_batch_is_for_upload_only():
+    op = SfmigrateOperator(task_id="upload", step="upload", run_id="r1", batch=3)
+    args = op.command({}, "PRODUCTS")
+    assert args[args.index("--batch") + 1] == "3"
+    for bad in (dict(step="extract", batch=1), dict(step="upload", batch=0), dict(step="upload", batch="2"), dict(step="upload", batch=True)):
+        with pytest.raises(ValueError, match="batch="):
+            SfmigrateOperator(task_id="x", **bad)
+
+
+def test_mapped_upload_per_batch(env_connections, workspace):
+    from sfmigrate_provider.operators import upload_batches
+
+    run = lambda step, **kw: SfmigrateOperator(task_id="t", step=step, table="MAPPED_PRODUCTS", run_id="mp1", **kw).execute(  # noqa: E731
+        context({"batch_size": 10}))
+    run("authenticate")
+    extract = run("extract")
+    batches = upload_batches.function(extract)
+    assert batches == [1, 2, 3, 4]
+    for b in reversed(batches):
+        s = run("upload", batch=b)
+        assert s["batch"] == b and s["rows"] == (5 if b == 4 else 10)
+    final = run("collect-results"), run("update-status")
+    assert final[1]["successful"] == 35 and final[1]["jobs"] == 4
+    assert env_connections.tracker("MAPPED_PRODUCTS") == "Uploaded"
+
+
+def test_partial_as_skip_and_zero_rows_without_skip(env_connections, workspace):
+    for step in STEPS[:-1]:
+        SfmigrateOperator(task_id="t", step=step, table="BAD_PRODUCTS", run_id="bad2").execute(context())
+    ctx = context()
+    with pytest.raises(AirflowSkipException, match="partial_as_skip"):
+        SfmigrateOperator(task_id="t", step="update-status", table="BAD_PRODUCTS", run_id="bad2", partial_as_skip=True).execute(ctx)
+    assert ctx["ti"].xcom["return_value"]["exit_code"] == 3
+    # A plan's tasks succeed on a table without rows (skipped means "rows failed" there).
+    for step in STEPS:
+        op = SfmigrateOperator(task_id="t", step=step, table="EMPTY", run_id="z2", skip_on_zero_rows=False)
+        assert op.execute(context())["rows"] == 0
+        assert step == "authenticate" or op.trigger_rule == "all_success"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sfmigrate/sfmigrate/pipeline"
+	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
 const authHelp = `
@@ -25,24 +26,37 @@ Exit codes: 0 signed in; 2 a missing or malformed connection field, or credentia
 Salesforce refuses (the message says what to check); 1 anything else (no answer).
 `
 
-func runAuth(ctx context.Context, env Env, args []string) error {
-	var jsonOut, printToken bool
+// authOptions is what 'sfmigrate auth check' prints.
+type authOptions struct {
+	json, printToken bool
+}
+
+func parseAuth(env Env, args []string) (*authOptions, error) {
+	o := &authOptions{}
 	fs := newFlagSet(env, "auth", "sfmigrate auth check [--json] [--print-token]", authHelp)
-	fs.BoolVar(&jsonOut, "json", false, "print one JSON object")
-	fs.BoolVar(&printToken, "print-token", false, "also print the access token (a secret: only for tools that need it)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object")
+	fs.BoolVar(&o.printToken, "print-token", false, "also print the access token (a secret: only for tools that need it)")
 	if len(args) == 0 || args[0] != "check" {
 		if err := parseFlags(env, fs, args); err != nil {
-			return err
+			return nil, err
 		}
-		return usageErrorf("auth: missing action: sfmigrate auth check [--json] [--print-token] (see 'sfmigrate auth --help')")
+		return nil, usageErrorf("auth: missing action: sfmigrate auth check [--json] [--print-token] (see 'sfmigrate auth --help')")
 	}
 	if err := parseFlags(env, fs, args[1:]); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return usageErrorf("auth check: unexpected argument %q (see 'sfmigrate auth --help')", fs.Arg(0))
+		return nil, usageErrorf("auth check: unexpected argument %q (see 'sfmigrate auth --help')", fs.Arg(0))
 	}
-	sf, err := pipeline.OpenSalesforce(ctx, env.getenv, pipeline.TrackerConfig{}, nil)
+	return o, nil
+}
+
+// validate has nothing to check: the flags are switches, and the
+// connection is the org's to judge.
+func (o *authOptions) validate() error { return nil }
+
+func runAuth(ctx context.Context, env Env, o *authOptions) error {
+	sf, err := pipeline.OpenSalesforce(ctx, env.getenv, salesforce.TrackerConfig{}, nil)
 	if err != nil {
 		return err
 	}
@@ -58,10 +72,10 @@ func runAuth(ctx context.Context, env Env, args []string) error {
 	if s.UserID != "" {
 		out["user_id"] = s.UserID
 	}
-	if printToken {
+	if o.printToken {
 		out["access_token"] = s.AccessToken()
 	}
-	if jsonOut {
+	if o.json {
 		data, err := json.Marshal(out)
 		if err != nil {
 			return fmt.Errorf("encode session: %w", err)
@@ -74,7 +88,7 @@ func runAuth(ctx context.Context, env Env, args []string) error {
 	if s.OrgID != "" {
 		fmt.Fprintf(env.Stdout, "org_id: %s\n", s.OrgID)
 	}
-	if printToken {
+	if o.printToken {
 		fmt.Fprintf(env.Stdout, "access_token: %s\n", s.AccessToken())
 	}
 	return nil

@@ -23,13 +23,17 @@ func (e *checkFailed) Error() string {
 
 func (e *checkFailed) ConfigError() bool { return true }
 
-func runCheck(ctx context.Context, env Env, args []string) error {
-	var (
-		table, conf, confFile, tablesConfig string
-		jsonOut                             bool
-		sample                              int
-		pollInterval, pollMaxInterval       time.Duration
-	)
+// checkOptions is what 'sfmigrate check' was asked to check.
+type checkOptions struct {
+	table, conf, confFile, tablesConfig string
+	tables                              []string // --tables A,B
+	allTables, json                     bool
+	sample                              int
+	pollInterval, pollMaxInterval       time.Duration
+}
+
+func parseCheck(env Env, args []string) (*checkOptions, error) {
+	o := &checkOptions{}
 	fs := newFlagSet(env, "check", "sfmigrate check --table T | --tables A,B | --all-tables [--conf JSON | --conf-file F] [--tables-config F] [--json]", `
 Checks everything a run of the table needs, and writes nothing anywhere: no manifest or
 batch file, no tracker record, no job (it signs in and reads: describe, limits, the source).
@@ -57,74 +61,81 @@ Examples:
   sfmigrate check --table PRODUCT_PRICE --conf '{"batch_size": 5000}' --json
   sfmigrate check --all-tables --tables-config sfmigrate-demo/tables.yaml
 `)
-	fs.StringVar(&table, "table", "", "table to check: a key of the tables config")
+	fs.StringVar(&o.table, "table", "", "table to check: a key of the tables config")
 	tablesFlag := fs.String("tables", "", "check these tables of a plan, comma-separated")
-	allTables := fs.Bool("all-tables", false, "check every table of the tables config")
-	fs.StringVar(&conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
-	fs.StringVar(&confFile, "conf-file", "", "read the run config from this JSON file")
-	fs.StringVar(&tablesConfig, "tables-config", defaultTablesConfig, "tables config file (docs/tables-config.md)")
-	fs.BoolVar(&jsonOut, "json", false, "print the report as one JSON object on stdout")
-	fs.IntVar(&sample, "sample", 5, "how many of the first rows to convert")
-	fs.DurationVar(&pollInterval, "poll-interval", 0, "the run's first poll delay, for the API call estimate (default 2s)")
-	fs.DurationVar(&pollMaxInterval, "poll-max-interval", 0, "the run's longest poll delay, for the API call estimate (default 30s)")
+	fs.BoolVar(&o.allTables, "all-tables", false, "check every table of the tables config")
+	fs.StringVar(&o.conf, "conf", "", "run config as a JSON object (Airflow's dag_run.conf)")
+	fs.StringVar(&o.confFile, "conf-file", "", "read the run config from this JSON file")
+	fs.StringVar(&o.tablesConfig, "tables-config", defaultTablesConfig, "tables config file (docs/tables-config.md)")
+	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object on stdout")
+	fs.IntVar(&o.sample, "sample", 5, "how many of the first rows to convert")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "the run's first poll delay, for the API call estimate (default 2s)")
+	fs.DurationVar(&o.pollMaxInterval, "poll-max-interval", 0, "the run's longest poll delay, for the API call estimate (default 30s)")
 	if err := parseFlags(env, fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return usageErrorf("check: unexpected argument %q (see 'sfmigrate check --help')", fs.Arg(0))
+		return nil, usageErrorf("check: unexpected argument %q (see 'sfmigrate check --help')", fs.Arg(0))
 	}
-	if sample < 0 || sample > 1000 {
-		return usageErrorf("check: --sample %d: give 0 to 1000 rows", sample)
+	o.tables = splitTables(*tablesFlag)
+	return o, nil
+}
+
+func (o *checkOptions) validate() error {
+	if o.sample < 0 || o.sample > 1000 {
+		return usageErrorf("check: --sample %d: give 0 to 1000 rows", o.sample)
 	}
-	if err := checkPollFlags(pollInterval, pollMaxInterval); err != nil {
+	if err := checkPollFlags(o.pollInterval, o.pollMaxInterval); err != nil {
 		return err
 	}
-	if conf != "" && confFile != "" {
-		return usageErrorf("give the run config once: --conf or --conf-file, not both")
+	if err := checkConfFlags(o.conf, o.confFile); err != nil {
+		return err
 	}
-	confSrc := "--conf"
-	if confFile != "" {
-		c, err := pipeline.ReadConfFile(confFile)
-		if err != nil {
-			return err
-		}
-		conf, confSrc = c, "--conf-file "+confFile
-	}
-	tables, err := loadTables(tablesConfig)
-	if err != nil {
-		return jsonError(env, jsonOut, err)
-	}
-	names := splitTables(*tablesFlag)
-	if *allTables {
-		names = tables.TableNames()
-	}
-	if (len(names) > 0 || *allTables) && table != "" {
+	if (len(o.tables) > 0 || o.allTables) && o.table != "" {
 		return usageErrorf("check: give --table T for one table, or --tables A,B / --all-tables for a plan, not both")
 	}
-	if len(names) == 0 {
-		names = []string{table} // "" is resolved (or refused) by the settings, as for run
+	return nil
+}
+
+func (o *checkOptions) jsonOutput() bool { return o.json }
+
+func runCheck(ctx context.Context, env Env, o *checkOptions) error {
+	conf, confSrc, err := readConf(o.conf, o.confFile)
+	if err != nil {
+		return err
 	}
-	out := newOutput(env, jsonOut)
+	tables, err := loadTables(o.tablesConfig)
+	if err != nil {
+		return jsonError(env, o.json, err)
+	}
+	names := o.tables
+	if o.allTables {
+		names = tables.TableNames()
+	}
+	if len(names) == 0 {
+		names = []string{o.table} // "" is resolved (or refused) by the settings, as for run
+	}
+	out := newOutput(env, o.json)
 	var reports []*pipeline.CheckReport
 	problems := 0
 	for _, name := range names {
 		rep, err := pipeline.Check(ctx, pipeline.CheckOptions{
 			Inputs:       pipeline.Inputs{Table: name, Conf: conf, ConfSource: confSrc, Getenv: env.getenv, Tables: tables},
 			Logger:       out.logger(),
-			PollInterval: pollInterval, PollMaxInterval: pollMaxInterval, SampleRows: sample,
+			PollInterval: o.pollInterval, PollMaxInterval: o.pollMaxInterval, SampleRows: o.sample,
 		})
 		if err != nil {
-			return jsonError(env, jsonOut, err)
+			return jsonError(env, o.json, err)
 		}
 		reports = append(reports, rep)
 		problems += len(rep.Problems())
-		if !jsonOut {
+		if !o.json {
 			writeCheckReport(env, rep)
 		}
 	}
-	if jsonOut {
+	if o.json {
 		var v any = reports[0]
-		if len(reports) > 1 || *allTables || *tablesFlag != "" {
+		if len(reports) > 1 || o.allTables || len(o.tables) > 0 {
 			v = map[string]any{"tables": reports}
 		}
 		data, err := json.Marshal(v)

@@ -44,17 +44,19 @@ type command struct {
 }
 
 // commands is every subcommand, by name: the one list of what the CLI
-// offers (each command's flags, help and run function live in its file).
+// offers. Each command's file holds its options type, its help and its
+// three stages, joined here by staged: parseX (the flags into the
+// options), the options' validate method, and runX (stages.go).
 var commands = commandsByName([]*command{
-	{name: "check", summary: "check a table's connections, mapping, query and data without writing anything", run: runCheck},
-	{name: "demo", summary: "migrate a generated ERP sample into the built-in emulator (no setup)", run: runDemo},
-	{name: "emulator", summary: "serve a local Salesforce org (OAuth, Bulk API 2.0, REST) for tests and rehearsals", run: runEmulator},
-	{name: "plan", summary: "show the order in which a tables config's tables load (nothing is sent)", run: runPlanCmd},
-	{name: "run", summary: "migrate one table, or a plan of several (--tables, --all-tables), end to end; resumes with --run-id", run: runRun},
-	{name: "task", summary: "run one step of a run (for orchestrators: one step per worker)", run: runTask},
-	{name: "tracker", summary: "read or set a status-tracker record (tracker get|set)", run: runTracker},
-	{name: "auth", summary: "check the Salesforce connection: sign in and show the instance (auth check)", run: runAuth},
-	{name: "version", summary: "print the version of sfmigrate", run: runVersion},
+	{name: "check", summary: "check a table's connections, mapping, query and data without writing anything", run: staged(parseCheck, runCheck)},
+	{name: "demo", summary: "migrate a generated ERP sample into the built-in emulator (no setup)", run: staged(parseDemo, runDemo)},
+	{name: "emulator", summary: "serve a local Salesforce org (OAuth, Bulk API 2.0, REST) for tests and rehearsals", run: staged(parseEmulator, runEmulator)},
+	{name: "plan", summary: "show the order in which a tables config's tables load (nothing is sent)", run: staged(parsePlan, runPlan)},
+	{name: "run", summary: "migrate one table, or a plan of several (--tables, --all-tables), end to end; resumes with --run-id", run: staged(parseRun, runRun)},
+	{name: "task", summary: "run one step of a run (for orchestrators: one step per worker)", run: staged(parseTask, runTask)},
+	{name: "tracker", summary: "read or set a status-tracker record (tracker get|set)", run: staged(parseTracker, runTracker)},
+	{name: "auth", summary: "check the Salesforce connection: sign in and show the instance (auth check)", run: staged(parseAuth, runAuth)},
+	{name: "version", summary: "print the version of sfmigrate", run: staged(parseVersion, runVersion)},
 })
 
 func commandsByName(list []*command) map[string]*command {

@@ -21,7 +21,15 @@ import (
 	"github.com/sfmigrate/sfmigrate/sfemu"
 )
 
-func runDemo(ctx context.Context, env Env, args []string) error {
+// demoOptions is the sample 'sfmigrate demo' generates and where it goes.
+type demoOptions struct {
+	dir                                                      string
+	products, prices, accounts, contacts, orphans, batchSize int
+	json                                                     bool
+}
+
+func parseDemo(env Env, args []string) (*demoOptions, error) {
+	o := &demoOptions{}
 	fs := newFlagSet(env, "demo", "sfmigrate demo [--dir D] [--products N] [--prices N] [--accounts N] [--contacts N] [--orphans N] [--json]", `
 Shows the whole pipeline with nothing to set up:
   1. generates an ERP sample (SQLite): accounts with parent accounts and a primary contact,
@@ -45,21 +53,29 @@ Examples:
   sfmigrate demo --orphans 25      # 25 prices reference deleted products: exit 3, failed-results file
 
 `+exitCodesHelp)
-	dir := fs.String("dir", "sfmigrate-demo", "directory for the sample database, runs and results")
-	products := fs.Int("products", 40000, "products to generate")
-	prices := fs.Int("prices", 260000, "prices to generate")
-	accounts := fs.Int("accounts", 5000, "accounts to generate")
-	contacts := fs.Int("contacts", 10000, "contacts to generate")
-	orphans := fs.Int("orphans", 0, "extra prices that reference products missing from the ERP (they fail in Salesforce)")
-	batchSize := fs.Int("batch-size", 25000, "rows per batch file")
-	jsonOut := fs.Bool("json", false, "print a JSON object with the plan's summary as the last line of stdout")
+	fs.StringVar(&o.dir, "dir", "sfmigrate-demo", "directory for the sample database, runs and results")
+	fs.IntVar(&o.products, "products", 40000, "products to generate")
+	fs.IntVar(&o.prices, "prices", 260000, "prices to generate")
+	fs.IntVar(&o.accounts, "accounts", 5000, "accounts to generate")
+	fs.IntVar(&o.contacts, "contacts", 10000, "contacts to generate")
+	fs.IntVar(&o.orphans, "orphans", 0, "extra prices that reference products missing from the ERP (they fail in Salesforce)")
+	fs.IntVar(&o.batchSize, "batch-size", 25000, "rows per batch file")
+	fs.BoolVar(&o.json, "json", false, "print a JSON object with the plan's summary as the last line of stdout")
 	if err := parseFlags(env, fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	if *products < 1 || *prices < 0 || *orphans < 0 || *batchSize < 1 || *accounts < 0 || *contacts < 0 {
+	return o, nil
+}
+
+func (o *demoOptions) validate() error {
+	if o.products < 1 || o.prices < 0 || o.orphans < 0 || o.batchSize < 1 || o.accounts < 0 || o.contacts < 0 {
 		return usageErrorf("demo: --products must be at least 1, --prices, --accounts, --contacts, --orphans at least 0, --batch-size at least 1")
 	}
-	abs, err := filepath.Abs(*dir)
+	return nil
+}
+
+func runDemo(ctx context.Context, env Env, o *demoOptions) error {
+	abs, err := filepath.Abs(o.dir)
 	if err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
@@ -71,7 +87,7 @@ Examples:
 	// 1. The sample.
 	dbPath := filepath.Join(abs, "erp.db")
 	t0 := time.Now()
-	st, err := demo.Generate(ctx, dbPath, demo.Options{Products: *products, Prices: *prices, OrphanPrices: *orphans, Accounts: *accounts, Contacts: *contacts})
+	st, err := demo.Generate(ctx, dbPath, demo.Options{Products: o.products, Prices: o.prices, OrphanPrices: o.orphans, Accounts: o.accounts, Contacts: o.contacts})
 	if err != nil {
 		return fmt.Errorf("generate the demo database: %w", err)
 	}
@@ -127,7 +143,7 @@ Examples:
 	}
 	sum, runErr := plan.Execute(ctx, plan.Options{
 		WorkDir: abs, LogsDir: filepath.Join(abs, "salesforce", "logs"), RunID: "demo-" + stamp, Config: tables,
-		Conf: fmt.Sprintf(`{"batch_size": %d}`, *batchSize), ConfSource: "demo", Getenv: runEnv.Getenv,
+		Conf: fmt.Sprintf(`{"batch_size": %d}`, o.batchSize), ConfSource: "demo", Getenv: runEnv.Getenv,
 		Reporter:     func(step string) pipeline.Reporter { return &stepReporter{step: step, logf: logf} },
 		Log:          logf,
 		Logger:       newOutput(runEnv, false).logger(),
@@ -144,7 +160,7 @@ Examples:
 
 	// 4. Where everything is.
 	w := env.Stdout
-	if *jsonOut {
+	if o.json {
 		w = env.Stderr
 	}
 	fmt.Fprintf(w, "\nDemo finished. Everything is under %s:\n", abs)
@@ -164,7 +180,7 @@ Examples:
 		fmt.Fprintf(w, "  %d accounts have their parent account set by the plan's second pass (SELECT COUNT() FROM Account WHERE ParentId != null)\n", n)
 	}
 	fmt.Fprintf(w, "Next: 'sfmigrate plan --tables-config %s' shows the plan; point AIRFLOW_CONN_SALESFORCE_API at your org and run 'sfmigrate run --all-tables --tables-config F' (see 'sfmigrate run --help').\n", tablesPath)
-	if *jsonOut {
+	if o.json {
 		data, err := json.Marshal(map[string]any{"dir": abs, "plan": sum})
 		if err != nil {
 			return err

@@ -26,7 +26,9 @@ import (
 const emulatorHelp = `
 Serves an in-memory Salesforce org on ADDR: OAuth 2.0 client credentials at
 /services/oauth2/token, the versions list, Bulk API 2.0 ingest jobs, sObject
-REST (upsert by external id, create, get, describe) and a SOQL subset.
+REST (upsert by external id, create, get, describe), a SOQL subset, and the
+identity calls clients make after a login (/services/oauth2/userinfo, the
+run-as User and the Organization record; the sf CLI logs in with them).
 127.0.0.1:0 picks a free port. The first line printed on stdout holds the base
 URL; point a client's login URL (or AIRFLOW_CONN_SALESFORCE_API's host) at it.
 With the test client, the next lines show its id and secret and an export line
@@ -79,8 +81,10 @@ type emulatorFlags struct {
 	orgModel orgModelFlags // the realistic org (emulator_orgmodel.go)
 }
 
-// parseEmulatorFlags parses and checks the flags; it never starts anything.
-func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
+// parseEmulator reads the flags; it never starts anything. The client
+// secret's default comes from SFEMU_CLIENT_SECRET, else, for the test
+// client id, the test secret.
+func parseEmulator(env Env, args []string) (*emulatorFlags, error) {
 	fs := newFlagSet(env, "emulator", "sfmigrate emulator --listen ADDR [--objects FILE] [--client-id ID --client-secret S] [fault flags] [--org-model ...]", emulatorHelp+emulatorOrgModelHelp)
 	f := &emulatorFlags{}
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:0", "`address` to listen on (127.0.0.1:0 picks a free port)")
@@ -109,56 +113,63 @@ func parseEmulatorFlags(env Env, args []string) (*emulatorFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("emulator: unexpected argument %s (see 'sfmigrate emulator --help')", excerpt.Quote(fs.Arg(0)))
 	}
-	if err := f.orgModel.check(fs, f.processing); err != nil {
-		return nil, err
-	}
+	f.orgModel.setOn(fs)
 	if f.clientSecret == "" {
 		f.clientSecret = env.getenv("SFEMU_CLIENT_SECRET")
 	}
-	if f.clientSecret == "" {
-		if f.clientID != sfemu.TestClientID {
-			return nil, usageErrorf("emulator: --client-id %s needs --client-secret (or SFEMU_CLIENT_SECRET)", excerpt.Quote(f.clientID))
-		}
+	if f.clientSecret == "" && f.clientID == sfemu.TestClientID {
 		f.clientSecret = sfemu.TestClientSecret
 		f.testClient = true
 	}
+	return f, nil
+}
+
+// validate checks the flags' values; the object file (--objects) and the
+// objects --lock names are checked when the emulator is built.
+func (f *emulatorFlags) validate() error {
+	if err := f.orgModel.validate(f.processing); err != nil {
+		return err
+	}
+	if f.clientSecret == "" {
+		return usageErrorf("emulator: --client-id %s needs --client-secret (or SFEMU_CLIENT_SECRET)", excerpt.Quote(f.clientID))
+	}
 	if f.clientID == "" {
-		return nil, usageErrorf("emulator: --client-id must not be empty")
+		return usageErrorf("emulator: --client-id must not be empty")
 	}
 	for _, s := range []struct {
 		name string
 		v    float64
 	}{{"--share-503", f.share503}, {"--share-429", f.share429}, {"--share-drop", f.shareDrop}} {
 		if s.v < 0 || s.v > 1 {
-			return nil, usageErrorf("emulator: %s %v is not a share between 0 and 1", s.name, s.v)
+			return usageErrorf("emulator: %s %v is not a share between 0 and 1", s.name, s.v)
 		}
 	}
 	if sum := f.share503 + f.share429 + f.shareDrop; sum > 1 {
-		return nil, usageErrorf("emulator: --share-503, --share-429 and --share-drop add up to %v; together they can cover at most every request (1)", sum)
+		return usageErrorf("emulator: --share-503, --share-429 and --share-drop add up to %v; together they can cover at most every request (1)", sum)
 	}
 	switch f.processing {
 	case "async", "instant":
 	default:
-		return nil, usageErrorf("emulator: --processing %s: use async or instant", excerpt.Quote(f.processing))
+		return usageErrorf("emulator: --processing %s: use async or instant", excerpt.Quote(f.processing))
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"--token-lifetime", f.tokenLifetime}, {"--latency", f.latency}, {"--processing-delay", f.delay}} {
 		if d.v < 0 {
-			return nil, usageErrorf("emulator: %s %v must not be negative", d.name, d.v)
+			return usageErrorf("emulator: %s %v must not be negative", d.name, d.v)
 		}
 	}
 	if f.failJobs < 0 || f.apiLimit <= 0 || f.maxUpload <= 0 {
-		return nil, usageErrorf("emulator: --fail-jobs must be >= 0, --api-limit and --max-upload-bytes > 0")
+		return usageErrorf("emulator: --fail-jobs must be >= 0, --api-limit and --max-upload-bytes > 0")
 	}
 	for _, l := range f.locks {
 		obj, keys, ok := strings.Cut(l, "=")
 		if !ok || obj == "" || keys == "" {
-			return nil, usageErrorf("emulator: --lock %q: use Object=key1,key2", l)
+			return usageErrorf("emulator: --lock %q: use Object=key1,key2", l)
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // faults turns the fault flags into emulator faults, always in the same
@@ -224,11 +235,7 @@ func (f *emulatorFlags) options() ([]sfemu.Option, error) {
 	return opts, nil
 }
 
-func runEmulator(ctx context.Context, env Env, args []string) error {
-	f, err := parseEmulatorFlags(env, args)
-	if err != nil {
-		return err
-	}
+func runEmulator(ctx context.Context, env Env, f *emulatorFlags) error {
 	opts, err := f.options()
 	if err != nil {
 		return err

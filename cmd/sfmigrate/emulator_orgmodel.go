@@ -38,14 +38,18 @@ func addOrgModelFlags(fs *flag.FlagSet, f *orgModelFlags) {
 	fs.Float64Var(&f.m.LockRate, "lock-rate", d.LockRate, "realistic org: share of rows per other related job in progress failing UNABLE_TO_LOCK_ROW")
 }
 
-// check turns the model on when one of its flags was given and validates it.
-func (f *orgModelFlags) check(fs *flag.FlagSet, processing string) error {
+// setOn turns the model on when one of its flags was given.
+func (f *orgModelFlags) setOn(fs *flag.FlagSet) {
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "org-model", "queue-wait", "org-jobs", "org-rate", "lock-rate":
 			f.on = f.on || fl.Name != "org-model" || fl.Value.String() == "true"
 		}
 	})
+}
+
+// validate checks the model's values when it is on.
+func (f *orgModelFlags) validate(processing string) error {
 	if !f.on {
 		return nil
 	}

@@ -94,7 +94,7 @@ func TestEmulatorOrgModelFlagErrors(t *testing.T) {
 		}
 	}
 	// Without any model flag, instant processing stays allowed.
-	if _, err := parseEmulatorFlags(Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}, []string{"--processing", "instant"}); err != nil {
+	if _, err := parseAndValidate(Env{Stderr: io.Discard, Getenv: func(string) string { return "" }}, parseEmulator, []string{"--processing", "instant"}); err != nil {
 		t.Errorf("--processing instant alone: %v", err)
 	}
 }

@@ -211,7 +211,7 @@ func TestEmulatorTLS(t *testing.T) {
 // outcome fault answers a request, so the later ones are drawn among the
 // requests the earlier ones left).
 func TestEmulatorFaultShares(t *testing.T) {
-	f, err := parseEmulatorFlags(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }},
+	f, err := parseAndValidate(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}, parseEmulator,
 		[]string{"--share-503", "0.3", "--share-429", "0.2", "--share-drop", "0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +244,7 @@ func TestEmulatorFaultShares(t *testing.T) {
 			t.Errorf("%s: share %.3f, want %.2f (counts %v)", k, got, want, counts)
 		}
 	}
-	if _, err := parseEmulatorFlags(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }},
+	if _, err := parseAndValidate(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}, parseEmulator,
 		[]string{"--share-503", "0.6", "--share-429", "0.5"}); err == nil || !strings.Contains(err.Error(), "add up to 1.1") {
 		t.Errorf("shares over 1: %v", err)
 	}

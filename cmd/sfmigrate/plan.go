@@ -34,8 +34,10 @@ A table does not start while a table it waits for ended with failed rows, unless
 entry says on_parent_failure: continue; other branches go on.
 `
 
-func runPlanCmd(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "plan", "sfmigrate plan [--tables A,B] [--json] [--offline] [--step-configs DIR] [--tables-config F]", `
+// planSynopsis and planCmdHelp are 'sfmigrate plan --help'.
+const planSynopsis = "sfmigrate plan [--tables A,B] [--json] [--offline] [--step-configs DIR] [--tables-config F]"
+
+const planCmdHelp = `
 Prints the plan of a tables config: the order, the waves of tables that may run at
 the same time, the passes, and why each table waits. Nothing is written (except with
 --step-configs) and no data is sent. With AIRFLOW_CONN_SALESFORCE_API set, the target
@@ -45,7 +47,7 @@ tables config alone (a lookup is placed by its relationship name, required field
 unknown, and the notes say which lookups could not be placed or were guessed).
 'sfmigrate run --tables ...' always plans from the describes.
 
-`+planHelp+`
+` + planHelp + `
 Examples:
   sfmigrate plan --tables-config tables.yaml
   sfmigrate plan --json --step-configs steps/ > plan.json        # at deploy time, for an Airflow DAG
@@ -53,30 +55,52 @@ Examples:
                                   # sfmigrate task STEP --table T --tables-config steps/<step>.yaml
   sfmigrate run --all-tables                                     # run the plan
 
-`+exitCodesHelp)
+` + exitCodesHelp
+
+// planOptions is what 'sfmigrate plan' was asked to show.
+type planOptions struct {
+	tables       []string // --tables A,B; none: every table
+	tablesConfig string
+	json         bool
+	offline      bool
+	stepConfigs  string
+}
+
+func parsePlan(env Env, args []string) (*planOptions, error) {
+	o := &planOptions{}
+	fs := newFlagSet(env, "plan", planSynopsis, planCmdHelp)
 	tablesFlag := fs.String("tables", "", "tables of the plan, comma-separated (default: every table of the tables config)")
-	tablesConfig := fs.String("tables-config", "tables.yaml", "tables config file")
-	jsonOut := fs.Bool("json", false, "print the plan as one JSON object")
-	offline := fs.Bool("offline", false, "do not read the org's describes; plan from the tables config alone")
-	stepConfigs := fs.String("step-configs", "", "also write DIR/<STEP>.yaml: a tables config per step holding its table as the step loads it, for orchestrators that run each step with 'sfmigrate task'")
+	fs.StringVar(&o.tablesConfig, "tables-config", "tables.yaml", "tables config file")
+	fs.BoolVar(&o.json, "json", false, "print the plan as one JSON object")
+	fs.BoolVar(&o.offline, "offline", false, "do not read the org's describes; plan from the tables config alone")
+	fs.StringVar(&o.stepConfigs, "step-configs", "", "also write DIR/<STEP>.yaml: a tables config per step holding its table as the step loads it, for orchestrators that run each step with 'sfmigrate task'")
 	// Accepted so that a plan takes the same flags as the run it shows;
 	// plan writes nothing and polls nothing.
 	fs.String("work-dir", ".", "accepted for symmetry with run; plan writes nothing")
 	fs.String("logs-dir", "", "accepted for symmetry with run; plan writes nothing")
 	fs.Duration("poll-interval", 0, "accepted for symmetry with run; unused")
 	if err := parseFlags(env, fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return usageErrorf("plan: unexpected argument %q (see 'sfmigrate plan --help')", fs.Arg(0))
+		return nil, usageErrorf("plan: unexpected argument %q (see 'sfmigrate plan --help')", fs.Arg(0))
 	}
-	cfg, err := pipeline.LoadTablesConfig(*tablesConfig)
+	o.tables = splitTables(*tablesFlag)
+	return o, nil
+}
+
+// validate has nothing to check: which tables exist and how they depend on
+// each other is the tables config's to say, read by runPlan.
+func (o *planOptions) validate() error { return nil }
+
+func runPlan(ctx context.Context, env Env, o *planOptions) error {
+	cfg, err := pipeline.LoadTablesConfig(o.tablesConfig)
 	if err != nil {
 		return err
 	}
-	names := splitTables(*tablesFlag)
+	names := o.tables
 	var objects map[string]*plan.Object
-	if !*offline && env.getenv("AIRFLOW_CONN_SALESFORCE_API") != "" {
+	if !o.offline && env.getenv("AIRFLOW_CONN_SALESFORCE_API") != "" {
 		org, err := pipeline.OpenOrg(pipeline.Options{Inputs: pipeline.Inputs{Getenv: env.getenv, Tables: cfg}})
 		if err != nil {
 			return err
@@ -98,12 +122,12 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if *stepConfigs != "" {
-		if err := writeStepConfigs(*stepConfigs, cfg, p); err != nil {
+	if o.stepConfigs != "" {
+		if err := writeStepConfigs(o.stepConfigs, cfg, p); err != nil {
 			return err
 		}
 	}
-	if *jsonOut {
+	if o.json {
 		data, err := json.Marshal(p)
 		if err != nil {
 			return err
@@ -177,17 +201,9 @@ func writePlan(w io.Writer, cfg *pipeline.TablesConfig, p *plan.Plan) {
 // runPlanRun runs (or continues) a plan for 'sfmigrate run --tables/--all-tables'
 // or 'sfmigrate run --run-id PLAN-RUN'.
 func runPlanRun(ctx context.Context, env Env, f *runFlags, names []string) error {
-	var conf, confSrc string
-	if f.conf != "" && f.confFile != "" {
-		return usageErrorf("give the run config once: --conf or --conf-file, not both")
-	}
-	conf, confSrc = f.conf, "--conf"
-	if f.confFile != "" {
-		c, err := pipeline.ReadConfFile(f.confFile)
-		if err != nil {
-			return err
-		}
-		conf, confSrc = c, "--conf-file "+f.confFile
+	conf, confSrc, err := readConf(f.conf, f.confFile)
+	if err != nil {
+		return err
 	}
 	cfg, err := pipeline.LoadTablesConfig(f.tablesConfig)
 	if err != nil {

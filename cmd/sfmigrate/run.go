@@ -102,6 +102,9 @@ type runFlags struct {
 	json, keepBatches                                            bool
 	maxBatchBytes                                                int64
 	pollInterval, pollMaxInterval, stopGrace                     time.Duration
+	// argv is the command's arguments as given, repeated in the command
+	// that resumes the run.
+	argv []string
 }
 
 func (f *runFlags) bind(fs *flag.FlagSet) {
@@ -120,27 +123,50 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&f.stopGrace, "stop-grace", 20*time.Second, "on Ctrl-C/SIGTERM, how long uploads in flight may take to finish")
 }
 
-// options turns the flags into pipeline options; problems are usage errors.
-func (f *runFlags) options(env Env) (pipeline.Options, error) {
+// validate checks the values of the flags run and task share; it reads
+// nothing.
+func (f *runFlags) validate() error {
 	if err := checkPollFlags(f.pollInterval, f.pollMaxInterval); err != nil {
-		return pipeline.Options{}, err
+		return err
 	}
 	if f.maxBatchBytes < 1000 || f.maxBatchBytes > extract.MaxUploadBytes {
-		return pipeline.Options{}, usageErrorf("--max-batch-bytes %d: give 1000 to %d bytes (Salesforce takes at most 100 MB of CSV per job)", f.maxBatchBytes, extract.MaxUploadBytes)
+		return usageErrorf("--max-batch-bytes %d: give 1000 to %d bytes (Salesforce takes at most 100 MB of CSV per job)", f.maxBatchBytes, extract.MaxUploadBytes)
 	}
 	if f.stopGrace < 0 {
-		return pipeline.Options{}, usageErrorf("--stop-grace %s: must not be negative (e.g. 20s)", f.stopGrace)
+		return usageErrorf("--stop-grace %s: must not be negative (e.g. 20s)", f.stopGrace)
 	}
-	if f.conf != "" && f.confFile != "" {
-		return pipeline.Options{}, usageErrorf("give the run config once: --conf or --conf-file, not both")
+	return checkConfFlags(f.conf, f.confFile)
+}
+
+func (f *runFlags) jsonOutput() bool { return f.json }
+
+// checkConfFlags refuses a run config given twice.
+func checkConfFlags(conf, confFile string) error {
+	if conf != "" && confFile != "" {
+		return usageErrorf("give the run config once: --conf or --conf-file, not both")
 	}
-	conf, confSrc := f.conf, "--conf"
-	if f.confFile != "" {
-		c, err := pipeline.ReadConfFile(f.confFile)
-		if err != nil {
-			return pipeline.Options{}, err
-		}
-		conf, confSrc = c, "--conf-file "+f.confFile
+	return nil
+}
+
+// readConf is the run config of --conf or --conf-file (read here) and
+// where it came from.
+func readConf(conf, confFile string) (string, string, error) {
+	if confFile == "" {
+		return conf, "--conf", nil
+	}
+	c, err := pipeline.ReadConfFile(confFile)
+	if err != nil {
+		return "", "", err
+	}
+	return c, "--conf-file " + confFile, nil
+}
+
+// options turns the validated flags into pipeline options, reading the run
+// config file and the tables config.
+func (f *runFlags) options(env Env) (pipeline.Options, error) {
+	conf, confSrc, err := readConf(f.conf, f.confFile)
+	if err != nil {
+		return pipeline.Options{}, err
 	}
 	tables, err := loadTables(f.tablesConfig)
 	if err != nil {
@@ -154,10 +180,10 @@ func (f *runFlags) options(env Env) (pipeline.Options, error) {
 	}, nil
 }
 
-func runRun(ctx context.Context, env Env, args []string) error {
-	var f runFlags
-	var retryFailed bool
-	fs := newFlagSet(env, "run", "sfmigrate run --table T [--run-id ID] [--conf JSON | --conf-file F] [flags]\n       sfmigrate run --run-id ID --retry-failed [flags]", `
+// runSynopsis and runHelp are 'sfmigrate run --help'.
+const runSynopsis = "sfmigrate run --table T [--run-id ID] [--conf JSON | --conf-file F] [flags]\n       sfmigrate run --run-id ID --retry-failed [flags]"
+
+const runHelp = `
 Runs every step for one table: authenticate, extract, upload, collect-results, update-status.
 Batches are uploaded as soon as they are written, while extraction goes on; extraction
 waits when Salesforce falls behind, and results are fetched (and the batch file removed)
@@ -168,7 +194,7 @@ Files:
   <work-dir>/runs/<run-id>/batches/T_NNNNN.csv    batch files
   <logs-dir>/<run-id>/T_NNNNN_{successful,failed,unprocessed}.csv, summary.json
 
-`+settingsHelp+`
+` + settingsHelp + `
 Retrying the failed rows of a finished run (--retry-failed): fix the rows at the source
 (e.g. load the missing parent records, shorten a text), then
     sfmigrate run --run-id ID --retry-failed
@@ -204,43 +230,80 @@ Plans (--tables A,B or --all-tables; 'sfmigrate plan' shows one without running 
   parallel files at once). The plan's own tracker record is plan_status_ref
   (default PLAN). Exit code: the worst of the steps' (2 > 1 > 3 > 0).
 
-`+exitCodesHelp)
-	f.bind(fs)
-	fs.BoolVar(&retryFailed, "retry-failed", false, "load again, re-read from the source by key, the failed, unprocessed and rejected rows of the finished run --run-id")
+` + exitCodesHelp
+
+// runOptions is what 'sfmigrate run' was asked to do.
+type runOptions struct {
+	runFlags
+	retryFailed bool
+	tables      []string // --tables A,B
+	allTables   bool
+}
+
+func parseRun(env Env, args []string) (*runOptions, error) {
+	o := &runOptions{}
+	o.argv = args
+	fs := newFlagSet(env, "run", runSynopsis, runHelp)
+	o.bind(fs)
+	fs.BoolVar(&o.retryFailed, "retry-failed", false, "load again, re-read from the source by key, the failed, unprocessed and rejected rows of the finished run --run-id")
 	tablesFlag := fs.String("tables", "", "run a plan of these tables of the tables config, comma-separated (see 'sfmigrate plan --help')")
-	allTables := fs.Bool("all-tables", false, "run a plan of every table of the tables config")
+	fs.BoolVar(&o.allTables, "all-tables", false, "run a plan of every table of the tables config")
 	if err := parseFlags(env, fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return usageErrorf("run: unexpected argument %q (see 'sfmigrate run --help')", fs.Arg(0))
+		return nil, usageErrorf("run: unexpected argument %q (see 'sfmigrate run --help')", fs.Arg(0))
 	}
-	if names := splitTables(*tablesFlag); len(names) > 0 || *allTables || (f.runID != "" && plan.Exists(f.workDir, f.runID)) {
-		if f.table != "" {
-			return usageErrorf("run: --table runs one table; give --tables or --all-tables for a plan, not both")
+	o.tables = splitTables(*tablesFlag)
+	return o, nil
+}
+
+func (o *runOptions) validate() error {
+	if len(o.tables) > 0 || o.allTables {
+		if err := o.planConflict(); err != nil {
+			return err
 		}
-		if len(names) > 0 && *allTables {
-			return usageErrorf("run: give --tables A,B or --all-tables, not both")
+	}
+	return o.runFlags.validate()
+}
+
+// planConflict refuses, for a plan run, the flags of a one-table run.
+func (o *runOptions) planConflict() error {
+	if o.table != "" {
+		return usageErrorf("run: --table runs one table; give --tables or --all-tables for a plan, not both")
+	}
+	if len(o.tables) > 0 && o.allTables {
+		return usageErrorf("run: give --tables A,B or --all-tables, not both")
+	}
+	if o.retryFailed {
+		return usageErrorf("run: --retry-failed works on a one-table run; for a plan, rerun a step's own run id (runs/<run-id>/runs/<TABLE>)")
+	}
+	return nil
+}
+
+func runRun(ctx context.Context, env Env, o *runOptions) error {
+	if len(o.tables) > 0 || o.allTables || (o.runID != "" && plan.Exists(o.workDir, o.runID)) {
+		// A run id of a plan run continues the plan: the same refusals
+		// as for --tables.
+		if err := o.planConflict(); err != nil {
+			return err
 		}
-		if retryFailed {
-			return usageErrorf("run: --retry-failed works on a one-table run; for a plan, rerun a step's own run id (runs/<run-id>/runs/<TABLE>)")
-		}
-		return runPlanRun(ctx, env, &f, names)
+		return runPlanRun(ctx, env, &o.runFlags, o.tables)
 	}
 	do := (*pipeline.Runner).Run
-	if retryFailed {
-		if err := pipeline.CheckRetryFailed(f.workDir, f.runID); err != nil {
-			return jsonError(env, f.json, err)
+	if o.retryFailed {
+		if err := pipeline.CheckRetryFailed(o.workDir, o.runID); err != nil {
+			return jsonError(env, o.json, err)
 		}
 		do = (*pipeline.Runner).RetryFailed
 	}
-	opts, err := f.options(env)
+	opts, err := o.options(env)
 	if err != nil {
-		return jsonError(env, f.json, err)
+		return jsonError(env, o.json, err)
 	}
-	sum, err := execute(ctx, newOutput(env, f.json), opts, append([]string{"run"}, args...), do)
+	sum, err := execute(ctx, newOutput(env, o.json), opts, append([]string{"run"}, o.argv...), do)
 	if sum == nil {
-		return jsonError(env, f.json, err)
+		return jsonError(env, o.json, err)
 	}
 	return err
 }

@@ -69,7 +69,16 @@ func waitExit(t *testing.T, cmd *exec.Cmd, out *bytes.Buffer, within time.Durati
 	select {
 	case <-done:
 	case <-time.After(within):
-		cmd.Process.Kill()
+		// SIGQUIT first: a Go process prints every goroutine's stack, which
+		// says where it hangs. out is read only once Wait has returned (its
+		// copying goroutines write it until then).
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 		t.Fatalf("%s:\n%s", what, out.String())
 	}
 }

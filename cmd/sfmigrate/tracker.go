@@ -49,31 +49,49 @@ type fieldFlags []string
 func (f *fieldFlags) String() string     { return strings.Join(*f, ",") }
 func (f *fieldFlags) Set(v string) error { *f = append(*f, v); return nil }
 
-func runTracker(ctx context.Context, env Env, args []string) error {
-	usage := "sfmigrate tracker get REF | tracker set REF STATUS [--field K=V ...] [--update-only] [flags]"
-	var (
-		tablesConfig string
-		fields       fieldFlags
-		updateOnly   bool
-		jsonOut      bool
-	)
-	fs := newFlagSet(env, "tracker", usage, trackerHelp)
-	fs.StringVar(&tablesConfig, "tables-config", "tables.yaml", "tables config whose status_tracker section names the tracker object (defaults apply when the default file does not exist)")
+// trackerUsage is the synopsis of 'sfmigrate tracker'.
+const trackerUsage = "sfmigrate tracker get REF | tracker set REF STATUS [--field K=V ...] [--update-only] [flags]"
+
+// trackerOptions is the tracker record 'sfmigrate tracker' reads or sets.
+type trackerOptions struct {
+	action string   // get or set
+	args   []string // REF, and STATUS for set
+	// tablesConfig names the tables config; tablesConfigSet says it was
+	// given (the default file may be missing: the defaults apply).
+	tablesConfig    string
+	tablesConfigSet bool
+	fields          []string // --field K=V
+	updateOnly      bool
+	json            bool
+}
+
+func parseTracker(env Env, args []string) (*trackerOptions, error) {
+	o := &trackerOptions{}
+	var fields fieldFlags
+	fs := newFlagSet(env, "tracker", trackerUsage, trackerHelp)
+	fs.StringVar(&o.tablesConfig, "tables-config", "tables.yaml", "tables config whose status_tracker section names the tracker object (defaults apply when the default file does not exist)")
 	fs.Var(&fields, "field", "set: also set tracker field K (API name) to V, repeatable; K= clears the field")
-	fs.BoolVar(&updateOnly, "update-only", false, "set: only update an existing record (updateOnly=true); never create one")
-	fs.BoolVar(&jsonOut, "json", false, "set: print the result as one JSON object (get always prints JSON)")
+	fs.BoolVar(&o.updateOnly, "update-only", false, "set: only update an existing record (updateOnly=true); never create one")
+	fs.BoolVar(&o.json, "json", false, "set: print the result as one JSON object (get always prints JSON)")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if err := parseFlags(env, fs, args); err != nil {
-			return err
+			return nil, err
 		}
-		return usageErrorf("tracker: missing action: %s (see 'sfmigrate tracker --help')", usage)
+		return nil, usageErrorf("tracker: missing action: %s (see 'sfmigrate tracker --help')", trackerUsage)
 	}
-	action := args[0]
+	o.action = args[0]
 	// Flags may come before or after the positional arguments.
 	pos, err := parseInterleaved(env, fs, args[1:])
 	if err != nil {
-		return err
+		return nil, err
 	}
+	o.args, o.fields = pos, fields
+	fs.Visit(func(f *flag.Flag) { o.tablesConfigSet = o.tablesConfigSet || f.Name == "tables-config" })
+	return o, nil
+}
+
+func (o *trackerOptions) validate() error {
+	action, pos, fields := o.action, o.args, o.fields
 	switch {
 	case action != "get" && action != "set":
 		return usageErrorf("tracker: unknown action %q; use get or set (see 'sfmigrate tracker --help')", action)
@@ -81,16 +99,28 @@ func runTracker(ctx context.Context, env Env, args []string) error {
 		return usageErrorf("tracker get: want exactly one REF, got %d arguments: sfmigrate tracker get REF", len(pos))
 	case action == "set" && len(pos) != 2:
 		return usageErrorf("tracker set: want REF and STATUS, got %d arguments: sfmigrate tracker set REF STATUS (quote a status with spaces: \"In Progress\")", len(pos))
-	case action == "get" && (len(fields) > 0 || updateOnly):
+	case action == "get" && (len(fields) > 0 || o.updateOnly):
 		return usageErrorf("tracker get: --field and --update-only belong to tracker set")
-	case updateOnly && len(fields) > 0:
+	case o.updateOnly && len(fields) > 0:
 		return usageErrorf("tracker set: --update-only sets the status only; leave out --field %s, or drop --update-only to upsert the fields too", fields[0])
 	}
-	ref := pos[0]
-	if strings.TrimSpace(ref) == "" {
+	if strings.TrimSpace(pos[0]) == "" {
 		return usageErrorf("tracker %s: REF is empty; give the tracker record's external id, e.g. PRODUCT_PRICE", action)
 	}
-	tracker, err := trackerConfig(fs, tablesConfig)
+	if action == "set" && strings.TrimSpace(pos[1]) == "" {
+		return usageErrorf("tracker set: STATUS is empty; give the status to write, e.g. \"In Progress\"")
+	}
+	for _, kv := range fields {
+		if k, _, ok := strings.Cut(kv, "="); !ok || strings.TrimSpace(k) == "" {
+			return usageErrorf("tracker set: --field %q is not K=V; write --field Message__c=\"text\" (K is the field's API name)", kv)
+		}
+	}
+	return nil
+}
+
+func runTracker(ctx context.Context, env Env, o *trackerOptions) error {
+	action, ref, updateOnly := o.action, o.args[0], o.updateOnly
+	tracker, err := trackerConfig(o.tablesConfig, o.tablesConfigSet)
 	if err != nil {
 		return err
 	}
@@ -110,10 +140,7 @@ func runTracker(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "%s\n", data)
 		return nil
 	}
-	status := pos[1]
-	if strings.TrimSpace(status) == "" {
-		return usageErrorf("tracker set: STATUS is empty; give the status to write, e.g. \"In Progress\"")
-	}
+	status := o.args[1]
 	if updateOnly {
 		err := sf.Client.UpdateStatus(ctx, ref, status)
 		if errors.Is(err, salesforce.ErrTrackerRecordNotFound) {
@@ -125,7 +152,7 @@ func runTracker(ctx context.Context, env Env, args []string) error {
 			return trackerError(err)
 		}
 	} else {
-		values, err := fieldValues(ctx, sf.Client, tracker, fields)
+		values, err := fieldValues(ctx, sf.Client, tracker, o.fields)
 		if err != nil {
 			return err
 		}
@@ -133,7 +160,7 @@ func runTracker(ctx context.Context, env Env, args []string) error {
 			return trackerError(err)
 		}
 	}
-	if jsonOut {
+	if o.json {
 		data, _ := json.Marshal(map[string]any{"ref": ref, "status": status, "object": tracker.SFObject, "update_only": updateOnly}) // plain strings always marshal
 		fmt.Fprintf(env.Stdout, "%s\n", data)
 	} else {
@@ -161,18 +188,15 @@ func parseInterleaved(env Env, fs *flag.FlagSet, args []string) ([]string, error
 // trackerConfig reads the status_tracker section of the tables config. The
 // default file may be missing (the defaults apply); one named with
 // --tables-config must exist.
-func trackerConfig(fs *flag.FlagSet, path string) (pipeline.TrackerConfig, error) {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "tables-config" })
+func trackerConfig(path string, given bool) (salesforce.TrackerConfig, error) {
 	if !given {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return pipeline.TrackerConfig{SFObject: salesforce.DefaultTrackerObject,
-				ExternalIDField: salesforce.DefaultTrackerExternalIDField, StatusField: salesforce.DefaultTrackerStatusField}, nil
+			return salesforce.TrackerConfig{}.WithDefaults(), nil
 		}
 	}
 	cfg, err := pipeline.LoadTablesConfig(path)
 	if err != nil {
-		return pipeline.TrackerConfig{}, err
+		return salesforce.TrackerConfig{}, err
 	}
 	return cfg.StatusTracker, nil
 }
@@ -198,7 +222,7 @@ func (e *configErr) ConfigError() bool { return true }
 
 // fieldValues turns --field K=V into the JSON values the tracker's fields
 // take, by their describe type.
-func fieldValues(ctx context.Context, c *salesforce.Client, t pipeline.TrackerConfig, kvs []string) (map[string]any, error) {
+func fieldValues(ctx context.Context, c *salesforce.Client, t salesforce.TrackerConfig, kvs []string) (map[string]any, error) {
 	if len(kvs) == 0 {
 		return nil, nil
 	}
@@ -208,11 +232,8 @@ func fieldValues(ctx context.Context, c *salesforce.Client, t pipeline.TrackerCo
 	}
 	out := map[string]any{}
 	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
+		k, v, _ := strings.Cut(kv, "=") // K=V: checked by validate
 		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, usageErrorf("tracker set: --field %q is not K=V; write --field Message__c=\"text\" (K is the field's API name)", kv)
-		}
 		f := d.Field(k)
 		if f == nil {
 			return nil, &pipeline.ConfigError{Setting: "--field", Value: k, Source: "command line",
@@ -275,7 +296,7 @@ func convertField(f *salesforce.FieldDescribe, v string) (any, error) {
 
 // getTracker reads the tracker record with external id ref: its id, the
 // reference, the status and the optional fields the tables config names.
-func getTracker(ctx context.Context, c *salesforce.Client, t pipeline.TrackerConfig, ref string) (map[string]any, error) {
+func getTracker(ctx context.Context, c *salesforce.Client, t salesforce.TrackerConfig, ref string) (map[string]any, error) {
 	fields := []string{"Id", t.ExternalIDField, t.StatusField}
 	for _, f := range []string{t.RunIDField, t.RecordsTotalField, t.RecordsFailedField, t.MessageField} {
 		if f != "" {

@@ -10,11 +10,20 @@ import (
 // otherwise the module version from the build info is used.
 var version = ""
 
-func runVersion(_ context.Context, env Env, args []string) error {
+// versionOptions is empty: 'sfmigrate version' takes no flags.
+type versionOptions struct{}
+
+func parseVersion(env Env, args []string) (*versionOptions, error) {
 	fs := newFlagSet(env, "version", "sfmigrate version", "")
 	if err := parseFlags(env, fs, args); err != nil {
-		return err
+		return nil, err
 	}
+	return &versionOptions{}, nil
+}
+
+func (o *versionOptions) validate() error { return nil }
+
+func runVersion(_ context.Context, env Env, _ *versionOptions) error {
 	v := version
 	if v == "" {
 		v = "(devel)"

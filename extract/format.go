@@ -275,6 +275,19 @@ func appendText(dst, b []byte, maxChars int) ([]byte, error) {
 		return append(dst, b...), nil
 	}
 	dst = append(dst, '"')
+	if bytes.IndexByte(b, '\r') < 0 {
+		// No CR (most text): copy the runs between quotes whole, each
+		// quote doubled.
+		for {
+			i := bytes.IndexByte(b, '"')
+			if i < 0 {
+				break
+			}
+			dst = append(append(dst, b[:i+1]...), '"')
+			b = b[i+1:]
+		}
+		return append(append(dst, b...), '"'), nil
+	}
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
 		case '"':

@@ -20,6 +20,8 @@ func TestAppendText(t *testing.T) {
 		{in: "", want: ""},
 		{in: "a,b", want: `"a,b"`},
 		{in: `say "hi"`, want: `"say ""hi"""`},
+		{in: `"`, want: `""""`},
+		{in: `""x",`, want: `"""""x"","`},
 		{in: "two\nlines", want: "\"two\nlines\""},
 		{in: "crlf\r\nend", want: "\"crlf\nend\""},
 		{in: "cr\rend", want: "\"cr\nend\""},
@@ -270,10 +272,18 @@ func TestScanText(t *testing.T) {
 }
 
 func BenchmarkAppendText(b *testing.B) {
-	v := []byte("Description of product 123456 with some longer text to make the row realistic")
-	dst := make([]byte, 0, 256)
-	b.SetBytes(int64(len(v)))
-	for b.Loop() {
-		dst, _ = appendText(dst[:0], v, maxFieldChars)
+	for name, v := range map[string]string{
+		"plain":  "Description of product 123456 with some longer text to make the row realistic",
+		"comma":  "Valve for food-grade applications, item 289, with some longer text to make the row realistic",
+		"quotes": "Valve 3/4\" for food-grade applications, item 289, with \"longer\" text\nto make the row realistic",
+		"CR LF":  "Valve 3/4\" for food-grade applications, item 289, with \"longer\" text\r\nto make the row realistic",
+	} {
+		b.Run(name, func(b *testing.B) {
+			dst, vb := make([]byte, 0, 256), []byte(v)
+			b.SetBytes(int64(len(v)))
+			for b.Loop() {
+				dst, _ = appendText(dst[:0], vb, maxFieldChars)
+			}
+		})
 	}
 }

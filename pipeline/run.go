@@ -91,6 +91,9 @@ type Runner struct {
 	collector *collector
 	// src is the source database, opened by openSource (nil until then).
 	src *extract.Source
+	// wroteHere holds the indexes of the batches this process extracted
+	// (int keys): their files need no second reading to check their hash.
+	wroteHere sync.Map
 
 	warnMu   sync.Mutex
 	warnings []string // guarded by warnMu

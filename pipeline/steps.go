@@ -130,6 +130,7 @@ func (r *Runner) recordExtracted(b extract.Batch) error {
 	}); err != nil {
 		return fmt.Errorf("record batch %d: %w", b.Index, err)
 	}
+	r.wroteHere.Store(b.Index, true)
 	r.report.Report(Event{Kind: EventBatchExtracted, Batch: b.Index, Rows: b.Rows, Bytes: b.Bytes, Path: b.Path})
 	if b.Rejected > 0 {
 		r.report.Report(Event{Kind: EventRejected, Batch: b.Index, Rows: b.Rejected, Path: b.RejectedPath})

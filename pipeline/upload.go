@@ -489,7 +489,9 @@ func (r *Runner) loadFile(idx int) (lf salesforce.LoadFile, skip bool, err error
 		return lf, true, nil
 	}
 	path := r.batchPath(&b)
-	if b.JobID == "" {
+	// A file this process wrote moments ago was hashed as it was written;
+	// one from an earlier process is read again to see it is unchanged.
+	if _, fresh := r.wroteHere.Load(idx); b.JobID == "" && !fresh {
 		sum, err := fileSHA256(path)
 		if err != nil {
 			return lf, false, fmt.Errorf("batch %d: file %s is missing or unreadable (%v); batch files must stay in place until uploaded (use the same --work-dir for every step)", idx, path, err)

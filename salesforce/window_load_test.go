@@ -103,3 +103,33 @@ func TestWindowShrinksUnderLockContention(t *testing.T) {
 		t.Errorf("first change = %+v, want 8 -> 4", c)
 	}
 }
+
+// A little lock contention (1 row in 200 of each job) is cheaper to retry
+// row by row than to leave the org's capacity idle: the window keeps its
+// size.
+func TestWindowKeepsItsSizeUnderLightLockContention(t *testing.T) {
+	env := newEnv(t, nil, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	env.needEmu(t)
+	dir := t.TempDir()
+	var files []salesforce.LoadFile
+	var locked []string
+	for i := range 12 {
+		prefix := fmt.Sprintf("M%02d", i)
+		files = append(files, salesforce.LoadFile{Path: writeProducts(t, dir, fmt.Sprintf("m_%05d.csv", i), prefix, 200), Rows: 200})
+		locked = append(locked, prefix+"-00001")
+	}
+	w, _ := salesforce.NewWindow(8, 8)
+	env.emu.LockRecords("Product2", locked...)
+	results, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{Parallel: 2, Window: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Failed != 1 || r.Retries == 0 {
+			t.Fatalf("job %s: %d failed, %d retries; want the locked row failed after retries", r.JobID, r.Failed, r.Retries)
+		}
+	}
+	if changes, _ := w.Changes(); w.Limit() != 8 || len(changes) != 0 {
+		t.Errorf("window %d after 0.5%% of rows met a lock; changes %+v", w.Limit(), changes)
+	}
+}

@@ -33,16 +33,9 @@ func terminal(state string) bool {
 // job is one ingest job. Its mutable fields are guarded by orgStore.mu;
 // data is written once by the upload before the state leaves Open.
 type job struct {
-	id         string // 18 characters
-	seq        uint64
-	obj        *object
-	operation  string
-	extField   *field
-	lineEnding string
-	delimiter  string
-	delim      byte
-	ruleID     string
-	apiVersion string
+	id  string // 18 characters
+	seq uint64
+	jobSpec
 
 	created   time.Time
 	modstamp  time.Time

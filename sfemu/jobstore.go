@@ -30,9 +30,7 @@ func (st *orgStore) createJob(sp jobSpec, now time.Time) jobInfo {
 	defer st.mu.Unlock()
 	st.jobSeq++
 	j := &job{
-		id: makeID("750", st.jobIDBase+st.jobSeq), seq: st.jobSeq, obj: sp.obj, operation: sp.operation, extField: sp.extField,
-		lineEnding: sp.lineEnding, delimiter: sp.delimiter, delim: sp.delim, ruleID: sp.ruleID,
-		apiVersion: sp.apiVersion, created: now, modstamp: now, state: StateOpen,
+		id: makeID("750", st.jobIDBase+st.jobSeq), seq: st.jobSeq, jobSpec: sp, created: now, modstamp: now, state: StateOpen,
 		done: make(chan struct{}),
 	}
 	st.jobs[id15(j.id)] = j

@@ -34,14 +34,7 @@ func (h *harness) mappedStart(runID, table, conf string) []int {
 // startMapped starts `task upload --batch N` in a subprocess.
 func (h *harness) startMapped(runID string, batch int, env ...string) (*exec.Cmd, *bytes.Buffer) {
 	h.t.Helper()
-	cmd := h.command("task", "upload", "--run-id", runID, "--batch", fmt.Sprint(batch), "--json")
-	cmd.Env = append(cmd.Env, env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	return cmd, &out
+	return h.start(env, "task", "upload", "--run-id", runID, "--batch", fmt.Sprint(batch), "--json")
 }
 
 // Every batch uploaded by a process of its own, all at once, as Airflow's

@@ -49,7 +49,14 @@ func (h *harness) splitProducts(half int) {
 // startRun starts sfmigrate run in a subprocess with extra environment.
 func (h *harness) startRun(env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	h.t.Helper()
-	cmd := h.command("run", args...)
+	return h.start(env, "run", args...)
+}
+
+// start starts sfmigrate cmd in a subprocess with extra environment; its
+// stdout and stderr go to the returned buffer.
+func (h *harness) start(env []string, command string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	h.t.Helper()
+	cmd := h.command(command, args...)
 	cmd.Env = append(cmd.Env, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

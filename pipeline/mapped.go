@@ -80,6 +80,17 @@ func (s *RunStore) Owns(b *BatchState) bool { return s.ownsIndex(b.Index) }
 // (followUpIndex).
 func (s *RunStore) ownsIndex(idx int) bool { return s.batch == 0 || idx%followUpStride == s.batch }
 
+// ownSnapshot is Snapshot with only the batches (and possibly-open jobs)
+// this process owns: a mapped upload's own share of the run.
+func (s *RunStore) ownSnapshot() *Manifest {
+	m := s.Snapshot()
+	if s.batch != 0 {
+		m.Batches = slices.DeleteFunc(m.Batches, func(b *BatchState) bool { return !s.Owns(b) })
+		m.PossiblyOpenJobs = slices.DeleteFunc(m.PossiblyOpenJobs, func(p PossiblyOpenJob) bool { return !s.ownsIndex(p.Batch) })
+	}
+	return m
+}
+
 // MappedBatch is the extracted batch of a mapped upload, 0 otherwise.
 func (s *RunStore) MappedBatch() int { return s.batch }
 

@@ -187,7 +187,7 @@ func Prepare(opts Options) (*Runner, error) {
 	}
 	r := &Runner{opts: opts, settings: s, conns: conns, store: store, runID: runID,
 		logsDir: filepath.Join(opts.LogsDir, RunDirName(runID)), report: opts.Reporter, started: opts.Now(), resumed: prev != nil,
-		processedBefore: store.Snapshot().Totals().Processed}
+		processedBefore: store.ownSnapshot().Totals().Processed}
 	if r.report == nil {
 		r.report = nopReporter{}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"time"
 
@@ -119,13 +118,9 @@ func possiblyOpen(m *Manifest, object string) *PossiblyOpenJobs {
 
 // Summarize builds the summary of the run as the manifest says now.
 func (r *Runner) Summarize(runErr error) *Summary {
-	m := r.store.Snapshot()
+	m := r.store.ownSnapshot() // a mapped upload reports its own batch; the others are other processes'
 	var uploadBatches []int
-	if n := r.store.MappedBatch(); n != 0 {
-		// The other batches are other processes' to report.
-		m.Batches = slices.DeleteFunc(m.Batches, func(b *BatchState) bool { return !r.store.Owns(b) })
-		m.PossiblyOpenJobs = slices.DeleteFunc(m.PossiblyOpenJobs, func(p PossiblyOpenJob) bool { return !r.store.ownsIndex(p.Batch) })
-	} else if m.Extract.Done {
+	if r.store.MappedBatch() == 0 && m.Extract.Done {
 		uploadBatches = UploadBatches(m)
 	}
 	s := &Summary{Batch: r.store.MappedBatch(), UploadBatches: uploadBatches,

@@ -75,8 +75,8 @@ func TestMappedUploadOneProcessPerBatch(t *testing.T) {
 		}
 		s := lastLineSummary(t, p.out.String())
 		// Its own batch only: 100 rows, follow-ups included.
-		if s.Batch != batches[i] || s.Rows != 100 || s.Processed == 0 {
-			t.Errorf("upload --batch %d summary: batch %d, rows %d, processed %d", batches[i], s.Batch, s.Rows, s.Processed)
+		if s.Batch != batches[i] || s.Rows != 100 || s.Processed == 0 || s.RowsPerSecond <= 0 {
+			t.Errorf("upload --batch %d summary: batch %d, rows %d, processed %d, %.0f rows/s", batches[i], s.Batch, s.Rows, s.Processed, s.RowsPerSecond)
 		}
 	}
 	m := h.manifest("mp")

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/sfmigrate/sfmigrate/internal/safefile"
 	"github.com/sfmigrate/sfmigrate/salesforce"
 )
 
@@ -41,6 +43,11 @@ func OpenRunBatch(workDir, runID string, batch int) (*RunStore, error) {
 		return nil, &ConfigError{Setting: "--batch", Value: fmt.Sprint(batch), Source: "flag --batch",
 			Problem: fmt.Sprintf("run %s has no manifest under --work-dir %s", runID, workDir),
 			Fix:     "run the extract step of this run first, with the same --run-id and --work-dir"}
+	}
+	for _, d := range []string{filepath.Dir(dir), dir} { // as OpenRun: a planted link is not followed
+		if err := safefile.RefuseDirLink(d); err != nil {
+			return nil, err
+		}
 	}
 	shared, err := lockDirShared(dir)
 	if err != nil {

@@ -198,11 +198,11 @@ run_one() { # scenario tool round
       ;;
     sf)
       # One JSON answer per file (--json); its text progress lines repeat the counts.
-      read -r ok failed < <("$py" "$here/sf_counts.py" "$dir/out" 2>/dev/null || echo "? ?")
+      read -r ok failed < <("$py" "$here/sf_counts.py" "$dir/out" "$ROWS" "${#files[@]}" 2>/dev/null || echo "? ?")
       ;;
     *) if line=$(grep '^RESULT ' "$dir/out"); then ok=$(sed 's/.*ok=\([0-9]*\).*/\1/' <<<"$line"); failed=$(sed 's/.*failed=\([0-9]*\).*/\1/' <<<"$line"); fi ;;
   esac
-  if [[ $rc == 124 ]]; then note="timed out after ${TIMEOUT}s"; elif [[ $rc != 0 && ! ($tool == sfmigrate && $rc == 3) ]]; then note="exit $rc: $(tail -n 1 "$dir/err" | cut -c1-120)"; fi
+  if [[ $rc == 124 ]]; then note="timed out after ${TIMEOUT}s"; elif [[ $rc != 0 && ! ($tool == sfmigrate && $rc == 3) && ! ($tool == sf && $rc == 123 && $failed != "?") ]]; then note="exit $rc: $(tail -n 1 "$dir/err" | cut -c1-120)"; fi
   printf '%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$round" "$(awk "BEGIN{print $t1 - $t0}")" "$rss" "$calls" "$ok" "$failed" "$note" >>"$work/results.tsv"
   printf 'run.sh: %-9s %-9s round %s: %.1f s, %s MB, %s calls, ok %s failed %s %s\n' "$scenario" "$tool" "$round" \
     "$(awk "BEGIN{print $t1 - $t0}")" "$((${rss:-0} / 1024))" "$calls" "$ok" "$failed" "$note"

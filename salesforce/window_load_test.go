@@ -80,18 +80,8 @@ func TestWindowKeepsTheOrgBusy(t *testing.T) {
 // Lock contention (Salesforce processing parts of jobs again) halves the
 // window, and the change says why.
 func TestWindowShrinksUnderLockContention(t *testing.T) {
-	env := newEnv(t, nil, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
-	env.needEmu(t)
-	dir := t.TempDir()
-	var files []salesforce.LoadFile
-	var locked []string
-	for i := range 12 {
-		prefix := fmt.Sprintf("L%02d", i)
-		files = append(files, salesforce.LoadFile{Path: writeProducts(t, dir, fmt.Sprintf("l_%05d.csv", i), prefix, 20), Rows: 20})
-		locked = append(locked, prefix+"-00001")
-	}
+	env, files := lockedFirstRows(t, 20)
 	w, _ := salesforce.NewWindow(8, 8)
-	env.emu.LockRecords("Product2", locked...)
 	if _, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{Parallel: 2, Window: w}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,18 +98,8 @@ func TestWindowShrinksUnderLockContention(t *testing.T) {
 // row by row than to leave the org's capacity idle: the window keeps its
 // size.
 func TestWindowKeepsItsSizeUnderLightLockContention(t *testing.T) {
-	env := newEnv(t, nil, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
-	env.needEmu(t)
-	dir := t.TempDir()
-	var files []salesforce.LoadFile
-	var locked []string
-	for i := range 12 {
-		prefix := fmt.Sprintf("M%02d", i)
-		files = append(files, salesforce.LoadFile{Path: writeProducts(t, dir, fmt.Sprintf("m_%05d.csv", i), prefix, 200), Rows: 200})
-		locked = append(locked, prefix+"-00001")
-	}
+	env, files := lockedFirstRows(t, 200)
 	w, _ := salesforce.NewWindow(8, 8)
-	env.emu.LockRecords("Product2", locked...)
 	results, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{Parallel: 2, Window: w})
 	if err != nil {
 		t.Fatal(err)
@@ -132,4 +112,22 @@ func TestWindowKeepsItsSizeUnderLightLockContention(t *testing.T) {
 	if changes, _ := w.Changes(); w.Limit() != 8 || len(changes) != 0 {
 		t.Errorf("window %d after 0.5%% of rows met a lock; changes %+v", w.Limit(), changes)
 	}
+}
+
+// lockedFirstRows writes 12 product files of rows rows each to an instant
+// emulator whose first record of every file stays locked.
+func lockedFirstRows(t *testing.T, rows int) (*testEnv, []salesforce.LoadFile) {
+	t.Helper()
+	e := newEnv(t, nil, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
+	e.needEmu(t)
+	dir := t.TempDir()
+	var files []salesforce.LoadFile
+	var locked []string
+	for i := range 12 {
+		prefix := fmt.Sprintf("L%02d", i)
+		files = append(files, salesforce.LoadFile{Path: writeProducts(t, dir, fmt.Sprintf("l_%05d.csv", i), prefix, rows), Rows: int64(rows)})
+		locked = append(locked, prefix+"-00001")
+	}
+	e.emu.LockRecords("Product2", locked...)
+	return e, files
 }

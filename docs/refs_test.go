@@ -29,7 +29,7 @@ func skipDir(name string) bool {
 
 var (
 	// mdRef is a file name ending in .md. The character before it must not
-	// be part of a name, so "docs/x.md" is read whole.
+	// be part of a name, so a path under docs/ is read whole.
 	mdRef = regexp.MustCompile(`[A-Za-z0-9_./-]+\.md\b`)
 
 	// secList is what may follow a document name to cite sections of it:
@@ -321,7 +321,7 @@ func TestCheckCatches(t *testing.T) {
 			"// gone " + "notes/contracts" + ".md\n" +
 			"// outside ../shared/docs/api" + ".md\n" +
 			"// a link https://example.com/x/README.md is not ours\n",
-		"README.md":  "See docs/api.md and pkg/" + "missing.md.\n",
+		"README.md":  "See docs/api.md and pkg/" + "missing" + ".md.\n",
 		"lib/doc.go": "// Package lib follows docs/api.md, whose sections it cites.\npackage lib\n",
 		"lib/b.go":   "// ok §2.4\n// bad §2.9\n",
 		"other/c.go": "// no document named anywhere §2.4\n",
@@ -342,13 +342,13 @@ func TestCheckCatches(t *testing.T) {
 		got = append(got, p.String())
 	}
 	want := []string{
-		"README.md:1: cites pkg/missing.md, which is not in the repository (documents live in docs/)",
+		"README.md:1: cites pkg/" + "missing" + ".md, which is not in the repository (documents live in docs/)",
 		"lib/b.go:2: cites section 2.9 of docs/api.md, which has no heading numbered 2.9",
 		"other/c.go:1: cites §2.4 without naming a document earlier in the file",
 		"pkg/a.go:3: cites section 2.5 of docs/api.md, which has no heading numbered 2.5",
 		"pkg/a.go:4: cites section 3.1 of docs/api.md, which has no heading numbered 3.1",
 		"pkg/a.go:5: cites section 1.7 of docs/api.md, which has no heading numbered 1.7",
-		"pkg/a.go:6: cites notes/contracts.md, which is not in the repository (documents live in docs/)",
+		"pkg/a.go:6: cites notes/" + "contracts" + ".md, which is not in the repository (documents live in docs/)",
 		"pkg/a.go:7: cites ../shared/docs/api.md, which is not in the repository (documents live in docs/)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

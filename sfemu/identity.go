@@ -136,7 +136,7 @@ func (s *Server) handleIdentity(rq *request) (*reply, error) {
 	}
 	b := rq.base
 	return &reply{status: http.StatusOK, body: orderedJSON{
-		{"id", b + "/id/" + orgID + "/" + userID},
+		{"id", identityURL(b)},
 		{"asserted_user", true},
 		{"user_id", userID},
 		{"organization_id", orgID},
@@ -148,10 +148,7 @@ func (s *Server) handleIdentity(rq *request) (*reply, error) {
 		{"first_name", userFirstName},
 		{"last_name", userLastName},
 		{"timezone", userTimeZone},
-		{"photos", orderedJSON{
-			{"picture", b + "/profilephoto/005/F"},
-			{"thumbnail", b + "/profilephoto/005/T"},
-		}},
+		{"photos", userPhotos(b)},
 		{"addr_street", nil},
 		{"addr_city", nil},
 		{"addr_state", nil},
@@ -181,7 +178,7 @@ func (s *Server) handleUserInfo(rq *request) (*reply, error) {
 	}
 	b := rq.base
 	return &reply{status: http.StatusOK, body: orderedJSON{
-		{"sub", b + "/id/" + orgID + "/" + userID},
+		{"sub", identityURL(b)},
 		{"user_id", userID},
 		{"organization_id", orgID},
 		{"preferred_username", userName},
@@ -192,10 +189,7 @@ func (s *Server) handleUserInfo(rq *request) (*reply, error) {
 		{"given_name", userFirstName},
 		{"family_name", userLastName},
 		{"zoneinfo", userTimeZone},
-		{"photos", orderedJSON{
-			{"picture", b + "/profilephoto/005/F"},
-			{"thumbnail", b + "/profilephoto/005/T"},
-		}},
+		{"photos", userPhotos(b)},
 		{"profile", b + "/" + userID},
 		{"picture", b + "/profilephoto/005/F"},
 		{"address", orderedJSON{{"country", "US"}}},
@@ -209,6 +203,18 @@ func (s *Server) handleUserInfo(rq *request) (*reply, error) {
 		{"updated_at", s.started.UTC().Format("2006-01-02T15:04:05Z")},
 		{"is_app_installed", true},
 	}}, nil
+}
+
+// identityURL is the token user's identity URL under base b: the id of
+// the token answer, and userinfo's sub.
+func identityURL(b string) string { return b + "/id/" + orgID + "/" + userID }
+
+// userPhotos is the photos object both identity answers carry.
+func userPhotos(b string) orderedJSON {
+	return orderedJSON{
+		{"picture", b + "/profilephoto/005/F"},
+		{"thumbnail", b + "/profilephoto/005/T"},
+	}
 }
 
 // sysObject is a standard object every org has but the emulator's object

@@ -184,7 +184,7 @@ func (s *Server) handleToken(rq *request) (*reply, error) {
 	tok := newToken()
 	s.auth.issue(tok, now)
 	issued := strconv.FormatInt(now.UnixMilli(), 10)
-	idURL := rq.base + "/id/" + orgID + "/" + userID
+	idURL := identityURL(rq.base)
 	mac := hmac.New(sha256.New, []byte(wantSecret))
 	mac.Write([]byte(idURL + issued))
 	return &reply{status: http.StatusOK, body: tokenResponse{

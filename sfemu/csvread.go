@@ -24,12 +24,15 @@ type csvReader struct {
 	crlf    bool
 	fields  [][]byte
 	scratch []byte
-	start   int    // offset of the current record
-	bad     string // why the current record is malformed, "" if fine
+	start   int       // offset of the current record
+	bad     string    // why the current record is malformed, "" if fine
+	stop    [256]bool // the bytes that end or spoil an unquoted value: delim, LF, quote
 }
 
 func newCSVReader(data []byte, delim byte, crlf bool) *csvReader {
-	return &csvReader{data: data, delim: delim, crlf: crlf}
+	r := &csvReader{data: data, delim: delim, crlf: crlf}
+	r.stop[delim], r.stop['\n'], r.stop['"'] = true, true, true
+	return r
 }
 
 // next reads the next record into r.fields; false at the end of the data.
@@ -60,16 +63,16 @@ func (r *csvReader) next() bool {
 			continue
 		}
 		if bytes.IndexByte(line, '"') < 0 {
-			// Fast path: no quotes, the record is this line.
-			for {
-				i := bytes.IndexByte(line, r.delim)
-				if i < 0 {
-					r.fields = append(r.fields, line)
-					break
+			// Fast path: no quotes, the record is this line. Values are
+			// short, so one pass over the bytes beats a search per value.
+			start := 0
+			for i, c := range line {
+				if c == r.delim {
+					r.fields = append(r.fields, line[start:i])
+					start = i + 1
 				}
-				r.fields = append(r.fields, line[:i])
-				line = line[i+1:]
 			}
+			r.fields = append(r.fields, line[start:])
 			r.pos = next
 			return true
 		}
@@ -103,7 +106,6 @@ func (r *csvReader) eol(i int) (int, bool) {
 func (r *csvReader) slow() {
 	d := r.data
 	p := r.pos
-	lineEnd := -1 // offset of the next LF at or after p (or len(d)), found lazily
 	for {
 		if p < len(d) && d[p] == '"' {
 			// Quoted field.
@@ -145,20 +147,24 @@ func (r *csvReader) slow() {
 			p = e
 			r.fields = append(r.fields, r.scratch[s:len(r.scratch):len(r.scratch)])
 		} else {
-			// An unquoted value ends at the delimiter or the line ending.
-			if lineEnd < p {
-				lineEnd = len(d)
-				if i := bytes.IndexByte(d[p:], '\n'); i >= 0 {
-					lineEnd = p + i
+			// An unquoted value ends at the delimiter or the line ending;
+			// one pass over its (usually few) bytes finds the end and any
+			// quote in it.
+			e, quote := p, false
+			for {
+				for e < len(d) && !r.stop[d[e]] {
+					e++
 				}
+				if e == len(d) || d[e] != '"' {
+					break
+				}
+				quote = true
+				e++
 			}
-			e := lineEnd
-			if i := bytes.IndexByte(d[p:lineEnd], r.delim); i >= 0 {
-				e = p + i
-			} else if r.crlf && e > p && e < len(d) && d[e-1] == '\r' {
+			if r.crlf && e > p && e < len(d) && d[e] == '\n' && d[e-1] == '\r' {
 				e-- // the CR of this record's CRLF
 			}
-			if bytes.IndexByte(d[p:e], '"') >= 0 {
+			if quote {
 				r.setBad(`a quote (") inside an unquoted value; quote the whole value and double inner quotes`)
 			}
 			r.fields = append(r.fields, d[p:e])

@@ -24,9 +24,25 @@ type keySlot struct{ seq, hash uint32 }
 
 func newKeyIndex() keyIndex { return keyIndex{seed: maphash.MakeSeed()} }
 
-func (ix *keyIndex) hashOf(folded []byte) uint32 {
-	h := maphash.Bytes(ix.seed, folded)
+func (ix *keyIndex) hashOf(folded []byte) uint32 { return keyHash(ix.seed, folded) }
+
+// keyHash is the index hash of a folded key. A job's processor computes
+// it for its upsert keys before it takes the store lock (the seed never
+// changes once the index exists).
+func keyHash(seed maphash.Seed, folded []byte) uint32 {
+	h := maphash.Bytes(seed, folded)
 	return uint32(h) ^ uint32(h>>32)
+}
+
+// warm reads the slot where a probe for hash h starts and returns its
+// seq. Reading the slots of a whole chunk of keys first, before any
+// lookup, lets the processor fetch them from memory side by side instead
+// of one cache miss after the other.
+func (ix *keyIndex) warm(h uint32) uint32 {
+	if len(ix.slots) == 0 {
+		return 0
+	}
+	return ix.slots[h&uint32(len(ix.slots)-1)].seq
 }
 
 // reserve makes room for n entries without growing again.
@@ -69,9 +85,18 @@ type keyProbe struct {
 // probe starts a walk over the records whose field f equals the folded key.
 func (t *table) probe(f *field, key []byte) keyProbe {
 	ix := &t.idx[f.index]
+	if ix.n == 0 {
+		return keyProbe{t: t, f: f, ix: ix, key: key}
+	}
+	return t.probeHashed(f, key, ix.hashOf(key))
+}
+
+// probeHashed is probe for a key whose hash is known.
+func (t *table) probeHashed(f *field, key []byte, h uint32) keyProbe {
+	ix := &t.idx[f.index]
 	p := keyProbe{t: t, f: f, ix: ix, key: key}
 	if ix.n > 0 {
-		p.h = ix.hashOf(key)
+		p.h = h
 		p.m = uint32(len(ix.slots) - 1)
 		p.i = p.h & p.m
 	}
@@ -99,7 +124,18 @@ func (p *keyProbe) next() (uint32, bool) {
 // oldest of them. buf is scratch space for the folded key.
 func (t *table) lookup(f *field, v []byte, buf *[]byte) (first uint32, n int) {
 	*buf = foldKey((*buf)[:0], v, f.caseSens)
-	p := t.probe(f, *buf)
+	return countMatches(t.probe(f, *buf))
+}
+
+// lookupHashed is lookup for a value whose folded key hashes to h.
+func (t *table) lookupHashed(f *field, v []byte, h uint32, buf *[]byte) (first uint32, n int) {
+	*buf = foldKey((*buf)[:0], v, f.caseSens)
+	return countMatches(t.probeHashed(f, *buf, h))
+}
+
+// countMatches walks a probe to its end: how many records match, and the
+// oldest.
+func countMatches(p keyProbe) (first uint32, n int) {
 	for seq, ok := p.next(); ok; seq, ok = p.next() {
 		if n == 0 || seq < first {
 			first = seq
@@ -122,10 +158,16 @@ func (t *table) lookupAll(f *field, v []byte) []uint32 {
 
 // indexAdd indexes record seq under its value v of field f.
 func (t *table) indexAdd(f *field, v string, seq uint32, buf *[]byte) {
+	*buf = foldKey((*buf)[:0], v, f.caseSens)
+	t.indexAddHashed(f, seq, t.idx[f.index].hashOf(*buf))
+}
+
+// indexAddHashed indexes record seq under a value whose folded key
+// hashes to h.
+func (t *table) indexAddHashed(f *field, seq uint32, h uint32) {
 	ix := &t.idx[f.index]
 	ix.reserve(ix.n + 1)
-	*buf = foldKey((*buf)[:0], v, f.caseSens)
-	ix.put(keySlot{seq: seq, hash: ix.hashOf(*buf)})
+	ix.put(keySlot{seq: seq, hash: h})
 	ix.n++
 }
 

@@ -302,6 +302,7 @@ func (st *orgStore) applyChunk(p *processor, chunk []prow, lockRetry *bool) bool
 	if p.model != nil {
 		p.lockP = p.model.lockShareLocked(p.ob)
 	}
+	p.warmKeys(chunk)
 	for i := range chunk {
 		r := &chunk[i]
 		seq, created, e := p.applyLocked(r, now)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/maphash"
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
@@ -135,7 +136,9 @@ type prow struct {
 	ch    []change // one per data slot
 	id    []byte   // Id column value
 	err   *rowErr
-	dup   bool // err is a duplicate upsert key in the batch: the key identifies nothing
+	dup   bool   // err is a duplicate upsert key in the batch: the key identifies nothing
+	keyed bool   // kh holds the index hash of the row's upsert key
+	kh    uint32 // see keyed
 }
 
 // processor holds one job's processing state; only its goroutine uses it.
@@ -153,12 +156,15 @@ type processor struct {
 	res    *jobResults
 
 	// Used by the preparing goroutine only.
-	dup     map[string]int32
-	prepKey []byte
+	dupSlots []int32      // readKeys' table of keys
+	prepKey  []byte       // the batch's folded keys, one after the other
+	keyEnd   []uint32     // where each row's key ends in prepKey
+	extSeed  maphash.Seed // hash seed of the upsert key's index
 
 	// Used by the applying goroutine only.
-	key []byte
-	sc  applyScratch
+	key  []byte
+	sc   applyScratch
+	sink uint32 // keeps the reads of warmKeys
 
 	// The realistic org (nil without WithOrgModel).
 	model    *orgState
@@ -211,9 +217,11 @@ func (p *processor) run() string {
 		return msg
 	}
 	p.res.cols = p.cols
+	if p.ext != nil && p.ext.kind != kindID {
+		p.extSeed = p.t.idx[p.ext.index].seed // set when the table was made, never changed
+	}
 	rows := p.presize(rd)
 	nslots := len(p.ob.data)
-	p.dup = map[string]int32{}
 
 	// Two stages on two goroutines: this one parses and converts the next
 	// internal batch while the other applies the previous one under the
@@ -244,7 +252,7 @@ func (p *processor) run() string {
 				return
 			}
 			if p.ext != nil && p.ext.kind != kindID {
-				p.markDuplicates(b.rows)
+				p.readKeys(b.rows)
 			}
 			select {
 			case full <- b:
@@ -459,46 +467,65 @@ func (p *processor) prepare(b *batch, rd *csvReader, nslots int) {
 	b.rows = append(b.rows, pr)
 }
 
-// markDuplicates fails every row of the batch whose upsert key appears
-// more than once in it: "DUPLICATE_VALUE:Duplicate external id specified"
-// (salesforce-api.md 4.1 [O], observed at least within one internal batch;
-// duplicates in different internal batches are not detected [I]).
-func (p *processor) markDuplicates(rows []prow) {
-	// Keys point into prepKey, which only grows during one batch (a
-	// reallocation leaves earlier keys on the old, unchanged array), so the
-	// map needs no allocation per key.
-	clear(p.dup)
+// readKeys hashes each row's upsert key for the index, so that the
+// applying goroutine does not, and fails every row of the batch whose
+// upsert key appears more than once in it: "DUPLICATE_VALUE:Duplicate
+// external id specified" (salesforce-api.md 4.1 [O], observed at least
+// within one internal batch; duplicates in different internal batches are
+// not detected [I]).
+func (p *processor) readKeys(rows []prow) {
+	// An open-addressing table of the batch's keys by their index hash:
+	// slot = row index + 1, the key itself read back from prepKey.
+	size := 16
+	for size < 2*len(rows) {
+		size *= 2
+	}
+	if cap(p.dupSlots) < size {
+		p.dupSlots = make([]int32, size)
+	}
+	slots := p.dupSlots[:size]
+	clear(slots)
+	mask := uint32(size - 1)
 	p.prepKey = p.prepKey[:0]
+	p.keyEnd = p.keyEnd[:0]
+	key := func(row int) []byte {
+		start := uint32(0)
+		if row > 0 {
+			start = p.keyEnd[row-1]
+		}
+		return p.prepKey[start:p.keyEnd[row]]
+	}
 	slot := p.ext.slot
 	dups := false
 	for i := range rows {
 		r := &rows[i]
-		if r.err != nil || r.ch[slot].st != stSet {
+		start := len(p.prepKey)
+		if r.err == nil && r.ch[slot].st == stSet {
+			p.prepKey = foldKey(p.prepKey, r.ch[slot].v, p.ext.caseSens)
+			r.kh, r.keyed = keyHash(p.extSeed, p.prepKey[start:]), true
+		}
+		p.keyEnd = append(p.keyEnd, uint32(len(p.prepKey)))
+		if !r.keyed {
 			continue
 		}
-		start := len(p.prepKey)
-		p.prepKey = foldKey(p.prepKey, r.ch[slot].v, p.ext.caseSens)
-		key := unsafeString(p.prepKey[start:])
-		if n, ok := p.dup[key]; ok {
-			p.dup[key] = n + 1
-			dups = true
-		} else {
-			p.dup[key] = 1
+		for j := r.kh & mask; ; j = (j + 1) & mask {
+			other := slots[j] - 1
+			if other < 0 {
+				slots[j] = int32(i) + 1
+				break
+			}
+			if o := &rows[other]; o.kh == r.kh && bytes.Equal(key(int(other)), key(i)) {
+				o.dup, r.dup, dups = true, true, true
+				break
+			}
 		}
 	}
-	var fold []byte
 	if !dups {
 		return
 	}
 	for i := range rows {
-		r := &rows[i]
-		if r.err != nil || r.ch[slot].st != stSet {
-			continue
-		}
-		fold = foldKey(fold[:0], r.ch[slot].v, p.ext.caseSens)
-		if p.dup[unsafeString(fold)] > 1 {
+		if r := &rows[i]; r.dup {
 			r.err = &rowErr{"DUPLICATE_VALUE", "Duplicate external id specified: " + string(r.ch[slot].v), nil}
-			r.dup = true
 		}
 	}
 }
@@ -546,7 +573,13 @@ func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 		c := r.ch[p.ext.slot]
 		switch {
 		case c.st == stSet:
-			first, n := t.lookup(p.ext, c.v, &p.key)
+			var first uint32
+			var n int
+			if r.keyed {
+				first, n = t.lookupHashed(p.ext, c.v, r.kh, &p.key)
+			} else {
+				first, n = t.lookup(p.ext, c.v, &p.key)
+			}
 			if n > 1 {
 				if r.err != nil {
 					return 0, false, r.err
@@ -587,8 +620,29 @@ func (p *processor) applyLocked(r *prow, now int64) (uint32, bool, *rowErr) {
 	if op == "upsert" && target == 0 {
 		// The key was just looked up: no need to check its uniqueness again.
 		p.sc.known = p.ext
+		p.sc.knownHash, p.sc.hashed = r.kh, r.keyed
 	}
 	seq, created, e := p.st.saveLocked(t, target, r.ch, p.rels, now, &p.sc)
-	p.sc.known = nil
+	p.sc.known, p.sc.hashed = nil, false
 	return seq, created, e
+}
+
+// warmKeys reads, for every row of a chunk with a hashed upsert key, the
+// index slot its lookup starts at, before the rows are applied one by one
+// (keyIndex.warm). Under the store lock.
+func (p *processor) warmKeys(chunk []prow) {
+	if p.ext == nil || p.ext.kind == kindID {
+		return
+	}
+	ix := &p.t.idx[p.ext.index]
+	if ix.n == 0 {
+		return
+	}
+	var sink uint32
+	for i := range chunk {
+		if chunk[i].keyed {
+			sink += ix.warm(chunk[i].kh)
+		}
+	}
+	p.sink += sink
 }

@@ -154,12 +154,14 @@ func (t *table) id(seq uint32) string { return makeID(t.obj.prefix, uint64(seq))
 // applyScratch is per-caller scratch space so that applying rows does not
 // allocate beyond the stored record.
 type applyScratch struct {
-	known *field // a unique field already checked by the caller
-	old   []string
-	enc   []byte
-	key   []byte
-	ref   []byte // parent IDs resolved for the current write
-	miss  []string
+	known     *field // a unique field already checked by the caller
+	knownHash uint32 // the index hash of known's new value, when hashed
+	hashed    bool
+	old       []string
+	enc       []byte
+	key       []byte
+	ref       []byte // parent IDs resolved for the current write
+	miss      []string
 }
 
 // checkUniqueLocked fails when setting f to v would duplicate another
@@ -218,7 +220,11 @@ func (t *table) insertLocked(ch []change, now int64, sc *applyScratch) (uint32, 
 	t.live++
 	rec := t.rec(seq)
 	for _, f := range ob.indexed {
-		if v := valueAt(rec.vals, f.slot); v != "" {
+		switch v := valueAt(rec.vals, f.slot); {
+		case v == "":
+		case f == sc.known && sc.hashed:
+			t.indexAddHashed(f, seq, sc.knownHash)
+		default:
 			t.indexAdd(f, v, seq, &sc.key)
 		}
 	}

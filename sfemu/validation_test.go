@@ -94,8 +94,8 @@ func TestNullsAndEmptyValues(t *testing.T) {
 
 func TestDuplicateExternalIDsInJob(t *testing.T) {
 	c := newTC(t, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
-	id, info := c.runJob(upsertProduct, "External_Id__c,Name\nP-1,A\nP-2,B\np-1,C\n")
-	if info["numberRecordsFailed"].(float64) != 2 {
+	id, info := c.runJob(upsertProduct, "External_Id__c,Name\nP-1,A\nP-2,B\np-1,C\nP-1,D\n")
+	if info["numberRecordsFailed"].(float64) != 3 {
 		t.Fatalf("info %v", info)
 	}
 	_, failed := c.results(id, "failedResults")

@@ -118,9 +118,13 @@ type Options struct {
 	Logger       *slog.Logger
 	HTTPClient   *http.Client
 	PollInterval time.Duration
-	StopGrace    time.Duration
-	KeepBatches  bool
-	Now          func() time.Time
+	// PollMaxInterval and MaxBatchBytes are passed on to every step
+	// (pipeline.Options; 0: their defaults).
+	PollMaxInterval time.Duration
+	MaxBatchBytes   int64
+	StopGrace       time.Duration
+	KeepBatches     bool
+	Now             func() time.Time
 }
 
 // StepSummary is one row of a plan's summary.
@@ -306,7 +310,7 @@ func Execute(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	// Everything that can be checked without sending data is checked now.
 	org, err := pipeline.OpenOrg(pipeline.Options{Inputs: pipeline.Inputs{Getenv: opts.Getenv, Tables: opts.Config},
-		HTTPClient: opts.HTTPClient, Logger: opts.Logger, PollInterval: opts.PollInterval, Now: opts.Now})
+		HTTPClient: opts.HTTPClient, Logger: opts.Logger, PollInterval: opts.PollInterval, PollMaxInterval: opts.PollMaxInterval, Now: opts.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -660,7 +664,8 @@ func (e *executor) runSub(ctx context.Context, s *Step, parallel int) (*pipeline
 	}
 	r, err := pipeline.Prepare(pipeline.Options{
 		WorkDir: e.dir, LogsDir: filepath.Join(e.opts.LogsDir, e.opts.RunID), RunID: s.ID, Inputs: in,
-		Reporter: rep, Logger: e.opts.Logger, HTTPClient: e.opts.HTTPClient, PollInterval: e.opts.PollInterval,
+		Reporter: rep, Logger: e.opts.Logger, HTTPClient: e.opts.HTTPClient,
+		PollInterval: e.opts.PollInterval, PollMaxInterval: e.opts.PollMaxInterval, MaxBatchBytes: e.opts.MaxBatchBytes,
 		KeepBatches: e.opts.KeepBatches, StopGrace: e.opts.StopGrace, Now: e.opts.Now,
 	})
 	if err != nil {

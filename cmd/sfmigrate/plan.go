@@ -222,7 +222,8 @@ func runPlanRun(ctx context.Context, env Env, f *runFlags, names []string) error
 		Reporter:     func(step string) pipeline.Reporter { return &stepReporter{step: step, logf: logf} },
 		Log:          logf,
 		Logger:       out.logger(),
-		PollInterval: f.pollInterval, StopGrace: f.stopGrace, KeepBatches: f.keepBatches,
+		PollInterval: f.pollInterval, PollMaxInterval: f.pollMaxInterval, MaxBatchBytes: f.maxBatchBytes,
+		StopGrace: f.stopGrace, KeepBatches: f.keepBatches,
 	})
 	if sum == nil {
 		return err

@@ -64,6 +64,9 @@ Examples:
 	if err := parseFlags(env, fs, args); err != nil {
 		return nil, err
 	}
+	if fs.NArg() > 0 {
+		return nil, usageErrorf("demo: unexpected argument %q (see 'sfmigrate demo --help')", fs.Arg(0))
+	}
 	return o, nil
 }
 

@@ -226,6 +226,7 @@ func TestDemoOptions(t *testing.T) {
 		{name: "negative orphans", args: []string{"--orphans", "-1"}, err: rangeErr},
 		{name: "no batch size", args: []string{"--batch-size", "0"}, err: rangeErr},
 		{name: "not a number", args: []string{"--products", "many"}, err: `invalid value "many" for flag -products`},
+		{name: "stray argument", args: []string{"--products", "5", "fast"}, err: `demo: unexpected argument "fast"`},
 	})
 }
 
@@ -318,6 +319,7 @@ func TestVersionOptions(t *testing.T) {
 	testStages(t, parseVersion, []stageCase[*versionOptions]{
 		{name: "plain", want: &versionOptions{}},
 		{name: "bad flag", args: []string{"--nope"}, err: "flag provided but not defined: -nope"},
+		{name: "stray argument", args: []string{"now"}, err: `version: unexpected argument "now"`},
 	})
 }
 

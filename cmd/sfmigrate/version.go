@@ -18,6 +18,9 @@ func parseVersion(env Env, args []string) (*versionOptions, error) {
 	if err := parseFlags(env, fs, args); err != nil {
 		return nil, err
 	}
+	if fs.NArg() > 0 {
+		return nil, usageErrorf("version: unexpected argument %q", fs.Arg(0))
+	}
 	return &versionOptions{}, nil
 }
 

@@ -527,11 +527,12 @@ func (s *Source) Extract(ctx context.Context, t Table, opts Options) (Result, er
 			return Result{}, fmt.Errorf("extract %s: directory for rejected rows: %w", t.Name, err)
 		}
 	}
-	rows, err := s.eng.query(ctx, q, args, p.sel)
+	src, err := s.eng.query(ctx, q, args, p.sel)
 	if err != nil {
 		// Not q itself: the user knows the query, not the SQL around it.
 		return Result{}, fmt.Errorf("extract %s: read %s ordered by %s: %w", t.Name, t.what(), strings.Join(t.OrderBy, ", "), err)
 	}
+	rows := prefetch(src, len(p.sel))
 	x := &extraction{
 		t:      &t,
 		p:      p,

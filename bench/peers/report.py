@@ -32,6 +32,18 @@ def cmd(*args):
         return "?"
 
 
+def notes(rs):
+    """The runs' notes, each once; the per-run counts of rows sent again
+    are given as one range."""
+    again = re.compile(r"^(\d+) rows sent again in follow-up jobs$")
+    counts = sorted(int(m.group(1)) for r in rs if (m := again.match(r["note"])))
+    other = sorted({r["note"] for r in rs if r["note"] and not again.match(r["note"])})
+    if counts:
+        span = f"{counts[0]:,}" if counts[0] == counts[-1] else f"{counts[0]:,}–{counts[-1]:,}"
+        other.insert(0, f"{span} rows sent again in follow-up jobs ({len(counts)} of {len(rs)} runs)")
+    return "; ".join(other)
+
+
 def cpu():
     for line in open("/proc/cpuinfo"):
         if line.startswith("model name"):
@@ -98,7 +110,7 @@ for scenario in ("instant", "realistic", "contended"):
         wall = med(r["wall_s"] for r in rs)
         rss = med(r["rss_kb"] for r in rs)
         calls = med(r["calls"] for r in rs)
-        note = "; ".join(sorted({r["note"] for r in rs if r["note"]}))
+        note = notes(rs)
         counted = [r for r in rs if r["ok"] not in ("", "?") and r["failed"] not in ("", "?")]
         ok = f"{med(r['ok'] for r in counted):.0f} / {med(r['failed'] for r in counted):.0f}" if counted else ("? / ?" if wall is not None else "")
         ratio = f"{wall / base:.2f}x" if wall and base and tool != "sfmigrate" else ("1" if tool == "sfmigrate" and wall else "")

@@ -49,7 +49,9 @@ func prefetch(src rowStream, ncol int) *prefetcher {
 	p := &prefetcher{src: src, ncol: ncol,
 		full: make(chan *rowBlock, prefetchBlocks), free: make(chan *rowBlock, prefetchBlocks), stop: make(chan struct{})}
 	for range prefetchBlocks {
-		p.free <- &rowBlock{vals: make([]value, prefetchRows*ncol), arena: make([]byte, 0, prefetchBytes+prefetchBytes/4)}
+		// The arena grows to what the rows need (up to a little over
+		// prefetchBytes) and keeps that size.
+		p.free <- &rowBlock{vals: make([]value, prefetchRows*ncol), arena: make([]byte, 0, 64<<10)}
 	}
 	p.wg.Add(1)
 	go p.read()

@@ -145,6 +145,32 @@ func (r *Runner) planFollowUps(ctx context.Context) ([]int, error) {
 	return made, nil
 }
 
+// settleNow settles batch idx as soon as its results are saved, while the
+// load goes on, and hands its follow-up, if any, to the running load after
+// followUpDelay (stream.go). Whatever fails here is left to the round
+// after the load (planFollowUps), which settles the batch again and
+// reports the error. It resolves idx's file in st in every case.
+func (r *Runner) settleNow(ctx context.Context, idx int, saved bool, st *followStream) {
+	defer st.resolved()
+	if !saved || ctx.Err() != nil {
+		return
+	}
+	var b *BatchState
+	r.store.View(func(m *Manifest) {
+		if p := m.Batch(idx); p != nil {
+			b = cloneBatchPtr(p)
+		}
+	})
+	if b == nil || !b.Terminal() || b.Empty() || b.Settled || b.JobState == string(salesforce.JobComplete) && b.Failed == 0 || !r.store.Owns(b) {
+		return
+	}
+	fu, err := r.settle(ctx, b)
+	if err != nil || fu == 0 {
+		return
+	}
+	st.later(fu, r.followUpDelay(b.AttemptNo()+1))
+}
+
 // settle decides b's follow-up and records it with b marked settled, in
 // one manifest write. It returns the follow-up's index, or 0 when no row
 // of b is worth sending again.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sfmigrate/sfmigrate/airflow"
@@ -89,6 +90,9 @@ type Runner struct {
 	// collector fetches results while run uploads; nil otherwise. Set
 	// and cleared by extractAndUpload around the upload.
 	collector *collector
+	// stream is the running load's follow-up stream (nil when none); read
+	// by the loader's callbacks.
+	stream atomic.Pointer[followStream]
 	// src is the source database, opened by openSource (nil until then).
 	src *extract.Source
 	// wroteHere holds the indexes of the batches this process extracted

@@ -245,6 +245,7 @@ type collector struct {
 type collectJob struct {
 	idx   int
 	jobID string
+	then  func(saved bool) // if set, called after the download (saved: it succeeded)
 }
 
 func newCollector(ctx context.Context, r *Runner) *collector {
@@ -258,22 +259,30 @@ func newCollector(ctx context.Context, r *Runner) *collector {
 
 func (c *collector) work() {
 	for j := range c.queue {
+		saved := false
 		if c.ctx.Err() == nil {
 			if err := os.MkdirAll(c.r.logsDir, 0o755); err == nil { // else collect-results reports it
-				//nolint:errcheck // collect-results retries what failed here and reports it
-				c.r.saveResults(c.ctx, j.idx, j.jobID)
+				// collect-results retries what failed here and reports it.
+				saved = c.r.saveResults(c.ctx, j.idx, j.jobID) == nil
 			}
+		}
+		if j.then != nil {
+			j.then(saved)
 		}
 		c.pending.Done()
 	}
 }
 
-// add queues batch idx's results for download.
-func (c *collector) add(idx int, jobID string) {
+// add queues batch idx's results for download; then, if set, is called
+// once afterwards, also when the download does not happen.
+func (c *collector) add(idx int, jobID string, then func(saved bool)) {
 	c.pending.Add(1)
 	select {
-	case c.queue <- collectJob{idx, jobID}:
+	case c.queue <- collectJob{idx, jobID, then}:
 	case <-c.ctx.Done():
+		if then != nil {
+			then(false)
+		}
 		c.pending.Done()
 	}
 }

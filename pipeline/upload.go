@@ -301,10 +301,19 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 	loadDone := make(chan struct{})
 	var feedErr error
 	sent := 0
+	// Follow-ups join this load when the collector saves results as jobs
+	// end (the run's upload; a step run alone plans them after the load).
+	var st *followStream
+	if r.collector != nil {
+		st = newFollowStream()
+		defer st.stop()
+	}
+	r.stream.Store(st)
+	defer r.stream.Store(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(files)
-		sent, feedErr = r.feed(ctx, queue, files, loadDone, &paths)
+		sent, feedErr = r.feed(ctx, queue, files, loadDone, &paths, st)
 		if feedErr != nil {
 			cancelLoad()
 		}
@@ -347,32 +356,75 @@ func (r *Runner) loadOnce(ctx context.Context, queue <-chan int) (int, error) {
 
 // feed hands the batches from queue to the loader until the queue ends,
 // ctx ends or the loader is done, and returns how many it handed over.
-func (r *Runner) feed(ctx context.Context, queue <-chan int, files chan<- salesforce.LoadFile, loadDone <-chan struct{}, paths *batchPaths) (int, error) {
+// With a follow-up stream (st), follow-ups planned while the load runs are
+// handed over too, and the feed ends only when the queue has ended and
+// the stream owes nothing (stream.go).
+func (r *Runner) feed(ctx context.Context, queue <-chan int, files chan<- salesforce.LoadFile, loadDone <-chan struct{}, paths *batchPaths, st *followStream) (int, error) {
 	sent := 0
-	for {
-		var idx int
-		var ok bool
-		select {
-		case idx, ok = <-queue:
-			if !ok {
-				return sent, nil
-			}
-		case <-ctx.Done():
-			return sent, nil
-		case <-loadDone:
-			return sent, nil
-		}
+	// send hands batch idx over; stop says the feed must end.
+	send := func(idx int) (stop bool, err error) {
 		lf, skip, err := r.loadFile(idx)
 		if err != nil {
-			return sent, err
+			return true, err
 		}
 		if skip {
-			continue
+			return false, nil
 		}
 		paths.add(lf.Path, idx)
+		if st != nil {
+			st.handed()
+		}
 		select {
 		case files <- lf:
 			sent++
+			return false, nil
+		case <-ctx.Done():
+		case <-loadDone:
+		}
+		if st != nil {
+			st.resolved() // never handed
+		}
+		return true, nil
+	}
+	var wake <-chan struct{}
+	if st != nil {
+		wake = st.wake
+	}
+	for {
+		if queue == nil {
+			// The queue has ended: only the stream can give more.
+			if st == nil {
+				return sent, nil
+			}
+			due, idle := st.take()
+			for _, idx := range due {
+				if stop, err := send(idx); stop {
+					return sent, err
+				}
+			}
+			if len(due) > 0 {
+				continue
+			}
+			if idle {
+				return sent, nil
+			}
+		}
+		select {
+		case idx, ok := <-queue:
+			if !ok {
+				queue = nil
+				continue
+			}
+			if stop, err := send(idx); stop {
+				return sent, err
+			}
+		case <-wake:
+			due, _ := st.take()
+			for _, idx := range due {
+				if stop, err := send(idx); stop {
+					return sent, err
+				}
+			}
 		case <-ctx.Done():
 			return sent, nil
 		case <-loadDone:
@@ -465,8 +517,17 @@ func (r *Runner) onJobDone(idx int, res salesforce.LoadResult) {
 	r.batchFailed(idx, res.Err)
 	r.report.Report(Event{Kind: EventJobDone, Batch: idx, JobID: res.JobID, State: string(res.State),
 		Processed: res.Processed, Failed: res.Failed, Message: msg, Err: res.Err})
+	st := r.stream.Load()
 	if c := r.collector; c != nil && res.Err == nil && res.State.Terminal() && res.JobID != "" {
-		c.add(idx, res.JobID)
+		var then func(saved bool)
+		if st != nil {
+			then = func(saved bool) { r.settleNow(c.ctx, idx, saved, st) }
+		}
+		c.add(idx, res.JobID, then)
+		return
+	}
+	if st != nil {
+		st.resolved()
 	}
 }
 

@@ -408,3 +408,34 @@ func TestPollerAnswersJobsFollowedAfterStop(t *testing.T) {
 		t.Fatal("a job followed after the poller stopped was never answered")
 	}
 }
+
+// How long jobs take is learnt as seconds over records, each a decayed
+// sum: a job under a tenth of the usual size, whose time is mostly the
+// org's queue, teaches nothing, and a smaller job that is learnt moves the
+// estimate by its share of the records. (Taken as a pace of its own, a 3-record follow-up
+// of 2 s made the next 10,000-record job expected to take over an hour,
+// and first polled that late.)
+func TestPollerLearnsSecondsOverRecords(t *testing.T) {
+	p := newPoller(&Client{cfg: Config{PollInterval: time.Second, JobTimeout: time.Hour}})
+	t0 := time.Now()
+	learn := func(records int64, took time.Duration) {
+		f := &followed{records: records, closedAt: t0}
+		p.mu.Lock()
+		p.learnLocked(f, t0.Add(2*took)) // seen done at twice its run: its end is taken half way
+		p.mu.Unlock()
+	}
+	for range 3 {
+		learn(10_000, 5*time.Second)
+	}
+	if got := p.expected(10_000); got < 4900*time.Millisecond || got > 5100*time.Millisecond {
+		t.Fatalf("after three 5 s jobs of 10,000 records: expected %s", got)
+	}
+	learn(3, 2*time.Second)
+	if got := p.expected(10_000); got < 4900*time.Millisecond || got > 5100*time.Millisecond {
+		t.Errorf("after a 3-record job of 2 s, a 10,000-record job is expected to take %s, want 5 s", got)
+	}
+	learn(2_000, 3*time.Second) // 2 s in the queue, 1 s of work
+	if got := p.expected(10_000); got < 5*time.Second || got > 7*time.Second {
+		t.Errorf("after a 2,000-record job of 3 s, a 10,000-record job is expected to take %s, want 5-7 s (a mean of paces gives 8 s)", got)
+	}
+}

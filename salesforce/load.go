@@ -258,12 +258,13 @@ func (l *loader) run(ctx context.Context, parallel, hint int, next func(context.
 // release gives a finished job's place in the window back, halving the
 // window first when Salesforce had to process parts of the job again
 // (lock contention or timeouts, worse with more jobs at once) and at least
-// lockShrinkShare of its rows failed. Below that share the rows that met
+// lockShrinkShare of its rows failed (in a job of lockShrinkMinRows rows
+// or more). Below that share the rows that met
 // a lock are cheaper to send again (record-level retry) than the org's
 // capacity a halved window leaves idle; such a job does not widen the
 // window either.
 func (l *loader) release(r LoadResult) {
-	if r.Retries > 0 && r.Processed > 0 && float64(r.Failed) >= lockShrinkShare*float64(r.Processed) {
+	if r.Retries > 0 && r.Processed >= lockShrinkMinRows && float64(r.Failed) >= lockShrinkShare*float64(r.Processed) {
 		l.window.Shrink(fmt.Sprintf("Salesforce processed parts of job %s again %d times and %d of its %d rows failed (lock contention or timeouts)",
 			r.JobID, r.Retries, r.Failed, r.Processed))
 	}
@@ -271,8 +272,14 @@ func (l *loader) release(r LoadResult) {
 }
 
 // lockShrinkShare is the share of a job's rows that must fail, with
-// Salesforce re-processing parts of it, for the window to halve.
-const lockShrinkShare = 0.05
+// Salesforce re-processing parts of it, for the window to halve, in a job
+// of at least lockShrinkMinRows rows (one chunk Salesforce saves at once):
+// a follow-up of a few rows that met a lock again says little about the
+// org's contention, and halving on it would slow the whole load.
+const (
+	lockShrinkShare   = 0.05
+	lockShrinkMinRows = 200
+)
 
 // loader carries one LoadFiles call.
 type loader struct {

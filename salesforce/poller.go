@@ -46,6 +46,9 @@ type poller struct {
 	queue   pollQueue     // guarded by mu: by next poll time
 	wake    chan struct{} // a job was added (buffered 1)
 	perRec  float64       // guarded by mu: seconds per record (0: nothing learnt)
+	secs    float64       // guarded by mu: decayed sum of learnt jobs' seconds
+	recs    float64       // guarded by mu: decayed sum of their records
+	jobs    float64       // guarded by mu: decayed count of them (recs/jobs: their usual size)
 	learned int           // guarded by mu: jobs the estimate is made of
 	pace    float64       // guarded by mu: records per second of a job in progress (0: not seen)
 	polls   atomic.Int64  // GET job calls made
@@ -93,6 +96,12 @@ func (q *pollQueue) Pop() any {
 // estimateWeight is the weight of the newest job in the estimate.
 const estimateWeight = 0.3
 
+// learnMinShare: the estimate does not learn from a job under this share
+// of the size of the jobs it learnt from (a follow-up of a few rows next
+// to jobs of thousands): its time is mostly the org's queue and overhead,
+// which says nothing about how long those jobs take.
+const learnMinShare = 10
+
 func newPoller(c *Client) *poller {
 	return &poller{c: c, wake: make(chan struct{}, 1)}
 }
@@ -132,7 +141,7 @@ func (p *poller) firstWaitLocked(records int64) time.Duration {
 
 // learnLocked adds a finished job to the estimate.
 func (p *poller) learnLocked(f *followed, seenDone time.Time) {
-	if f.records <= 0 {
+	if f.records <= 0 || p.learned > 0 && float64(f.records)*learnMinShare < p.recs/p.jobs {
 		return
 	}
 	end := seenDone
@@ -143,12 +152,14 @@ func (p *poller) learnLocked(f *followed, seenDone time.Time) {
 	} else {
 		end = f.closedAt.Add(seenDone.Sub(f.closedAt) / 2)
 	}
-	spr := end.Sub(f.closedAt).Seconds() / float64(f.records)
-	if p.learned == 0 {
-		p.perRec = spr
-	} else {
-		p.perRec = estimateWeight*spr + (1-estimateWeight)*p.perRec
-	}
+	// Seconds over records, each a decayed sum, rather than a mean of the
+	// jobs' paces: a small job (a follow-up of a few rows) spends its time
+	// mostly waiting in the org's queue, and taken as a pace it would make
+	// every job after it look many times slower than it is.
+	p.secs = (1-estimateWeight)*p.secs + end.Sub(f.closedAt).Seconds()
+	p.recs = (1-estimateWeight)*p.recs + float64(f.records)
+	p.jobs = (1-estimateWeight)*p.jobs + 1
+	p.perRec = p.secs / p.recs
 	p.learned++
 }
 

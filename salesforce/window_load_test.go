@@ -80,7 +80,7 @@ func TestWindowKeepsTheOrgBusy(t *testing.T) {
 // Lock contention (Salesforce processing parts of jobs again) halves the
 // window, and the change says why.
 func TestWindowShrinksUnderLockContention(t *testing.T) {
-	env, files := lockedFirstRows(t, 20)
+	env, files := lockedFirstRows(t, 200, 10) // 5 % of each job
 	w, _ := salesforce.NewWindow(8, 8)
 	if _, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{Parallel: 2, Window: w}); err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestWindowShrinksUnderLockContention(t *testing.T) {
 // row by row than to leave the org's capacity idle: the window keeps its
 // size.
 func TestWindowKeepsItsSizeUnderLightLockContention(t *testing.T) {
-	env, files := lockedFirstRows(t, 200)
+	env, files := lockedFirstRows(t, 200, 1)
 	w, _ := salesforce.NewWindow(8, 8)
 	results, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{Parallel: 2, Window: w})
 	if err != nil {
@@ -114,9 +114,29 @@ func TestWindowKeepsItsSizeUnderLightLockContention(t *testing.T) {
 	}
 }
 
+// A job smaller than a chunk (a follow-up of rows that met a lock) does
+// not halve the window whatever share of it fails: it says little about
+// the org's contention.
+func TestWindowIgnoresSmallJobsForContention(t *testing.T) {
+	env, files := lockedFirstRows(t, 20, 1) // 5 % of each job, 20 rows
+	w, _ := salesforce.NewWindow(8, 8)
+	results, err := env.client.LoadFiles(t.Context(), upsertProducts, files, salesforce.LoadOptions{Parallel: 2, Window: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Failed != 1 || r.Retries == 0 {
+			t.Fatalf("job %s: %d failed, %d retries; want the locked row failed after retries", r.JobID, r.Failed, r.Retries)
+		}
+	}
+	if changes, _ := w.Changes(); w.Limit() != 8 || len(changes) != 0 {
+		t.Errorf("window %d after 20-row jobs with a locked row; changes %+v", w.Limit(), changes)
+	}
+}
+
 // lockedFirstRows writes 12 product files of rows rows each to an instant
-// emulator whose first record of every file stays locked.
-func lockedFirstRows(t *testing.T, rows int) (*testEnv, []salesforce.LoadFile) {
+// emulator where the first n records of every file stay locked.
+func lockedFirstRows(t *testing.T, rows, n int) (*testEnv, []salesforce.LoadFile) {
 	t.Helper()
 	e := newEnv(t, nil, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
 	e.needEmu(t)
@@ -126,7 +146,9 @@ func lockedFirstRows(t *testing.T, rows int) (*testEnv, []salesforce.LoadFile) {
 	for i := range 12 {
 		prefix := fmt.Sprintf("L%02d", i)
 		files = append(files, salesforce.LoadFile{Path: writeProducts(t, dir, fmt.Sprintf("l_%05d.csv", i), prefix, rows), Rows: int64(rows)})
-		locked = append(locked, prefix+"-00001")
+		for k := 1; k <= n; k++ {
+			locked = append(locked, fmt.Sprintf("%s-%05d", prefix, k))
+		}
 	}
 	e.emu.LockRecords("Product2", locked...)
 	return e, files

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sfmigrate/sfmigrate/internal/demo"
 	"github.com/sfmigrate/sfmigrate/pipeline"
@@ -173,4 +174,42 @@ func TestFollowUpsInTaskSteps(t *testing.T) {
 		}
 	}
 	h.checkOneJobPerBatch("ts", "Product2")
+}
+
+// TestFollowUpsJoinTheRunningLoad: the follow-up of a batch with a locked
+// row is sent while the other batches are still being loaded, not after
+// the last of them: its job is created before the last extracted batch's.
+// (The org processes a job in 300 ms and 4 jobs are kept in flight, so the
+// 40 batches take about 3 s; batch 1's follow-up is due about 0.6 s in.)
+func TestFollowUpsJoinTheRunningLoad(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sample{products: 2000, prices: 0}, sfemu.WithProcessing(sfemu.ProcessAsync, 300*time.Millisecond))
+	h.emu.LockRecordsFor("Product2", 1, demo.ProductKey(3)) // fails once, then saves
+	code, stdout, stderr := h.main("run", "--table", "PRODUCTS", "--run-id", "st", "--poll-interval", "10ms",
+		"--conf", `{"batch_size": 50, "max_jobs_in_flight": 4}`, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstderr:\n%s", code, stderr)
+	}
+	s := lastLineSummary(t, stdout)
+	checkFinalOutcomes(t, s)
+	if s.Successful != 2000 || s.Failed != 0 || s.Retried != 1 || s.FollowUpJobs != 1 {
+		t.Errorf("summary = %+v", s)
+	}
+	h.checkOneJobPerBatch("st", "Product2")
+	m := h.manifest("st")
+	order := map[string]int{}
+	for i, j := range h.emu.Jobs() {
+		order[j.ID] = i
+	}
+	followUp, lastExtracted := -1, -1
+	for _, b := range m.Batches {
+		if pipeline.IsFollowUpIndex(b.Index) {
+			followUp = order[b.JobID]
+		} else {
+			lastExtracted = max(lastExtracted, order[b.JobID])
+		}
+	}
+	if followUp < 0 || followUp > lastExtracted {
+		t.Errorf("the follow-up's job is number %d of the org's jobs, the last extracted batch's %d: the follow-up waited for the whole load", followUp+1, lastExtracted+1)
+	}
 }

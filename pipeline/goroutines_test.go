@@ -22,19 +22,25 @@ import (
 // Run returns, after a run with follow-up jobs and after one stopped
 // half way.
 func TestRunLeavesNoGoroutines(t *testing.T) {
-	for _, stop := range []bool{false, true} {
-		name := "finished"
-		if stop {
-			name = "stopped"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		stop, async bool
+	}{
+		{"finished", false, false},
+		{"stopped while jobs process", true, true},
+		// Jobs end at once; the follow-ups wait 250ms to join the load
+		// (followUpDelay) and the stop comes first: their timers end too.
+		{"stopped with follow-ups due", true, false},
+	} {
+		stop := tc.stop
+		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			db := filepath.Join(dir, "erp.db")
 			if _, err := demo.Generate(t.Context(), db, demo.Options{Products: 600}); err != nil {
 				t.Fatal(err)
 			}
 			processing := sfemu.WithProcessing(sfemu.ProcessInstant, 0)
-			if stop {
+			if tc.async {
 				processing = sfemu.WithProcessing(sfemu.ProcessAsync, 300*time.Millisecond)
 			}
 			emu := sfemu.New(processing)

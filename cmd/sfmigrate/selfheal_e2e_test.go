@@ -217,15 +217,28 @@ func mountTmpfs(t *testing.T, dir, size string) {
 
 // TestDiskFullWhenRecordingJob: the work dir's file system fills up just
 // as a job id is to be recorded. No data goes to that job (it is aborted),
-// the run stops with exit 1 and a manifest that is true, and the rerun,
-// with space again, gives every batch exactly one job that loads rows.
+// the upload step stops with exit 1 and a manifest that is true, and a run
+// resuming it, with space again, gives every batch exactly one job that
+// loads rows.
+//
+// The batches are extracted first, by the extract step: in 'sfmigrate run'
+// the extraction may still be writing when the disk fills, fail, and free
+// its partial file, and then the job's record fits after all (under the
+// full suite's load it did, and the test failed).
 func TestDiskFullWhenRecordingJob(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, sample{products: 300, prices: 0}, sfemu.WithProcessing(sfemu.ProcessInstant, 0))
 	mountTmpfs(t, h.dir, "8m")
-	cmd, out := h.startRun([]string{"SFMIGRATE_E2E_AT_JOB_CREATED=fill:" + h.dir},
-		"--table", "PRODUCTS", "--run-id", "full", "--conf", `{"batch_size": 100, "parallel": 1}`)
-	waitExit(t, cmd, out, 60*time.Second, "run did not end")
+	for _, step := range [][]string{
+		{"authenticate", "--run-id", "full", "--table", "PRODUCTS"},
+		{"extract", "--run-id", "full", "--conf", `{"batch_size": 100}`},
+	} {
+		if code, _, stderr := h.main("task", step...); code != 0 {
+			t.Fatalf("task %v: exit %d\n%s", step, code, stderr)
+		}
+	}
+	cmd, out := h.start([]string{"SFMIGRATE_E2E_AT_JOB_CREATED=fill:" + h.dir}, "task", "upload", "--run-id", "full", "--conf", `{"parallel": 1}`)
+	waitExit(t, cmd, out, 60*time.Second, "upload did not end")
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out.String())
 	}

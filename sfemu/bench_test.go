@@ -189,6 +189,7 @@ func BenchmarkBulkUpsert(b *testing.B) {
 	}{
 		{10, 100_000, 2},
 		{1, 1_000_000, 1},
+		{100, 10_000, 4}, // sfmigrate's default batches: 10,000 rows, 4 uploads at a time
 	} {
 		b.Run(fmt.Sprintf("jobs=%dx%d/parallel=%d", tc.jobs, tc.perJob, tc.parallel), func(b *testing.B) {
 			dir := b.TempDir()
